@@ -1,0 +1,1 @@
+"""Concerto — Dossier Communicant de Cancérologie."""

@@ -1,0 +1,38 @@
+"""The audit trail: every domain change and every access to patient data.
+
+Events carry no foreign keys (job-server's ``AuditableEvent``): deleting data never
+deletes its trace. Rows are append-only; on PostgreSQL a trigger refuses UPDATE and
+DELETE except the retention purge (see migration 0002).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    class Outcome(models.TextChoices):
+        OK = "ok", "autorisé"
+        DENIED = "denied", "refusé"
+
+    at = models.DateTimeField("date (UTC)", db_index=True)
+    actor_id = models.BigIntegerField("identifiant de l'acteur", null=True, blank=True)
+    actor = models.CharField("acteur", max_length=200, blank=True)
+    actor_role = models.CharField("rôle", max_length=40, blank=True)
+    action = models.CharField("action", max_length=80, db_index=True)
+    object_type = models.CharField("type d'objet", max_length=60, blank=True)
+    object_id = models.CharField("identifiant de l'objet", max_length=64, blank=True)
+    patient_id = models.BigIntegerField("patient", null=True, blank=True, db_index=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
+    ip = models.GenericIPAddressField("adresse IP", null=True, blank=True)
+    details = models.JSONField("détails", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "événement d'audit"
+        verbose_name_plural = "journal d'audit"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["actor_id", "at"], name="audit_actor_at")]
+
+    def __str__(self) -> str:
+        target = f"{self.object_type}#{self.object_id}"
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {target}"

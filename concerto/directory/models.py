@@ -1,0 +1,95 @@
+"""The national directory (annuaire santé): professionals, their MSSanté mailboxes,
+and establishments (FINESS).
+
+Filled by ``concerto import-directory`` from the Annuaire Santé extraction files.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from concerto.lib.validators import validate_rpps
+
+
+class Establishment(models.Model):
+    """Établissement de santé, identified by its FINESS number (9 characters)."""
+
+    finess = models.CharField("FINESS", max_length=9, unique=True)
+    name = models.CharField("raison sociale", max_length=200)
+    city = models.CharField("commune", max_length=120, blank=True)
+
+    class Meta:
+        verbose_name = "établissement"
+        verbose_name_plural = "établissements"
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(finess__regex=r"^[0-9][0-9AB][0-9]{7}$"),
+                name="establishment_finess_format",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Professional(models.Model):
+    """Professionnel de santé (PP), identified by RPPS (11 digits, Luhn-valid)."""
+
+    rpps = models.CharField("RPPS", max_length=11, unique=True, validators=[validate_rpps])
+    civility = models.CharField("civilité d'exercice", max_length=20, blank=True)
+    last_name = models.CharField("nom d'exercice", max_length=120)
+    first_name = models.CharField("prénom d'exercice", max_length=120, blank=True)
+    profession_code = models.CharField("code profession", max_length=4, blank=True)
+    profession_label = models.CharField("profession", max_length=120, blank=True)
+    specialty_code = models.CharField("code savoir-faire", max_length=10, blank=True)
+    specialty_label = models.CharField("savoir-faire", max_length=160, blank=True)
+
+    class Meta:
+        verbose_name = "professionnel de santé"
+        verbose_name_plural = "professionnels de santé"
+        ordering = ["last_name", "first_name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rpps__regex=r"^[0-9]{11}$"), name="professional_rpps_11_digits"
+            ),
+        ]
+        indexes = [models.Index(fields=["last_name", "first_name"], name="professional_name")]
+
+    def __str__(self) -> str:
+        return f"{self.last_name.upper()} {self.first_name} ({self.rpps})"
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.last_name.upper()} {self.first_name}".strip()
+
+
+class MSSanteAddress(models.Model):
+    """Boîte aux lettres MSSanté. The address is the key (the files have no other id)."""
+
+    class Kind(models.TextChoices):
+        PERSONAL = "PER", "personnelle"
+        ORGANISATIONAL = "ORG", "organisationnelle"
+        APPLICATION = "APP", "applicative"
+        CABINET = "CAB", "cabinet"
+
+    address = models.CharField("adresse", max_length=254, unique=True)
+    kind = models.CharField("type de BAL", max_length=3, choices=Kind.choices)
+    # By RPPS rather than a foreign key: the two directory files are refreshed
+    # independently and a mailbox may name a professional the other file lacks.
+    rpps = models.CharField("RPPS", max_length=11, blank=True, db_index=True)
+    structure_name = models.CharField("structure", max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "adresse MSSanté"
+        verbose_name_plural = "adresses MSSanté"
+        ordering = ["address"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(address__iendswith=".mssante.fr"),
+                name="mssante_address_domain",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.address

@@ -1,0 +1,64 @@
+"""French health identifiers: RPPS, matricule INS, CIM-10 codes.
+
+Pure functions; the Django validators in :mod:`concerto.lib.validators` wrap them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from stdnum import luhn
+
+RPPS_RE = re.compile(r"^\d{11}$")
+# CIM-10 (ICD-10, French edition): letter, two digits, optional "." and 1–2 characters
+# (the French extensions add a second sub-character, e.g. C50.9 or K74.6+0 written K74.60).
+CIM10_RE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$")
+CIM10_SQL_RE = r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$"
+INS_RE = re.compile(r"^[12][0-9]{4}(?:[0-9]{2}|2A|2B)[0-9]{6}[0-9]{2}$")
+
+INS_OID_NIR = "1.2.250.1.213.1.4.8"
+INS_OID_NIA = "1.2.250.1.213.1.4.9"
+INS_OID_NIR_TEST = "1.2.250.1.213.1.4.10"
+INS_OID_NIR_DEMO = "1.2.250.1.213.1.4.11"
+INS_OIDS = {
+    INS_OID_NIR: "INS-NIR",
+    INS_OID_NIA: "INS-NIA",
+    INS_OID_NIR_TEST: "INS-NIR-TEST",
+    INS_OID_NIR_DEMO: "INS-NIR-DEMO",
+}
+
+
+def is_valid_rpps(value: str) -> bool:
+    """11 digits passing a Luhn check.
+
+    ⚠ The Luhn check is empirical (every real RPPS seen passes it; no official text
+    says so). Keep it in one place so it can be relaxed if a real number fails it.
+    """
+    return bool(RPPS_RE.match(value)) and luhn.is_valid(value)
+
+
+def rpps_from_national_id(national_id: str) -> str | None:
+    """ "8" + RPPS (12 characters) → RPPS; anything else (ADELI "0…") → None."""
+    if len(national_id) == 12 and national_id.startswith("8") and national_id[1:].isdigit():
+        return national_id[1:]
+    return None
+
+
+def ins_key(nir13: str) -> int:
+    """Control key of a 13-character NIR/NIA: 97 − (N mod 97), Corsica 2A→19, 2B→18."""
+    digits = nir13.upper().replace("2A", "19").replace("2B", "18")
+    if len(nir13) != 13 or not digits.isdigit():
+        raise ValueError("Un matricule INS compte 13 caractères avant la clé.")
+    return 97 - (int(digits) % 97)
+
+
+def is_valid_ins(value: str) -> bool:
+    """15 characters: 13 (NIR or NIA) + a 2-digit key that matches."""
+    value = value.upper()
+    if not INS_RE.match(value):
+        return False
+    return ins_key(value[:13]) == int(value[13:])
+
+
+def is_valid_cim10(code: str) -> bool:
+    return bool(CIM10_RE.match(code))

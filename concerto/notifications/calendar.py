@@ -1,0 +1,56 @@
+"""Jours ouvrés and the notification day (SPEC §4). Pure functions, no database.
+
+A *jour ouvré* is Monday to Friday, except the territory's public holidays as given by
+the maintained ``holidays`` package (never a hand-made list). The *notification day*
+of a session on local date D is the second jour ouvré strictly before D.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import holidays
+
+NOTIFICATION_LEAD_BUSINESS_DAYS = 2
+
+
+@lru_cache(maxsize=64)
+def _french_holidays(subdivision: str, year: int) -> frozenset[dt.date]:
+    calendar = holidays.country_holidays("FR", subdiv=subdivision or None, years=year)
+    return frozenset(calendar.keys())
+
+
+def is_public_holiday(day: dt.date, subdivision: str = "") -> bool:
+    return day in _french_holidays(subdivision, day.year)
+
+
+def is_business_day(day: dt.date, subdivision: str = "") -> bool:
+    """Jour ouvré: Monday–Friday and not a public holiday of the subdivision."""
+    return day.weekday() < 5 and not is_public_holiday(day, subdivision)
+
+
+def previous_business_day(day: dt.date, subdivision: str = "") -> dt.date:
+    """The last jour ouvré strictly before ``day``."""
+    candidate = day - dt.timedelta(days=1)
+    while not is_business_day(candidate, subdivision):
+        candidate -= dt.timedelta(days=1)
+    return candidate
+
+
+def notification_day(session_date: dt.date, subdivision: str = "") -> dt.date:
+    """Second jour ouvré strictly before the session date.
+
+    >>> notification_day(dt.date(2022, 9, 13))  # Tuesday → Friday
+    datetime.date(2022, 9, 9)
+    """
+    day = session_date
+    for _ in range(NOTIFICATION_LEAD_BUSINESS_DAYS):
+        day = previous_business_day(day, subdivision)
+    return day
+
+
+def next_business_day_on_or_after(day: dt.date, subdivision: str = "") -> dt.date:
+    while not is_business_day(day, subdivision):
+        day += dt.timedelta(days=1)
+    return day

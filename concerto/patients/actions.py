@@ -1,0 +1,66 @@
+"""Patient actions: create a patient, declare their GP."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+
+from concerto.audit import trail
+from concerto.patients.models import Patient
+
+
+@transaction.atomic
+def create_patient(
+    *,
+    by: Any,
+    birth_name: str,
+    first_names: str,
+    sex: str,
+    birth_date: dt.date,
+    birth_place_code: str,
+    used_name: str = "",
+    used_first_name: str = "",
+    ins_number: str | None = None,
+    ins_oid: str = "",
+    identity_status: str = Patient.IdentityStatus.PROVISIONAL,
+    gp_name: str = "",
+    gp_rpps: str | None = None,
+) -> Patient:
+    patient = Patient(
+        birth_name=birth_name.strip().upper(),
+        first_names=" ".join(first_names.split()).upper(),
+        used_name=used_name.strip().upper(),
+        used_first_name=used_first_name.strip().upper(),
+        sex=sex,
+        birth_date=birth_date,
+        birth_place_code=birth_place_code,
+        ins_number=ins_number or None,
+        ins_oid=ins_oid,
+        identity_status=identity_status,
+        gp_name=gp_name,
+        gp_rpps=gp_rpps or None,
+    )
+    patient.full_clean()
+    patient.save()
+    trail.record(by=by, action="patient.create", obj=patient, patient_id=patient.pk)
+    return patient
+
+
+@transaction.atomic
+def declare_gp(*, by: Any, patient: Patient, gp_name: str, gp_rpps: str | None) -> Patient:
+    """Declare (or change) the patient's médecin traitant, by RPPS."""
+    before = patient.gp_rpps
+    patient.gp_name = gp_name
+    patient.gp_rpps = gp_rpps or None
+    patient.full_clean()
+    patient.save(update_fields=["gp_name", "gp_rpps"])
+    trail.record(
+        by=by,
+        action="patient.declare_gp",
+        obj=patient,
+        patient_id=patient.pk,
+        details={"previous_gp_rpps": before, "gp_rpps": patient.gp_rpps},
+    )
+    return patient

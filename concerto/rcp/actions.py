@@ -1,0 +1,551 @@
+"""RCP actions (STYLE §2): every change to boards, sessions, registrations, decisions.
+
+Each function takes keyword-only arguments and the acting user as ``by``, runs in one
+transaction and writes its audit event inside it: a refused or failing action leaves
+neither the change nor the event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from concerto.audit import trail
+from concerto.lib import clock
+from concerto.lib.errors import ActionRefused
+from concerto.patients.models import Patient
+from concerto.rcp import rules
+from concerto.rcp.models import (
+    PPS,
+    Board,
+    BoardMembership,
+    CompteRendu,
+    GPContribution,
+    NewsItem,
+    NotificationConsent,
+    Registration,
+    Session,
+    Territory,
+)
+
+PREFICHE_FIELDS = (
+    "reason",
+    "cim10_code",
+    "cim10_label",
+    "histology",
+    "tnm",
+    "oms_status",
+    "history",
+    "question",
+)
+
+
+def _local_date(instant: dt.datetime) -> dt.date:
+    return timezone.localtime(instant).date()
+
+
+# --- Boards ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_board(
+    *,
+    by: Any,
+    territory: Territory,
+    title: str,
+    specialty: str,
+    establishment: Any = None,
+    usual_weekday: int | None = None,
+    usual_time: dt.time | None = None,
+    webconference_url: str = "",
+    webconference_code: str = "",
+    requires_core_specialties: bool = False,
+) -> Board:
+    board = Board(
+        territory=territory,
+        title=title,
+        specialty=specialty,
+        establishment=establishment,
+        usual_weekday=usual_weekday,
+        usual_time=usual_time,
+        webconference_url=webconference_url,
+        webconference_code=webconference_code,
+        requires_core_specialties=requires_core_specialties,
+    )
+    board.full_clean()
+    board.save()
+    trail.record(by=by, action="board.create", obj=board)
+    return board
+
+
+@transaction.atomic
+def update_webconference(*, by: Any, board: Board, url: str, code: str) -> Board:
+    board.webconference_url = url
+    board.webconference_code = code
+    board.full_clean()
+    board.save(update_fields=["webconference_url", "webconference_code"])
+    trail.record(by=by, action="board.webconference", obj=board)
+    return board
+
+
+@transaction.atomic
+def add_member(
+    *, by: Any, board: Board, user: Any, role: str, specialty: str = ""
+) -> BoardMembership:
+    membership, created = BoardMembership.objects.get_or_create(
+        board=board, user=user, role=role, defaults={"specialty": specialty}
+    )
+    if not created and membership.specialty != specialty:
+        membership.specialty = specialty
+        membership.save(update_fields=["specialty"])
+    trail.record(
+        by=by, action="board.add_member", obj=board, details={"user_id": user.pk, "role": role}
+    )
+    return membership
+
+
+def _members_without_consent(board: Board) -> list[Any]:
+    latest: dict[int, bool] = {}
+    for consent in board.consents.order_by("at", "id"):
+        latest[consent.user_id] = consent.agreed
+    missing = []
+    seen: set[int] = set()
+    for membership in board.memberships.select_related("user").order_by("user__last_name"):
+        if membership.user_id in seen:
+            continue
+        seen.add(membership.user_id)
+        if not latest.get(membership.user_id, False):
+            missing.append(membership.user)
+    return missing
+
+
+@transaction.atomic
+def record_notification_consent(
+    *, by: Any, board: Board, user: Any, agreed: bool
+) -> NotificationConsent:
+    """A member agrees to (or withdraws from) the GP notification scheme.
+
+    A withdrawal switches the board's opt-in off: it needs everyone's agreement.
+    """
+    board = Board.objects.select_for_update().get(pk=board.pk)
+    if not board.memberships.filter(user=user).exists():
+        raise ActionRefused(
+            "Seuls les organisateurs et participants de la RCP donnent leur accord."
+        )
+    consent = NotificationConsent.objects.create(
+        board=board, user=user, agreed=agreed, at=clock.now(), recorded_by=by
+    )
+    trail.record(
+        by=by,
+        action="board.notification_consent",
+        obj=board,
+        details={"user_id": user.pk, "agreed": agreed},
+    )
+    if not agreed and board.notifications_enabled:
+        board.notifications_enabled = False
+        board.notifications_enabled_at = None
+        board.save(update_fields=["notifications_enabled", "notifications_enabled_at"])
+        trail.record(
+            by=by,
+            action="board.notifications_disabled",
+            obj=board,
+            details={"reason": "consent_withdrawn", "user_id": user.pk},
+        )
+    return consent
+
+
+@transaction.atomic
+def enable_notifications(*, by: Any, board: Board) -> Board:
+    """Switch the notification opt-in on, once every organiser and participant agreed."""
+    board = Board.objects.select_for_update().get(pk=board.pk)
+    if not board.memberships.exists():
+        raise ActionRefused("La RCP n'a encore ni organisateur ni participant.")
+    missing = _members_without_consent(board)
+    if missing:
+        names = ", ".join(getattr(u, "display_name", str(u)) for u in missing)
+        raise ActionRefused(f"Accord manquant pour : {names}.")
+    if not board.notifications_enabled:
+        board.notifications_enabled = True
+        board.notifications_enabled_at = clock.now()
+        board.save(update_fields=["notifications_enabled", "notifications_enabled_at"])
+        trail.record(by=by, action="board.notifications_enabled", obj=board)
+    return board
+
+
+@transaction.atomic
+def disable_notifications(*, by: Any, board: Board) -> Board:
+    board = Board.objects.select_for_update().get(pk=board.pk)
+    if board.notifications_enabled:
+        board.notifications_enabled = False
+        board.notifications_enabled_at = None
+        board.save(update_fields=["notifications_enabled", "notifications_enabled_at"])
+        trail.record(by=by, action="board.notifications_disabled", obj=board)
+    return board
+
+
+# --- Sessions -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def schedule_session(*, by: Any, board: Board, date: dt.date, time: dt.time) -> Session:
+    session = Session(board=board, date=date, time=time)
+    session.starts_at = Session.local_start(date, time)
+    session.full_clean(exclude=["starts_at"])
+    session.save()
+    trail.record(by=by, action="session.schedule", obj=session)
+    return session
+
+
+@transaction.atomic
+def cancel_session(*, by: Any, session: Session) -> Session:
+    session = Session.objects.select_for_update().get(pk=session.pk)
+    if session.status == Session.Status.CANCELLED:
+        return session
+    if session.status == Session.Status.HELD:
+        raise ActionRefused("Une séance déjà tenue ne peut pas être annulée.")
+    session.status = Session.Status.CANCELLED
+    session.cancelled_at = clock.now()
+    session.save(update_fields=["status", "cancelled_at"])
+    NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration__session=session).delete()
+    trail.record(by=by, action="session.cancel", obj=session)
+    return session
+
+
+@transaction.atomic
+def move_session(*, by: Any, session: Session, date: dt.date, time: dt.time) -> Session:
+    """Move a planned session. Pending notifications follow the new date (the notify
+    worker recomputes the notification day from the session); sent ones are not resent."""
+    session = Session.objects.select_for_update().get(pk=session.pk)
+    if session.status != Session.Status.PLANNED:
+        raise ActionRefused("Seule une séance prévue peut être déplacée.")
+    if Session.local_start(date, time) <= clock.now():
+        raise ActionRefused("La nouvelle date doit être dans le futur.")
+    previous = (session.date.isoformat(), session.time.isoformat())
+    session.date, session.time = date, time
+    session.save(update_fields=["date", "time", "starts_at"])
+    for item in NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration__session=session):
+        item.date = date
+        item.text = rules.upcoming_text(session.board.title, date)
+        item.save(update_fields=["date", "text"])
+    trail.record(
+        by=by,
+        action="session.move",
+        obj=session,
+        details={"from": previous, "to": (date.isoformat(), time.isoformat())},
+    )
+    return session
+
+
+@transaction.atomic
+def mark_session_held(*, by: Any, session: Session) -> Session:
+    if session.status == Session.Status.CANCELLED:
+        raise ActionRefused("Une séance annulée ne peut pas être tenue.")
+    session.status = Session.Status.HELD
+    session.save(update_fields=["status"])
+    trail.record(by=by, action="session.held", obj=session)
+    return session
+
+
+# --- Registrations and pre-fiche --------------------------------------------------------
+
+
+def _check_open_for_registration(session: Session) -> None:
+    if session.status == Session.Status.CANCELLED:
+        raise ActionRefused("Cette séance est annulée : aucune inscription n'est possible.")
+    if session.status == Session.Status.HELD or session.starts_at <= clock.now():
+        raise ActionRefused("Cette séance a déjà eu lieu : aucune inscription n'est possible.")
+
+
+def _upsert_upcoming_news(registration: Registration) -> None:
+    session = registration.session
+    NewsItem.objects.update_or_create(
+        kind=NewsItem.Kind.UPCOMING,
+        registration=registration,
+        defaults={
+            "patient": registration.patient,
+            "date": session.date,
+            "text": rules.upcoming_text(session.board.title, session.date),
+            "created_at": clock.now(),
+        },
+    )
+
+
+@transaction.atomic
+def register_patient(
+    *, by: Any, session: Session, patient: Patient, **prefiche: Any
+) -> Registration:
+    """Inscription of a patient to a session, with the first pre-fiche fields."""
+    unknown = set(prefiche) - set(PREFICHE_FIELDS)
+    if unknown:
+        raise TypeError(f"Champs inconnus : {sorted(unknown)}")
+    session = Session.objects.select_for_update().select_related("board").get(pk=session.pk)
+    _check_open_for_registration(session)
+    if Registration.objects.filter(
+        session=session, patient=patient, status=Registration.Status.ACTIVE
+    ).exists():
+        raise ActionRefused("Ce patient est déjà inscrit à cette séance.")
+    registration = Registration(
+        session=session, patient=patient, registered_by=by, registered_at=clock.now(), **prefiche
+    )
+    registration.full_clean(exclude=["session", "patient", "registered_by"])
+    registration.save()
+    _upsert_upcoming_news(registration)
+    trail.record(by=by, action="registration.create", obj=registration, patient_id=patient.pk)
+    return registration
+
+
+def _check_editable(registration: Registration) -> None:
+    if registration.compte_rendus.filter(validated_at__isnull=False).exists():
+        raise ActionRefused("Le compte-rendu est validé : la pré-fiche ne peut plus changer.")
+    if not registration.is_active:
+        raise ActionRefused("Cette inscription a été retirée.")
+
+
+@transaction.atomic
+def update_prefiche(*, by: Any, registration: Registration, **fields: Any) -> Registration:
+    unknown = set(fields) - set(PREFICHE_FIELDS)
+    if unknown:
+        raise TypeError(f"Champs inconnus : {sorted(unknown)}")
+    registration = Registration.objects.select_for_update().get(pk=registration.pk)
+    _check_editable(registration)
+    for name, value in fields.items():
+        setattr(registration, name, value)
+    registration.full_clean(exclude=["session", "patient", "registered_by"])
+    registration.save(update_fields=list(fields))
+    trail.record(
+        by=by,
+        action="registration.update_prefiche",
+        obj=registration,
+        patient_id=registration.patient_id,
+        details={"fields": sorted(fields)},
+    )
+    return registration
+
+
+@transaction.atomic
+def complete_prefiche(*, by: Any, registration: Registration) -> Registration:
+    """Mark the pre-fiche complete. The first completion instant is kept: it decides
+    whether the GP is notified (SPEC §4, condition 1)."""
+    registration = Registration.objects.select_for_update().get(pk=registration.pk)
+    _check_editable(registration)
+    missing = registration.missing_prefiche_fields()
+    if missing:
+        labels = [
+            str(getattr(Registration._meta.get_field(name), "verbose_name", name))
+            for name in missing
+        ]
+        raise ActionRefused("Pré-fiche incomplète : " + ", ".join(labels) + ".")
+    if registration.prefiche_completed_at is None:
+        registration.prefiche_completed_at = clock.now()
+        registration.save(update_fields=["prefiche_completed_at"])
+        trail.record(
+            by=by,
+            action="registration.complete_prefiche",
+            obj=registration,
+            patient_id=registration.patient_id,
+        )
+    return registration
+
+
+@transaction.atomic
+def withdraw_registration(*, by: Any, registration: Registration) -> Registration:
+    registration = Registration.objects.select_for_update().get(pk=registration.pk)
+    if not registration.is_active:
+        return registration
+    if registration.compte_rendus.filter(validated_at__isnull=False).exists():
+        raise ActionRefused("Le compte-rendu est validé : l'inscription ne peut plus être retirée.")
+    registration.status = Registration.Status.WITHDRAWN
+    registration.withdrawn_at = clock.now()
+    registration.save(update_fields=["status", "withdrawn_at"])
+    NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration=registration).delete()
+    trail.record(
+        by=by, action="registration.withdraw", obj=registration, patient_id=registration.patient_id
+    )
+    return registration
+
+
+@transaction.atomic
+def move_registration(*, by: Any, registration: Registration, session: Session) -> Registration:
+    """Present the patient at another session: the old registration is withdrawn and a
+    new one, carrying the pre-fiche, is created (notifications are per registration)."""
+    old = Registration.objects.select_for_update().get(pk=registration.pk)
+    _check_editable(old)
+    if session.board_id != old.session.board_id:
+        raise ActionRefused("Le déplacement se fait vers une séance de la même RCP.")
+    withdraw_registration(by=by, registration=old)
+    fields = {name: getattr(old, name) for name in PREFICHE_FIELDS}
+    new = register_patient(by=by, session=session, patient=old.patient, **fields)
+    if old.prefiche_completed_at is not None:
+        new.prefiche_completed_at = old.prefiche_completed_at
+        new.save(update_fields=["prefiche_completed_at"])
+    for document in old.documents.all():
+        document.registration = new
+        document.save(update_fields=["registration"])
+    trail.record(
+        by=by,
+        action="registration.move",
+        obj=new,
+        patient_id=new.patient_id,
+        details={"from_registration": old.pk},
+    )
+    return new
+
+
+# --- GP contribution --------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_gp_contribution(
+    *, by: Any, registration: Registration, comment: str, wants_to_join: bool
+) -> GPContribution:
+    """The GP's comment and wish to join; editable until the compte-rendu is validated."""
+    registration = Registration.objects.select_for_update().get(pk=registration.pk)
+    _check_editable(registration)
+    contribution, _ = GPContribution.objects.update_or_create(
+        registration=registration,
+        defaults={
+            "author": by,
+            "author_name": by.last_name.upper() or by.username,
+            "author_specialty": by.specialty,
+            "comment": comment.strip(),
+            "wants_to_join": wants_to_join,
+            "updated_at": clock.now(),
+        },
+    )
+    contribution.full_clean()
+    trail.record(
+        by=by,
+        action="registration.gp_contribution",
+        obj=contribution,
+        patient_id=registration.patient_id,
+        details={"wants_to_join": wants_to_join},
+    )
+    return contribution
+
+
+# --- Decision, compte-rendu, PPS ----------------------------------------------------------
+
+
+@transaction.atomic
+def validate_compte_rendu(
+    *,
+    by: Any,
+    registration: Registration,
+    case_status: str,
+    proposal: str,
+    attendees: Iterable[tuple[Any, str]],
+    quorum_override_reason: str = "",
+) -> CompteRendu:
+    """Record the board's decision and validate it as the next version.
+
+    ``attendees`` are (user, specialty) pairs. Without quorum the validation is
+    refused unless a reason is recorded. A later call is a correction: version N+1,
+    version N kept unchanged.
+    """
+    registration = (
+        Registration.objects.select_for_update()
+        .select_related("session__board", "patient")
+        .get(pk=registration.pk)
+    )
+    if not registration.is_active:
+        raise ActionRefused("Cette inscription a été retirée.")
+    if registration.session.status == Session.Status.CANCELLED:
+        raise ActionRefused("La séance a été annulée.")
+    if not proposal.strip():
+        raise ActionRefused("La proposition de la RCP est obligatoire.")
+    present = [
+        {
+            "user_id": user.pk,
+            "name": getattr(user, "display_name", str(user)),
+            "specialty": specialty,
+        }
+        for user, specialty in attendees
+    ]
+    result = rules.quorum(
+        (p["specialty"] for p in present),
+        requires_core=registration.session.board.requires_core_specialties,
+    )
+    if not result.met and not quorum_override_reason.strip():
+        raise ActionRefused(result.explanation + " Indiquez le motif pour valider sans quorum.")
+    previous = registration.compte_rendus.aggregate(v=Max("version"))["v"] or 0
+    contribution = GPContribution.objects.filter(registration=registration).first()
+    quote = ""
+    if contribution and contribution.comment:
+        quote = (
+            f"Commentaire du Docteur {contribution.author_name}"
+            f"{', ' + contribution.author_specialty if contribution.author_specialty else ''}"
+            f" : {contribution.comment}"
+        )
+    now = clock.now()
+    compte_rendu = CompteRendu.objects.create(
+        registration=registration,
+        version=previous + 1,
+        case_status=case_status,
+        proposal=proposal.strip(),
+        attendees=present,
+        quorum_met=result.met,
+        quorum_override_reason="" if result.met else quorum_override_reason.strip(),
+        gp_contribution_quote=quote,
+        validated_at=now,
+        validated_by=by,
+    )
+    NewsItem.objects.create(
+        patient=registration.patient,
+        kind=NewsItem.Kind.COMPTE_RENDU,
+        date=_local_date(now),
+        text=rules.compte_rendu_text(registration.session.board.title, compte_rendu.version),
+        registration=registration,
+        compte_rendu=compte_rendu,
+        created_at=now,
+    )
+    trail.record(
+        by=by,
+        action="compte_rendu.validate",
+        obj=compte_rendu,
+        patient_id=registration.patient_id,
+        details={"version": compte_rendu.version, "quorum_met": result.met},
+    )
+    return compte_rendu
+
+
+@transaction.atomic
+def generate_pps(
+    *,
+    by: Any,
+    compte_rendu: CompteRendu,
+    doctor_name: str,
+    establishment_name: str,
+    content: str,
+) -> PPS:
+    if not compte_rendu.is_validated:
+        raise ActionRefused("Le PPS se génère à partir d'une décision validée.")
+    registration = compte_rendu.registration
+    now = clock.now()
+    diagnosis = registration.cim10_label
+    pps = PPS.objects.create(
+        compte_rendu=compte_rendu,
+        patient=registration.patient,
+        doctor_name=doctor_name,
+        establishment_name=establishment_name,
+        diagnosis_label=diagnosis,
+        content=content,
+        created_at=now,
+        created_by=by,
+    )
+    NewsItem.objects.create(
+        patient=registration.patient,
+        kind=NewsItem.Kind.PPS,
+        date=_local_date(now),
+        text=rules.pps_text(diagnosis, doctor_name, establishment_name),
+        registration=registration,
+        compte_rendu=compte_rendu,
+        pps=pps,
+        created_at=now,
+    )
+    trail.record(by=by, action="pps.generate", obj=pps, patient_id=registration.patient_id)
+    return pps

@@ -1,0 +1,65 @@
+"""Pure RCP rules (no database): quorum and news texts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+SURGERY = "Chirurgie"
+MEDICAL_ONCOLOGY = "Oncologie médicale"
+RADIOTHERAPY = "Radiothérapie"
+CORE_SPECIALTIES = (SURGERY, MEDICAL_ONCOLOGY, RADIOTHERAPY)
+QUORUM_MIN_SPECIALTIES = 3
+
+
+@dataclass(frozen=True)
+class Quorum:
+    met: bool
+    specialties: tuple[str, ...]
+    missing_core: tuple[str, ...]
+
+    @property
+    def explanation(self) -> str:
+        if self.met:
+            return "Quorum atteint."
+        parts = []
+        if len(self.specialties) < QUORUM_MIN_SPECIALTIES:
+            parts.append(
+                f"{len(self.specialties)} spécialité(s) différente(s) présente(s), "
+                f"il en faut au moins {QUORUM_MIN_SPECIALTIES}"
+            )
+        if self.missing_core:
+            parts.append("spécialité(s) requise(s) absente(s) : " + ", ".join(self.missing_core))
+        return "Quorum non atteint : " + " ; ".join(parts) + "."
+
+
+def _normalise(specialty: str) -> str:
+    return " ".join(specialty.split()).casefold()
+
+
+def quorum(specialties: Iterable[str], *, requires_core: bool = False) -> Quorum:
+    """At least three physicians of different specialties (INCa RCP référentiel);
+    a board may also require surgeon, medical oncologist and radiotherapist."""
+    distinct: dict[str, str] = {}
+    for specialty in specialties:
+        if specialty and specialty.strip():
+            distinct.setdefault(_normalise(specialty), specialty.strip())
+    missing = tuple(
+        core for core in CORE_SPECIALTIES if requires_core and _normalise(core) not in distinct
+    )
+    met = len(distinct) >= QUORUM_MIN_SPECIALTIES and not missing
+    return Quorum(met=met, specialties=tuple(sorted(distinct.values())), missing_core=missing)
+
+
+def upcoming_text(board_title: str, session_date: dt.date) -> str:
+    return f"A venir : présentation en {board_title} le {session_date:%d/%m/%Y}"
+
+
+def compte_rendu_text(board_title: str, version: int) -> str:
+    suffix = f" (version {version})" if version > 1 else ""
+    return f"Compte-rendu de la RCP {board_title} validé{suffix}"
+
+
+def pps_text(diagnosis_label: str, doctor_name: str, establishment_name: str) -> str:
+    return f"{diagnosis_label} Nouveau PPS généré par {doctor_name} ({establishment_name})".strip()

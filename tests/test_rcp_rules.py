@@ -1,0 +1,36 @@
+import datetime as dt
+
+from concerto.rcp import rules
+
+
+def test_quorum_needs_three_distinct_specialties():
+    assert not rules.quorum(["Chirurgie", "chirurgie ", "Radiothérapie"]).met
+    result = rules.quorum(["Chirurgie", "Radiothérapie", "Anatomopathologie"])
+    assert result.met
+    assert result.specialties == ("Anatomopathologie", "Chirurgie", "Radiothérapie")
+
+
+def test_quorum_core_specialties_when_required():
+    three = ["Chirurgie", "Radiologie", "Anatomopathologie"]
+    assert rules.quorum(three).met
+    result = rules.quorum(three, requires_core=True)
+    assert not result.met
+    assert result.missing_core == (rules.MEDICAL_ONCOLOGY, rules.RADIOTHERAPY)
+    assert "Oncologie médicale" in result.explanation
+    assert rules.quorum([*rules.CORE_SPECIALTIES], requires_core=True).met
+
+
+def test_news_texts_match_the_seed():
+    assert (
+        rules.upcoming_text("Tumeurs rares neuroendocrines RENATEN", dt.date(2022, 9, 13))
+        == "A venir : présentation en Tumeurs rares neuroendocrines RENATEN le 13/09/2022"
+    )
+    assert (
+        rules.pps_text(
+            "Tumeur maligne du plancher antérieur de la bouche",
+            "BENAND PHILIPPE",
+            "POLYCLINIQUE DE POITIERS",
+        )
+        == "Tumeur maligne du plancher antérieur de la bouche Nouveau PPS généré par "
+        "BENAND PHILIPPE (POLYCLINIQUE DE POITIERS)"
+    )
