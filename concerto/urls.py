@@ -12,4 +12,8 @@ urlpatterns = [
     path("sante/", views.health, name="health"),
     path("admin/", admin.site.urls),
     path("", include("concerto.accounts.urls")),
+    path("portail/", include("concerto.portal.urls")),
+    path("rcp/", include("concerto.rcp.urls")),
+    path("notifications/", include("concerto.notifications.urls")),
+    path("annuaire/", include("concerto.directory.urls")),
 ]

@@ -1,0 +1,106 @@
+"""Who may see and do what (SPEC §1): the one place permissions are decided.
+
+Every view asks these functions; none decides on its own. Object-level: a GP sees a
+patient only while declared as that patient's GP; board members see the patients
+registered to their board's sessions; a médecin inscripteur sees the patients they
+registered; administrators see their territories (regional admins, everything).
+A refusal is a 404 in the views, never a 403 that would reveal existence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from concerto.patients.models import Patient
+from concerto.rcp.models import Board, BoardMembership, Registration
+
+
+class Role:
+    GP = "medecin_traitant"
+    REGISTRAR = "medecin_inscripteur"
+    ORGANISER = "organisateur"
+    PARTICIPANT = "participant"
+    ADMIN = "administrateur"
+
+
+def _authenticated(user: Any) -> bool:
+    return bool(user is not None and getattr(user, "is_authenticated", False)
+                and getattr(user, "is_active", False))
+
+
+def roles(user: Any) -> set[str]:
+    """Every role the user holds somewhere (for menus and the access trail)."""
+    if not _authenticated(user):
+        return set()
+    found: set[str] = set()
+    if user.rpps and Patient.objects.filter(gp_rpps=user.rpps).exists():
+        found.add(Role.GP)
+    if user.is_registrar:
+        found.add(Role.REGISTRAR)
+    for role in BoardMembership.objects.filter(user=user).values_list("role", flat=True):
+        found.add(Role.ORGANISER if role == BoardMembership.Role.ORGANISER else Role.PARTICIPANT)
+    if user.is_regional_admin or user.is_superuser or user.admin_territories.exists():
+        found.add(Role.ADMIN)
+    return found
+
+
+def is_gp_of(user: Any, patient: Patient) -> bool:
+    return _authenticated(user) and bool(user.rpps) and patient.gp_rpps == user.rpps
+
+
+def visible_patients(user: Any) -> QuerySet[Patient]:
+    """The patients ``user`` may see, as one query (use it to scope every lookup)."""
+    if not _authenticated(user):
+        return Patient.objects.none()
+    if user.is_regional_admin or user.is_superuser:
+        return Patient.objects.all()
+    condition = Q(registrations__session__board__memberships__user=user)
+    if user.rpps:
+        condition |= Q(gp_rpps=user.rpps)
+    if user.is_registrar:
+        condition |= Q(registrations__registered_by=user)
+    territories = user.admin_territories.all()
+    condition |= Q(registrations__session__board__territory__in=territories)
+    return Patient.objects.filter(condition).distinct()
+
+
+def can_view_patient(user: Any, patient: Patient) -> bool:
+    return visible_patients(user).filter(pk=patient.pk).exists()
+
+
+def visible_registrations(user: Any) -> QuerySet[Registration]:
+    if not _authenticated(user):
+        return Registration.objects.none()
+    if user.is_regional_admin or user.is_superuser:
+        return Registration.objects.all()
+    condition = Q(session__board__memberships__user=user)
+    if user.rpps:
+        condition |= Q(patient__gp_rpps=user.rpps)
+    if user.is_registrar:
+        condition |= Q(registered_by=user)
+    condition |= Q(session__board__territory__in=user.admin_territories.all())
+    return Registration.objects.filter(condition).distinct()
+
+
+def can_manage_board(user: Any, board: Board) -> bool:
+    """Secretaries/organisers of the board, and administrators of its territory."""
+    if not _authenticated(user):
+        return False
+    if user.is_regional_admin or user.is_superuser:
+        return True
+    if user.admin_territories.filter(pk=board.territory_id).exists():
+        return True
+    return board.memberships.filter(user=user, role=BoardMembership.Role.ORGANISER).exists()
+
+
+def can_take_part(user: Any, board: Board) -> bool:
+    """Participants (and organisers) of the board: session files, decisions."""
+    if not _authenticated(user):
+        return False
+    return board.memberships.filter(user=user).exists() or can_manage_board(user, board)
+
+
+def can_register_patients(user: Any) -> bool:
+    return _authenticated(user) and bool(user.is_registrar)
