@@ -26,8 +26,11 @@ class Role:
 
 
 def _authenticated(user: Any) -> bool:
-    return bool(user is not None and getattr(user, "is_authenticated", False)
-                and getattr(user, "is_active", False))
+    return bool(
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and getattr(user, "is_active", False)
+    )
 
 
 def roles(user: Any) -> set[str]:
