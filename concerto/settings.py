@@ -246,6 +246,6 @@ if PRODUCTION:
         raise ConfigurationError("PSC_ACR doit valoir eidas1 en production (CPS / e-CPS).")
 # Idle and absolute session time-outs (SESSION_IDLE_TIMEOUT / SESSION_ABSOLUTE_TIMEOUT).
 MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
     "concerto.accounts.middleware.SessionTimeoutMiddleware",
 )
