@@ -227,7 +227,9 @@ LOGGING = {
 PSC_ISSUER = env_str("PSC_ISSUER").rstrip("/")
 PSC_CLIENT_ID = env_str("PSC_CLIENT_ID", "" if PRODUCTION else "concerto-demo")
 PSC_CLIENT_SECRET = env_str("PSC_CLIENT_SECRET", "" if PRODUCTION else "concerto-demo-secret")
-PSC_REDIRECT_URI = env_str("PSC_REDIRECT_URI", "" if PRODUCTION else SITE_URL + "/connexion/psc/retour/")
+PSC_REDIRECT_URI = env_str(
+    "PSC_REDIRECT_URI", "" if PRODUCTION else SITE_URL + "/connexion/psc/retour/"
+)
 # Where PSC sends the browser back after its end-session: by default the site's home.
 PSC_POST_LOGOUT_REDIRECT_URI = env_str(
     "PSC_POST_LOGOUT_REDIRECT_URI",

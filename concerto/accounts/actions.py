@@ -37,7 +37,8 @@ def link_psc_login(*, sub: str, rpps: str, claims: dict[str, Any], ip: str | Non
 
     An account that already holds this RPPS (opened by an administrator, or at an
     earlier login) is used; otherwise the directory (annuaire santé) must know the
-    RPPS, and the account is created from its entry. ``sub`` is stored to recognise the person, never used as the RPPS.
+    RPPS, and the account is created from its entry. ``sub`` is stored to recognise
+    the person, never used as the RPPS.
     """
     user = User.objects.select_for_update().filter(rpps=rpps).first()
     professional = Professional.objects.filter(rpps=rpps).first()
@@ -77,7 +78,13 @@ def link_psc_login(*, sub: str, rpps: str, claims: dict[str, Any], ip: str | Non
 
 
 def record_login(
-    *, user: User | None, method: str, ok: bool, ip: str | None, reason: str = "", detail: str = ""
+    *,
+    user: User | None,
+    method: str,
+    ok: bool,
+    ip: str | None,
+    reason: str = "",
+    detail: str = "",
 ) -> None:
     """Every login attempt, accepted or refused, in the audit trail and the log."""
     details = {"method": method}

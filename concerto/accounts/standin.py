@@ -24,7 +24,7 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus, urlencode, urlsplit
@@ -193,8 +193,8 @@ class StandinProvider:
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
-        bound_host, bound_port = self._server.server_address[:2]
-        self.issuer = f"http://{bound_host}:{bound_port}{REALM_PATH}"
+        bound_port = self._server.server_address[1]
+        self.issuer = f"http://{host}:{bound_port}{REALM_PATH}"
 
     # Serving ---------------------------------------------------------------------------
 
@@ -249,7 +249,7 @@ class StandinProvider:
         }
 
     def jwks(self) -> dict[str, Any]:
-        return KeySet([self.key]).as_dict(private=False)
+        return dict(KeySet([self.key]).as_dict(private=False))
 
     def sign(self, claims: dict[str, Any]) -> str:
         if self.faults.get("alg_none"):

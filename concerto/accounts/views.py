@@ -21,7 +21,7 @@ from concerto.accounts.models import User
 from concerto.audit.access import client_ip
 
 FLOW_KEY = "psc_flows"
-ID_TOKEN_KEY = "psc_id_token"
+ID_TOKEN_KEY = "psc_id_token"  # noqa: S105 — a session key name
 FLOW_LIFETIME = 600  # seconds between the redirect to PSC and its answer
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -125,9 +125,7 @@ def _safe_next(request: HttpRequest, candidate: str | None) -> str:
     return reverse("home")
 
 
-def _refused(
-    request: HttpRequest, reason: str, detail: str = "", **context: Any
-) -> HttpResponse:
+def _refused(request: HttpRequest, reason: str, detail: str = "", **context: Any) -> HttpResponse:
     actions.record_login(
         user=None, method="psc", ok=False, ip=client_ip(request), reason=reason, detail=detail
     )

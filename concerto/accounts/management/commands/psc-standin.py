@@ -18,7 +18,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=8765)
-        parser.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (boucle locale)")
+        parser.add_argument(
+            "--host",
+            default="127.0.0.1",
+            choices=["127.0.0.1", "localhost"],
+            help="adresse d'écoute (boucle locale seulement)",
+        )
         parser.add_argument("--client-id", default=settings.PSC_CLIENT_ID or "concerto-demo")
         parser.add_argument(
             "--client-secret", default=settings.PSC_CLIENT_SECRET or "concerto-demo-secret"
@@ -33,8 +38,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
             raise CommandError("psc-standin est un outil de développement : refusé en production.")
-        if options["host"] not in {"127.0.0.1", "localhost", "::1"}:
-            raise CommandError("Le simulateur n'écoute que sur la boucle locale (127.0.0.1).")
         redirect_uris = options["redirect_uri"] or [settings.PSC_REDIRECT_URI]
         provider = StandinProvider(
             host=options["host"],
@@ -48,7 +51,8 @@ class Command(BaseCommand):
         self.stdout.write(
             "Simulateur Pro Santé Connect prêt (personnes fictives).\n"
             f"  émetteur (PSC_ISSUER) : {provider.issuer}\n"
-            f"  PSC_CLIENT_ID={options['client_id']}  PSC_CLIENT_SECRET={options['client_secret']}\n"
+            f"  PSC_CLIENT_ID={options['client_id']}\n"
+            f"  PSC_CLIENT_SECRET={options['client_secret']}\n"
             f"  adresses de retour : {', '.join(redirect_uris)}\n"
             f"  userinfo : {options['userinfo']}\n"
             "Lancez Concerto avec PSC_ISSUER ci-dessus, puis « Se connecter avec Pro Santé "
