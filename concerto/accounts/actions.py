@@ -109,3 +109,50 @@ def record_login(
 def record_logout(*, user: User | None, ip: str | None) -> None:
     trail.record(by=user, action="accounts.logout", obj=user, ip=ip)
     log.info("logout user_id=%s ip=%s", getattr(user, "pk", None), ip)
+
+
+@transaction.atomic
+def grant_admin(
+    *, by: User | None, rpps: str, regional: bool, territories: list[Any]
+) -> tuple[User, bool]:
+    """Make the professional with this RPPS an administrator (regional, or of territories).
+
+    The account is created from the directory entry when missing, so the first
+    administrator of a production deployment can log in through Pro Santé Connect.
+    Returns the user and whether the account was created.
+    """
+    user = User.objects.select_for_update().filter(rpps=rpps).first()
+    created = False
+    if user is None:
+        professional = Professional.objects.filter(rpps=rpps).first()
+        if professional is None:
+            raise AccountRefused("unknown_professional")
+        user = User(
+            username=f"psc-{rpps}",
+            rpps=rpps,
+            last_name=professional.last_name,
+            first_name=professional.first_name,
+            specialty=professional.specialty_label[:120],
+        )
+        user.set_unusable_password()
+        user.full_clean(exclude=["password"])
+        user.save()
+        created = True
+    user.is_staff = True
+    if regional:
+        user.is_regional_admin = True
+        user.is_superuser = True
+    user.save(update_fields=["is_staff", "is_regional_admin", "is_superuser"])
+    if territories:
+        user.admin_territories.add(*territories)
+    trail.record(
+        by=by,
+        action="accounts.admin_granted",
+        obj=user,
+        details={
+            "regional": regional,
+            "territories": sorted(t.slug for t in territories),
+            "created": created,
+        },
+    )
+    return user, created

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from authlib.integrations.requests_client import OAuth2Session
+from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from django.conf import settings
 from joserfc import jwt
 from joserfc.errors import (
@@ -301,7 +301,9 @@ def complete(config: PSCConfig, flow: Flow, *, state: str, code: str) -> Identit
                 code_verifier=flow.code_verifier,
                 timeout=config.timeout,
             )
-        except Exception as exc:  # Authlib raises OAuthError, requests its own errors
+        except OAuthError as exc:  # PSC answered with an OAuth error (RFC 6749 §5.2)
+            raise PSCError("provider_error", f"token_{str(exc.error)[:30]}") from exc
+        except (requests.RequestException, ValueError) as exc:
             raise PSCError("unavailable", "token_endpoint") from exc
     id_token = token.get("id_token")
     access_token = token.get("access_token")

@@ -13,7 +13,8 @@ PSC that Concerto uses, with PSC's paths and claim shapes:
 
 Signing and verification use joserfc. ``faults`` lets a test make the provider
 misbehave (wrong issuer, audience, nonce, expired token, ``alg=none``, a forged
-signature, another ``acr``) to prove Concerto refuses it. Never for production.
+signature, another ``acr``, a userinfo about someone else) to prove Concerto
+refuses it. Never for production.
 """
 
 from __future__ import annotations
@@ -500,6 +501,8 @@ def _handler_for(provider: StandinProvider) -> type[BaseHTTPRequestHandler]:
                 )
                 return
             claims = person.userinfo()
+            if "userinfo_sub" in provider.faults:
+                claims["sub"] = provider.faults["userinfo_sub"]
             if provider.userinfo_format == "jwt":
                 claims.update(iss=provider.issuer, aud=provider.client_id)
                 self._send(200, provider.sign(claims).encode(), "application/jwt")

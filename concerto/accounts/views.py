@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -223,6 +224,20 @@ def logout_view(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(psc.end_session_url(config, id_token))
     messages.info(request, "Vous êtes déconnecté.")
     return redirect("home")
+
+
+def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+    """Replaces the admin site's password form: staff log in like everyone else
+    (Pro Santé Connect, or the demo login in demo mode), then come back."""
+    next_url = _safe_next(request, request.GET.get("next") or reverse("admin:index"))
+    if request.user.is_authenticated:
+        if request.user.is_active and request.user.is_staff:
+            return redirect(next_url)
+        messages.error(
+            request, "L'administration est réservée aux secrétaires de RCP et aux administrateurs."
+        )
+        return redirect("home")
+    return redirect_to_login(next_url, login_url=reverse("login"))
 
 
 # Demo login ---------------------------------------------------------------------------------

@@ -255,3 +255,21 @@ def test_login_page_offers_psc(client, psc_settings):
     page = client.get("/connexion/").content.decode()
     assert "Se connecter avec Pro Santé Connect" in page
     assert 'lang="fr"' in page
+
+
+def test_userinfo_about_someone_else_is_refused(client, known_gp, psc_settings):
+    psc_settings.faults = {"userinfo_sub": psc_settings.people["oncologist"].sub}
+    attempt = psc_login(client, "gp")
+    assert attempt.response.status_code == 403
+    event = AuditEvent.objects.get(action="accounts.login_refused")
+    assert event.details["detail"] == "userinfo_sub"
+    assert _logged_in_user(client) is None
+
+
+def test_wrong_client_secret_is_reported_as_provider_refusal(client, known_gp, settings):
+    settings.PSC_CLIENT_SECRET = "not-the-secret"
+    attempt = psc_login(client, "gp")
+    assert attempt.response.status_code == 403
+    assert 'data-reason="provider_error"' in attempt.response.content.decode()
+    event = AuditEvent.objects.get(action="accounts.login_refused")
+    assert event.details["detail"] == "token_invalid_client"
