@@ -11,6 +11,7 @@ Two modes:
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from concerto.lib.env import (
     ConfigurationError,
@@ -246,6 +247,11 @@ if PRODUCTION:
             raise ConfigurationError(f"{_name} doit être une adresse https:// en production.")
     if PSC_ACR != "eidas1":
         raise ConfigurationError("PSC_ACR doit valoir eidas1 en production (CPS / e-CPS).")
+if PSC_ISSUER:
+    # The logout form redirects to PSC's end-session; browsers apply form-action to a
+    # form's redirects, so PSC's origin must be allowed there.
+    _psc = urlsplit(PSC_ISSUER)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_psc.scheme}://{_psc.netloc}")
 # Idle and absolute session time-outs (SESSION_IDLE_TIMEOUT / SESSION_ABSOLUTE_TIMEOUT).
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,

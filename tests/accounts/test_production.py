@@ -57,6 +57,7 @@ print(json.dumps({
     "timeout_middleware": "concerto.accounts.middleware.SessionTimeoutMiddleware"
         in settings.MIDDLEWARE,
     "PSC_POST_LOGOUT_REDIRECT_URI": settings.PSC_POST_LOGOUT_REDIRECT_URI,
+    "form_action": settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"],
 }))
 """
 
@@ -110,6 +111,10 @@ def test_production_settings_make_cookies_secure(production):
     assert production["SESSION_IDLE_TIMEOUT"] == 1800
     assert production["SESSION_ABSOLUTE_TIMEOUT"] == 43200
     assert production["PSC_POST_LOGOUT_REDIRECT_URI"] == "https://dcc.exemple.test/"
+
+
+def test_csp_lets_the_logout_form_reach_psc_and_nothing_else(production):
+    assert production["form_action"] == ["'self'", "https://auth.bas.psc.esante.gouv.fr"]
 
 
 @pytest.mark.django_db
