@@ -14,7 +14,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+
+from concerto.lib import clock
 
 LOGIN_AT = "concerto_login_at"
 SEEN_AT = "concerto_seen_at"
@@ -25,7 +26,7 @@ def mark_login(sender: object, request: HttpRequest | None = None, **kwargs: obj
     ``force_login``) starts both clocks."""
     if request is None or not hasattr(request, "session"):
         return
-    instant = timezone.now().timestamp()
+    instant = clock.now().timestamp()
     request.session[LOGIN_AT] = instant
     request.session[SEEN_AT] = instant
 
@@ -36,7 +37,7 @@ class SessionTimeoutMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
-            now = timezone.now().timestamp()
+            now = clock.now().timestamp()
             login_at = request.session.get(LOGIN_AT)
             seen_at = request.session.get(SEEN_AT)
             if not isinstance(login_at, int | float) or not isinstance(seen_at, int | float):

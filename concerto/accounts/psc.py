@@ -241,6 +241,13 @@ def verify_id_token(config: PSCConfig, id_token: str, keys: KeySet, nonce: str) 
         raise PSCError("invalid_token", f"id_token_claim_{exc.claim}") from exc
     except JoseError as exc:
         raise PSCError("invalid_token", f"id_token_{exc.error}") from exc
+    # joserfc accepts a list holding the expected value for any claim: be exact where
+    # OIDC says the claim is a single string.
+    for name, expected in (("iss", config.issuer), ("nonce", nonce)):
+        if not isinstance(claims[name], str) or claims[name] != expected:
+            raise PSCError("invalid_token", f"id_token_claim_{name}")
+    if not isinstance(claims["sub"], str) or not claims["sub"]:
+        raise PSCError("invalid_token", "id_token_claim_sub")
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if len(audiences) > 1 and claims.get("azp") != config.client_id:
         raise PSCError("invalid_token", "id_token_claim_azp")

@@ -272,7 +272,7 @@ class StandinProvider:
             "auth_time": now,
             "jti": secrets.token_hex(16),
             "typ": "ID",
-            "azp": grant.client_id,
+            "azp": self.faults.get("azp", grant.client_id),
             "nonce": self.faults.get("nonce", grant.nonce),
             "session_state": secrets.token_hex(16),
             "sid": secrets.token_hex(16),

@@ -273,3 +273,40 @@ def test_wrong_client_secret_is_reported_as_provider_refusal(client, known_gp, s
     assert 'data-reason="provider_error"' in attempt.response.content.decode()
     event = AuditEvent.objects.get(action="accounts.login_refused")
     assert event.details["detail"] == "token_invalid_client"
+
+
+@pytest.mark.parametrize(
+    ("faults", "detail"),
+    [
+        ({"nonce": None}, "id_token_claim_nonce"),  # nonce absent
+        # Several audiences, authorised party someone else (OIDC Core §3.1.3.7).
+        (
+            {"aud": ["another-client", "concerto-demo"], "azp": "another-client"},
+            "id_token_claim_azp",
+        ),
+    ],
+)
+def test_more_id_token_defects(client, known_gp, psc_settings, faults, detail):
+    assert psc_settings.client_id == "concerto-demo"
+    psc_settings.faults = dict(faults)
+    psc_login(client, "gp")
+    event = AuditEvent.objects.get(action="accounts.login_refused")
+    assert event.details["detail"] == detail
+    assert _logged_in_user(client) is None
+
+
+def test_nonce_hidden_in_a_list_is_refused(client, known_gp, psc_settings):
+    # joserfc alone would accept ["<nonce>", …]; Concerto wants the exact string.
+    original = psc_settings.id_token
+
+    def id_token(grant):
+        psc_settings.faults = {"nonce": [grant.nonce, "another"]}
+        return original(grant)
+
+    psc_settings.id_token = id_token
+    try:
+        psc_login(client, "gp")
+    finally:
+        del psc_settings.id_token
+    event = AuditEvent.objects.get(action="accounts.login_refused")
+    assert event.details["detail"] == "id_token_claim_nonce"
