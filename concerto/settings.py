@@ -252,6 +252,10 @@ if PSC_ISSUER:
     # form's redirects, so PSC's origin must be allowed there.
     _psc = urlsplit(PSC_ISSUER)
     CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_psc.scheme}://{_psc.netloc}")
+if PRODUCTION:
+    # "__Host-" cookies: Secure, host-only, Path=/ enforced by the browser itself.
+    SESSION_COOKIE_NAME = "__Host-concerto-session"
+    CSRF_COOKIE_NAME = "__Host-concerto-csrf"
 # Idle and absolute session time-outs (SESSION_IDLE_TIMEOUT / SESSION_ABSOLUTE_TIMEOUT).
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,

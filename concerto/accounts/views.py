@@ -240,6 +240,11 @@ def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse
     return redirect_to_login(next_url, login_url=reverse("login"))
 
 
+def admin_logout(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+    """The admin site's "Déconnexion": the same logout as everywhere (PSC's too)."""
+    return logout_view(request)
+
+
 # Demo login ---------------------------------------------------------------------------------
 
 # (role shown on the page, username from concerto.demo, what they see)

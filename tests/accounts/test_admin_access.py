@@ -79,3 +79,14 @@ def test_grant_admin_refusals(args, message):
     builders.gp(rpps="19999999998")
     with pytest.raises(CommandError, match=message):
         call_command("grant-admin", *args, stdout=StringIO())
+
+
+def test_admin_logout_is_the_psc_logout(client, psc_settings):
+    builders.gp(rpps="19999999998", last_name="MEDECINFICTIF")
+    call_command("grant-admin", "--rpps", "19999999998", "--regional", stdout=StringIO())
+    psc_login(client, "gp", next_url="/admin/")
+    response = client.post("/admin/logout/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(psc_settings.issuer + "/protocol/openid-connect/logout")
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(action="accounts.logout").count() == 1

@@ -58,6 +58,8 @@ print(json.dumps({
         in settings.MIDDLEWARE,
     "PSC_POST_LOGOUT_REDIRECT_URI": settings.PSC_POST_LOGOUT_REDIRECT_URI,
     "form_action": settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"],
+    "SESSION_COOKIE_NAME": settings.SESSION_COOKIE_NAME,
+    "CSRF_COOKIE_NAME": settings.CSRF_COOKIE_NAME,
 }))
 """
 
@@ -107,6 +109,8 @@ def test_production_settings_make_cookies_secure(production):
     assert production["SESSION_COOKIE_HTTPONLY"] is True
     assert production["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert production["CSRF_COOKIE_SAMESITE"] == "Lax"
+    assert production["SESSION_COOKIE_NAME"].startswith("__Host-")
+    assert production["CSRF_COOKIE_NAME"].startswith("__Host-")
     assert production["timeout_middleware"] is True
     assert production["SESSION_IDLE_TIMEOUT"] == 1800
     assert production["SESSION_ABSOLUTE_TIMEOUT"] == 43200
@@ -123,6 +127,8 @@ def test_session_cookie_flags_at_login_under_production_values(client, settings,
     settings.CSRF_COOKIE_SECURE = production["CSRF_COOKIE_SECURE"]
     settings.SESSION_COOKIE_HTTPONLY = production["SESSION_COOKIE_HTTPONLY"]
     settings.SESSION_COOKIE_SAMESITE = production["SESSION_COOKIE_SAMESITE"]
+    settings.SESSION_COOKIE_NAME = production["SESSION_COOKIE_NAME"]
+    settings.CSRF_COOKIE_NAME = production["CSRF_COOKIE_NAME"]
     builders.user(username="demo-medecin")
     page = client.get("/connexion/demo/", secure=True)
     csrf = page.cookies[settings.CSRF_COOKIE_NAME]
@@ -130,6 +136,7 @@ def test_session_cookie_flags_at_login_under_production_values(client, settings,
     response = client.post("/connexion/demo/", {"username": "demo-medecin"}, secure=True)
     cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert cookie["secure"] is True
+    assert cookie["path"] == "/" and not cookie["domain"]  # what "__Host-" requires
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Lax"
 
