@@ -149,7 +149,7 @@ def login_page(request: HttpRequest) -> HttpResponse:
         {
             "next": next_url,
             "psc_configured": psc.is_configured(),
-            "demo_login": settings.DEMO_LOGIN,
+            "demo_login": settings.DEMO_LOGIN and not settings.PRODUCTION,
         },
     )
 

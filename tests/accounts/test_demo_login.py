@@ -98,3 +98,13 @@ def test_password_form_is_gone(client, demo_people):
         "/connexion/", {"username": "demo-medecin", "password": "test-password-123"}
     )
     assert response.status_code == 405
+
+
+def test_login_page_never_links_a_demo_login_that_does_not_exist(client, settings):
+    # Production with the flag forced on (the system check fails, but the page must not).
+    settings.PRODUCTION = True
+    settings.DEMO_LOGIN = True
+    response = client.get("/connexion/")
+    assert response.status_code == 200
+    assert "Connexion de démonstration" not in response.content.decode()
+    assert client.post("/connexion/demo/", {"username": "demo-medecin"}).status_code == 404
