@@ -11,6 +11,7 @@ Two modes:
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from concerto.lib.env import (
     ConfigurationError,
@@ -220,3 +221,45 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Pro Santé Connect (issue 5: login) -------------------------------------------------
+# OpenID Connect with the national e-health identity service (INTEGRATION.md).
+# Test ("BAS") issuer: https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet
+# Production issuer:   https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet
+# Development: `concerto psc-standin --port 8765` and PSC_ISSUER=http://127.0.0.1:8765/auth/realms/esante-wallet
+PSC_ISSUER = env_str("PSC_ISSUER").rstrip("/")
+PSC_CLIENT_ID = env_str("PSC_CLIENT_ID", "" if PRODUCTION else "concerto-demo")
+PSC_CLIENT_SECRET = env_str("PSC_CLIENT_SECRET", "" if PRODUCTION else "concerto-demo-secret")
+PSC_REDIRECT_URI = env_str(
+    "PSC_REDIRECT_URI", "" if PRODUCTION else SITE_URL + "/connexion/psc/retour/"
+)
+# Where PSC sends the browser back after its end-session: by default the site's home.
+PSC_POST_LOGOUT_REDIRECT_URI = env_str(
+    "PSC_POST_LOGOUT_REDIRECT_URI",
+    PSC_REDIRECT_URI.split("/connexion/")[0] + "/" if PSC_REDIRECT_URI else SITE_URL + "/",
+)
+PSC_SCOPES = env_str("PSC_SCOPES", "openid scope_all")
+PSC_ACR = env_str("PSC_ACR", "eidas1")
+PSC_HTTP_TIMEOUT = env_int("PSC_HTTP_TIMEOUT", 10)
+if PRODUCTION:
+    for _name in ("PSC_ISSUER", "PSC_CLIENT_ID", "PSC_CLIENT_SECRET", "PSC_REDIRECT_URI"):
+        env_str(_name, required=True)
+    for _name in ("PSC_ISSUER", "PSC_REDIRECT_URI"):
+        if not globals()[_name].startswith("https://"):
+            raise ConfigurationError(f"{_name} doit être une adresse https:// en production.")
+    if PSC_ACR != "eidas1":
+        raise ConfigurationError("PSC_ACR doit valoir eidas1 en production (CPS / e-CPS).")
+if PSC_ISSUER:
+    # The logout form redirects to PSC's end-session; browsers apply form-action to a
+    # form's redirects, so PSC's origin must be allowed there.
+    _psc = urlsplit(PSC_ISSUER)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_psc.scheme}://{_psc.netloc}")
+if PRODUCTION:
+    # "__Host-" cookies: Secure, host-only, Path=/ enforced by the browser itself.
+    SESSION_COOKIE_NAME = "__Host-concerto-session"
+    CSRF_COOKIE_NAME = "__Host-concerto-csrf"
+# Idle and absolute session time-outs (SESSION_IDLE_TIMEOUT / SESSION_ABSOLUTE_TIMEOUT).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
+    "concerto.accounts.middleware.SessionTimeoutMiddleware",
+)

@@ -16,6 +16,10 @@ GOOD = {
     "ALLOWED_HOSTS": "dcc.exemple.test",
     "DATABASE_URL": "postgresql://concerto@127.0.0.1:5432/concerto",
     "CSRF_TRUSTED_ORIGINS": "https://dcc.exemple.test",
+    "PSC_ISSUER": "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet",
+    "PSC_CLIENT_ID": "concerto-test",
+    "PSC_CLIENT_SECRET": "secret-for-tests-only",
+    "PSC_REDIRECT_URI": "https://dcc.exemple.test/connexion/psc/retour/",
 }
 
 

@@ -1,0 +1,112 @@
+"""Sessions: time-outs (frozen time), logout (local, then PSC), replayed cookies."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import requests
+import time_machine
+from django.conf import settings
+from django.contrib.sessions.models import Session as DjangoSession
+from django.test import Client
+
+from concerto.audit.models import AuditEvent
+from tests import builders
+from tests.accounts.conftest import POST_LOGOUT_URI, psc_login, query_of
+
+pytestmark = pytest.mark.django_db
+
+GP_RPPS = "19999999998"
+START = dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def known_gp(psc_settings):
+    return builders.gp(rpps=GP_RPPS, last_name="MEDECINFICTIF")
+
+
+def _authenticated(response) -> bool:
+    return bool(response.wsgi_request.user.is_authenticated)
+
+
+def test_idle_timeout(client, known_gp):
+    assert settings.SESSION_IDLE_TIMEOUT == 30 * 60
+    with time_machine.travel(START, tick=False) as traveller:
+        psc_login(client, "gp")
+        traveller.shift(dt.timedelta(minutes=29))
+        assert _authenticated(client.get("/"))
+        traveller.shift(dt.timedelta(minutes=29))  # 58 min since login, 29 idle
+        assert _authenticated(client.get("/"))
+        traveller.shift(dt.timedelta(minutes=30, seconds=1))
+        response = client.get("/")
+        assert not _authenticated(response)
+        assert "Votre session a expiré" in response.content.decode()
+        assert not _authenticated(client.get("/"))
+
+
+def test_absolute_timeout(client, known_gp):
+    assert settings.SESSION_ABSOLUTE_TIMEOUT == 12 * 3600
+    with time_machine.travel(START, tick=False) as traveller:
+        psc_login(client, "gp")
+        for _ in range(35):  # active every 20 minutes for 11 h 40: never idle
+            traveller.shift(dt.timedelta(minutes=20))
+            assert _authenticated(client.get("/"))
+        traveller.shift(dt.timedelta(minutes=20, seconds=1))  # 12 h 00 min 01 s after login
+        assert not _authenticated(client.get("/"))
+
+
+def test_timeouts_follow_the_settings(client, known_gp, settings):
+    settings.SESSION_IDLE_TIMEOUT = 60
+    with time_machine.travel(START, tick=False) as traveller:
+        psc_login(client, "gp")
+        traveller.shift(dt.timedelta(seconds=59))
+        assert _authenticated(client.get("/"))
+        traveller.shift(dt.timedelta(seconds=61))
+        assert not _authenticated(client.get("/"))
+
+
+def test_logout_is_local_then_psc_end_session(client, known_gp, psc_settings):
+    psc_login(client, "gp")
+    id_token = client.session["psc_id_token"]
+    response = client.post("/deconnexion/")
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(psc_settings.issuer + "/protocol/openid-connect/logout?")
+    params = query_of(location)
+    assert params["id_token_hint"] == id_token
+    assert params["post_logout_redirect_uri"] == POST_LOGOUT_URI
+    assert "_auth_user_id" not in client.session  # local session ended before PSC's
+    # The browser follows to PSC, which checks the hint and sends it back home.
+    answer = requests.get(location, timeout=10, allow_redirects=False)
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == POST_LOGOUT_URI
+    assert psc_settings.logouts[-1] == {"valid_hint": "True", "redirect": POST_LOGOUT_URI}
+    assert AuditEvent.objects.filter(action="accounts.logout").count() == 1
+
+
+def test_logout_needs_post(client, known_gp):
+    psc_login(client, "gp")
+    assert client.get("/deconnexion/").status_code == 405
+    assert _authenticated(client.get("/"))
+
+
+def test_cookie_replayed_after_logout_is_refused(client, known_gp):
+    psc_login(client, "gp")
+    cookie_name = settings.SESSION_COOKIE_NAME
+    stolen = client.cookies[cookie_name].value
+    assert _authenticated(client.get("/"))
+    client.post("/deconnexion/")
+    assert not DjangoSession.objects.filter(session_key=stolen).exists()
+    attacker = Client()
+    attacker.cookies[cookie_name] = stolen
+    response = attacker.get("/")
+    assert not _authenticated(response)
+
+
+def test_logout_without_psc_token_goes_home(client, settings):
+    user = builders.user(username="demo-secretaire")
+    client.force_login(user)
+    response = client.post("/deconnexion/")
+    assert response["Location"] == "/"
+    assert not _authenticated(client.get("/"))
