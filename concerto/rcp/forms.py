@@ -146,11 +146,10 @@ class MoveRegistrationForm(forms.Form):
 
     def __init__(self, *args: Any, registration: Registration, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["session"].queryset = (
+        field: Any = self.fields["session"]
+        field.queryset = (
             open_sessions()
-            .filter(  # type: ignore[attr-defined]
-                board=registration.session.board_id
-            )
+            .filter(board=registration.session.board_id)
             .exclude(pk=registration.session_id)
         )
 
