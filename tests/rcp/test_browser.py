@@ -61,6 +61,9 @@ def test_registration_to_pps_in_the_browser(live_server, monkeypatch, tmp_path):
     document_file.write_bytes(PDF)
     base = live_server.url
     errors: list[str] = []
+    # All database work happens outside the Playwright block: its greenlet has its own
+    # context, so a connection opened there would outlive the test.
+    cookies = {u.pk: _cookie_for(u, base) for u in (world.secretary, world.registrar, participant)}
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -71,7 +74,7 @@ def test_registration_to_pps_in_the_browser(live_server, monkeypatch, tmp_path):
 
         def page_for(user):
             context = browser.new_context(locale="fr-FR")
-            context.add_cookies([_cookie_for(user, base)])
+            context.add_cookies([cookies[user.pk]])
             page = context.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             return page
@@ -132,9 +135,9 @@ def test_registration_to_pps_in_the_browser(live_server, monkeypatch, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "3-inscripteur-prefiche-complete.png"), full_page=True)
 
         # 3. A participant records the decision, checks the quorum, validates, makes the PPS.
-        session = Session.objects.get(board=world.board, date=day)
         page = page_for(participant)
-        page.goto(f"{base}/rcp/seances/{session.pk}/")
+        page.goto(f"{base}/rcp/")
+        page.get_by_role("link", name=f"{day:%d/%m/%Y} à 14:00").click()
         expect(page.get_by_text("Scanner thoraco-abdominal")).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "4-participant-seance.png"), full_page=True)
         page.get_by_role("link", name="Enregistrer la décision").click()
@@ -154,6 +157,7 @@ def test_registration_to_pps_in_the_browser(live_server, monkeypatch, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "6-participant-pps.png"), full_page=True)
         browser.close()
 
+    assert Session.objects.filter(board=world.board, date=day).exists()
     registration = Registration.objects.get(patient__birth_name="NAVIGATEUR-FICTIF")
     assert registration.patient.gp_rpps == doctor.rpps
     assert registration.prefiche_completed_at is not None
