@@ -544,3 +544,62 @@ def test_pages_send_no_inline_script_or_style(client, world, registration, docum
         assert "<style" not in html and " style=" not in html, url
         assert "<script>" not in html and " onclick=" not in html, url
         assert 'lang="fr"' in html
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rcp:board-webconference",
+        "rcp:board-consent",
+        "rcp:board-notifications",
+        "rcp:session-cancel",
+        "rcp:session-move",
+        "rcp:session-held",
+        "rcp:registration-complete",
+        "rcp:registration-withdraw",
+        "rcp:registration-move",
+        "rcp:document-upload",
+    ],
+)
+def test_no_get_changes_state(client, world, registration, name):
+    pk = {
+        "rcp:board-webconference": world.board.pk,
+        "rcp:board-consent": world.board.pk,
+        "rcp:board-notifications": world.board.pk,
+        "rcp:session-cancel": registration.session_id,
+        "rcp:session-move": registration.session_id,
+        "rcp:session-held": registration.session_id,
+    }.get(name, registration.pk)
+    before = AuditEvent.objects.count()
+    assert login(client, world.secretary).get(reverse(name, args=[pk])).status_code == 405
+    assert AuditEvent.objects.count() == before
+
+
+def test_a_past_session_is_marked_held(client, world, session, frozen):
+    frozen.move_to(dt.datetime(2026, 3, 17, 18, tzinfo=dt.UTC))
+    login(client, world.secretary)
+    page = client.get(reverse("rcp:session", args=[session.pk])).content.decode()
+    assert "Marquer la séance comme tenue" in page
+    client.post(reverse("rcp:session-held", args=[session.pk]))
+    session.refresh_from_db()
+    assert session.status == Session.Status.HELD
+    assert (
+        login(client, world.participants[0][0])
+        .post(reverse("rcp:session-held", args=[session.pk]))
+        .status_code
+        == 404
+    )
+
+
+def test_reading_a_registration_is_traced_with_the_role(client, world, registration):
+    login(client, world.participants[2][0]).get(reverse("rcp:registration", args=[registration.pk]))
+    event = AuditEvent.objects.get(action="registration.view", outcome="ok")
+    assert event.patient_id == registration.patient_id
+    assert event.actor_id == world.participants[2][0].pk
+    assert event.actor_role == "participant"
+
+
+def test_anonymous_download_goes_to_login(client, document):
+    response = client.get(reverse("rcp:document-download", kwargs={"pk": document.pk}))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/connexion/")
