@@ -35,6 +35,16 @@ def open_sessions() -> Any:
     )
 
 
+def grouped_by_board(sessions: Any) -> list[Any]:
+    """Choices for a <select> with one <optgroup> per board (boards in title order)."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for session in sessions:
+        groups.setdefault(session.board.title, []).append(
+            (session.pk, f"{session.date:%d/%m/%Y} à {session.time:%H:%M}")
+        )
+    return [("", "---------"), *sorted(groups.items())]
+
+
 class WebconferenceForm(forms.Form):
     url = forms.URLField(label="Lien de webconférence", required=False, assume_scheme="https")
     code = forms.CharField(label="Code d'accès", required=False, max_length=40)
@@ -135,7 +145,9 @@ class RegistrationForm(PreficheForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["session"].queryset = open_sessions()  # type: ignore[attr-defined]
+        field: Any = self.fields["session"]
+        field.queryset = open_sessions()
+        field.choices = grouped_by_board(field.queryset)
 
     def prefiche(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in PreficheForm.Meta.fields}

@@ -110,6 +110,9 @@ def test_withdrawing_my_consent_switches_the_notification_off(client, world):
     assert response.status_code == 302
     world.board.refresh_from_db()
     assert not world.board.notifications_enabled
+    withdrawal = AuditEvent.objects.filter(action="board.notification_consent").latest("id")
+    assert withdrawal.details == {"user_id": participant.pk, "agreed": False}
+    assert AuditEvent.objects.filter(action="board.notifications_disabled").exists()
     page = client.get(reverse("rcp:board", args=[world.board.pk])).content.decode()
     assert "retrait" in page
     # Re-enabling needs everyone: refused while the participant has withdrawn.
@@ -133,6 +136,9 @@ def test_only_organisers_edit_the_webconference(client, world):
     assert login(client, world.secretary).post(url, data).status_code == 302
     world.board.refresh_from_db()
     assert world.board.webconference_code == "999"
+    assert AuditEvent.objects.filter(
+        action="board.webconference", actor_id=world.secretary.pk
+    ).exists()
 
 
 def test_secretary_creates_one_off_and_recurring_sessions(client, world):
@@ -603,3 +609,20 @@ def test_anonymous_download_goes_to_login(client, document):
     response = client.get(reverse("rcp:document-download", kwargs={"pk": document.pk}))
     assert response.status_code == 302
     assert response["Location"].startswith("/connexion/")
+
+
+def test_the_registration_form_offers_no_cancelled_or_past_session(client, world, session):
+    cancelled = world.session(SESSION_DAY + dt.timedelta(days=7))
+    actions.cancel_session(by=world.secretary, session=cancelled)
+    patient = world.patient()
+    login(client, world.registrar)
+    url = reverse("rcp:register", kwargs={"patient_pk": patient.pk})
+    html = client.get(url).content.decode()
+    assert f'<optgroup label="{world.board.title}">' in html
+    assert f'value="{session.pk}"' in html and f'value="{cancelled.pk}"' not in html
+    response = client.post(
+        url,
+        {"session": cancelled.pk, "reason": "Bilan", "question": "?", "cim10_code": "C61"},
+    )
+    assert response.status_code == 200
+    assert not Registration.objects.filter(patient=patient).exists()
