@@ -616,6 +616,10 @@ def test_the_registration_form_offers_no_cancelled_or_past_session(client, world
     actions.cancel_session(by=world.secretary, session=cancelled)
     patient = world.patient()
     login(client, world.registrar)
+    client.post(
+        reverse("rcp:patient-search"),
+        {"birth_name": patient.birth_name, "birth_date": "1944-09-14"},
+    )
     url = reverse("rcp:register", kwargs={"patient_pk": patient.pk})
     html = client.get(url).content.decode()
     assert f'<optgroup label="{world.board.title}">' in html
