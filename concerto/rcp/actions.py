@@ -8,6 +8,7 @@ neither the change nor the event.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,12 +20,13 @@ from concerto.audit import trail
 from concerto.lib import clock
 from concerto.lib.errors import ActionRefused
 from concerto.patients.models import Patient
-from concerto.rcp import rules
+from concerto.rcp import rules, uploads
 from concerto.rcp.models import (
     PPS,
     Board,
     BoardMembership,
     CompteRendu,
+    Document,
     GPContribution,
     NewsItem,
     NotificationConsent,
@@ -124,6 +126,11 @@ def _members_without_consent(board: Board) -> list[Any]:
     return missing
 
 
+def members_without_consent(board: Board) -> list[Any]:
+    """Organisers and participants whose latest consent is not an agreement."""
+    return _members_without_consent(board)
+
+
 @transaction.atomic
 def record_notification_consent(
     *, by: Any, board: Board, user: Any, agreed: bool
@@ -199,6 +206,28 @@ def schedule_session(*, by: Any, board: Board, date: dt.date, time: dt.time) -> 
     session.save()
     trail.record(by=by, action="session.schedule", obj=session)
     return session
+
+
+@transaction.atomic
+def schedule_sessions(
+    *, by: Any, board: Board, dates: Iterable[dt.date], time: dt.time
+) -> tuple[list[Session], list[dt.date]]:
+    """Schedule several sessions at once (a recurrence), all or nothing.
+
+    Returns the sessions created and the dates left out because the board already
+    meets then. A date in the past is refused.
+    """
+    created: list[Session] = []
+    existing: list[dt.date] = []
+    now = clock.now()
+    for date in sorted(set(dates)):
+        if Session.local_start(date, time) <= now:
+            raise ActionRefused(f"La date du {date:%d/%m/%Y} est passée.")
+        if Session.objects.filter(board=board, date=date, time=time).exists():
+            existing.append(date)
+            continue
+        created.append(schedule_session(by=by, board=board, date=date, time=time))
+    return created, existing
 
 
 @transaction.atomic
@@ -394,6 +423,67 @@ def move_registration(*, by: Any, registration: Registration, session: Session) 
         details={"from_registration": old.pk},
     )
     return new
+
+
+# --- Documents --------------------------------------------------------------------------
+
+
+def attach_document(
+    *, by: Any, registration: Registration, title: str, original_name: str, content: bytes
+) -> Document:
+    """Attach a PDF or image to a registration. The type is read from the content
+    (magic bytes), never from the name; the size is capped by DOCUMENT_MAX_BYTES."""
+    uploads.check_size(len(content))
+    content_type = uploads.check_content(content)
+    stored_name = uploads.store(content)
+    try:
+        return _record_document(
+            by=by,
+            registration=registration,
+            title=title,
+            original_name=original_name,
+            content=content,
+            content_type=content_type,
+            stored_name=stored_name,
+        )
+    except BaseException:
+        uploads.discard(stored_name)
+        raise
+
+
+@transaction.atomic
+def _record_document(
+    *,
+    by: Any,
+    registration: Registration,
+    title: str,
+    original_name: str,
+    content: bytes,
+    content_type: str,
+    stored_name: str,
+) -> Document:
+    registration = Registration.objects.select_for_update().get(pk=registration.pk)
+    _check_editable(registration)
+    safe_name = original_name.replace("/", "_").replace("\\", "_").strip()[:255] or "document"
+    document = Document.objects.create(
+        registration=registration,
+        title=(title.strip() or safe_name)[:200],
+        original_name=safe_name,
+        content_type=content_type,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        stored_name=stored_name,
+        uploaded_by=by,
+        uploaded_at=clock.now(),
+    )
+    trail.record(
+        by=by,
+        action="document.upload",
+        obj=document,
+        patient_id=registration.patient_id,
+        details={"registration_id": registration.pk, "content_type": content_type},
+    )
+    return document
 
 
 # --- GP contribution --------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""Patient forms: the identity search (POST only: traits never go in a URL) and the
+creation form with the INS traits, identity status and declared GP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from concerto.directory.models import Professional
+from concerto.patients.models import Patient
+
+DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class PatientSearchForm(forms.Form):
+    birth_name = forms.CharField(label="Nom de naissance", max_length=100, required=False)
+    birth_date = forms.DateField(label="Date de naissance", widget=DATE_WIDGET, required=False)
+    first_name = forms.CharField(
+        label="Premier prénom (facultatif)", max_length=100, required=False
+    )
+    ins_number = forms.CharField(
+        label="ou matricule INS (15 caractères)", max_length=15, required=False
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("ins_number") and not (data.get("birth_name") and data.get("birth_date")):
+            raise forms.ValidationError(
+                "Indiquez le nom de naissance et la date de naissance, ou le matricule INS."
+            )
+        return data
+
+    def results(self) -> Any:
+        data = self.cleaned_data
+        if data.get("ins_number"):
+            return Patient.objects.filter(ins_number=data["ins_number"].strip().upper())
+        found = Patient.objects.filter(
+            birth_name__iexact=data["birth_name"].strip(), birth_date=data["birth_date"]
+        )
+        if data.get("first_name"):
+            found = found.filter(first_names__istartswith=data["first_name"].strip())
+        return found.order_by("birth_name", "first_names")[:20]
+
+
+class PatientForm(forms.ModelForm):
+    class Meta:
+        model = Patient
+        fields = [
+            "birth_name",
+            "first_names",
+            "used_name",
+            "used_first_name",
+            "sex",
+            "birth_date",
+            "birth_place_code",
+            "ins_number",
+            "ins_oid",
+            "identity_status",
+            "gp_rpps",
+            "gp_name",
+        ]
+        widgets = {"birth_date": DATE_WIDGET}
+        help_texts = {
+            "gp_rpps": "Cherchez le médecin traitant dans l'annuaire ci-dessous (nom ou RPPS).",
+        }
+
+    def clean_ins_number(self) -> str | None:
+        value = (self.cleaned_data.get("ins_number") or "").strip().upper()
+        return value or None
+
+    def clean_gp_rpps(self) -> str | None:
+        value = (self.cleaned_data.get("gp_rpps") or "").strip()
+        return value or None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        status = data.get("identity_status")
+        has_ins = bool(data.get("ins_number"))
+        if (
+            status in {Patient.IdentityStatus.RETRIEVED, Patient.IdentityStatus.QUALIFIED}
+            and not has_ins
+        ):
+            self.add_error(
+                "ins_number",
+                "Une identité récupérée ou qualifiée a un matricule INS (téléservice INSi).",
+            )
+        if has_ins and not data.get("ins_oid"):
+            self.add_error("ins_oid", "Précisez l'OID du matricule INS.")
+        rpps = data.get("gp_rpps")
+        if rpps and not data.get("gp_name"):
+            professional = Professional.objects.filter(rpps=rpps).first()
+            if professional is None:
+                self.add_error(
+                    "gp_name",
+                    "Ce RPPS n'est pas dans l'annuaire : indiquez le nom du médecin traitant.",
+                )
+            else:
+                data["gp_name"] = f"Dr {professional.display_name}"
+        return data
+
+    def action_kwargs(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}

@@ -1,0 +1,75 @@
+"""Find or create the patient before registering them (médecin inscripteur).
+
+The identity search is a POST form: patient traits never appear in a URL. Patients
+found by the search become reachable by this user for the registration step (kept in
+the server-side session), and each one shown is written to the access trail.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from concerto.accounts import policy
+from concerto.audit.access import record_access
+from concerto.patients import actions
+from concerto.patients.forms import PatientForm, PatientSearchForm
+from concerto.patients.models import Patient
+
+SESSION_KEY = "concerto_patient_hits"
+
+
+def remember(request: HttpRequest, patient_ids: list[int]) -> None:
+    hits = set(request.session.get(SESSION_KEY, []))
+    hits.update(patient_ids)
+    request.session[SESSION_KEY] = sorted(hits)[-200:]
+
+
+def reachable_patient(request: HttpRequest, pk: int) -> Patient:
+    """A patient the registrar may register: visible by policy, or found by their search."""
+    if not policy.can_register_patients(request.user):
+        raise Http404("Introuvable")
+    patient = policy.visible_patients(request.user).filter(pk=pk).first()
+    if patient is None and pk in request.session.get(SESSION_KEY, []):
+        patient = Patient.objects.filter(pk=pk).first()
+    if patient is None:
+        raise Http404("Introuvable")
+    return patient
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def search(request: HttpRequest) -> HttpResponse:
+    if not policy.can_register_patients(request.user):
+        raise Http404("Introuvable")
+    form = PatientSearchForm(request.POST or None)
+    results = None
+    if request.method == "POST" and form.is_valid():
+        results = list(form.results())
+        remember(request, [p.pk for p in results])
+        for patient in results:
+            record_access(
+                request,
+                action="patient.search_hit",
+                patient_id=patient.pk,
+                obj=patient,
+                role=policy.Role.REGISTRAR,
+            )
+    return render(request, "patients/search.html", {"form": form, "results": results})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def create(request: HttpRequest) -> HttpResponse:
+    if not policy.can_register_patients(request.user):
+        raise Http404("Introuvable")
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        patient = actions.create_patient(by=request.user, **form.action_kwargs())
+        remember(request, [patient.pk])
+        messages.success(request, f"Patient {patient.display_name} créé.")
+        return redirect("rcp:register", patient_pk=patient.pk)
+    return render(request, "patients/create.html", {"form": form})

@@ -1,0 +1,86 @@
+"""Object lookups for the RCP pages, through the policy (refusal = 404, traced)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest
+
+from concerto.accounts import policy
+from concerto.audit.access import record_access
+from concerto.audit.models import AuditEvent
+from concerto.rcp.models import Board, Registration, Session
+
+
+def deny(request: HttpRequest, *, action: str, patient_id: int | None = None) -> Http404:
+    """Trace a refused attempt and return the 404 to raise."""
+    if request.user.is_authenticated:
+        record_access(
+            request, action=action, patient_id=patient_id, outcome=AuditEvent.Outcome.DENIED
+        )
+    return Http404("Introuvable")
+
+
+def managed_board(request: HttpRequest, pk: int) -> Board:
+    board = Board.objects.select_related("territory").filter(pk=pk).first()
+    if board is None or not policy.can_manage_board(request.user, board):
+        raise Http404("Introuvable")
+    return board
+
+
+def member_board(request: HttpRequest, pk: int) -> Board:
+    board = Board.objects.select_related("territory").filter(pk=pk).first()
+    if board is None or not policy.can_take_part(request.user, board):
+        raise Http404("Introuvable")
+    return board
+
+
+def member_session(request: HttpRequest, pk: int) -> Session:
+    session = Session.objects.select_related("board__territory").filter(pk=pk).first()
+    if session is None or not policy.can_take_part(request.user, session.board):
+        raise Http404("Introuvable")
+    return session
+
+
+def managed_session(request: HttpRequest, pk: int) -> Session:
+    session = member_session(request, pk)
+    if not policy.can_manage_board(request.user, session.board):
+        raise Http404("Introuvable")
+    return session
+
+
+def _patient_of(pk: int) -> int | None:
+    return Registration.objects.filter(pk=pk).values_list("patient_id", flat=True).first()
+
+
+def clinical_registration(request: HttpRequest, pk: int, *, action: str) -> Registration:
+    """A registration for the clinicians' pages: visible to the user (policy) and the
+    user registered it or takes part in its board. GPs use the portal instead."""
+    registration = (
+        policy.visible_registrations(request.user)
+        .select_related("session__board__territory", "patient", "registered_by")
+        .filter(pk=pk)
+        .first()
+    )
+    if registration is None or not (
+        registration.registered_by_id == request.user.pk
+        or policy.can_take_part(request.user, registration.session.board)
+    ):
+        raise deny(request, action=action, patient_id=_patient_of(pk))
+    return registration
+
+
+def deciding_registration(request: HttpRequest, pk: int, *, action: str) -> Registration:
+    """Participants and organisers of the board only (decision, compte-rendu, PPS)."""
+    registration = clinical_registration(request, pk, action=action)
+    if not policy.can_take_part(request.user, registration.session.board):
+        raise deny(request, action=action, patient_id=registration.patient_id)
+    return registration
+
+
+def role_of(user: Any, board: Board) -> str:
+    if policy.can_manage_board(user, board):
+        return policy.Role.ORGANISER
+    if policy.can_take_part(user, board):
+        return policy.Role.PARTICIPANT
+    return policy.Role.REGISTRAR if getattr(user, "is_registrar", False) else ""

@@ -1,0 +1,252 @@
+"""Forms of the clinicians' and secretaries' pages. They validate input; the actions
+decide and change."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from concerto.lib import clock
+from concerto.rcp import cim10, uploads
+from concerto.rcp.models import Board, BoardMembership, CompteRendu, Registration, Session
+
+DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+TIME_WIDGET = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+
+
+def session_label(session: Session) -> str:
+    return f"{session.board.title} — {session.date:%d/%m/%Y} à {session.time:%H:%M}"
+
+
+class SessionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return session_label(obj)
+
+
+def open_sessions() -> Any:
+    """Sessions one may still register to: planned and in the future."""
+    return (
+        Session.objects.filter(status=Session.Status.PLANNED, starts_at__gt=clock.now())
+        .select_related("board")
+        .order_by("starts_at")
+    )
+
+
+def grouped_by_board(sessions: Any) -> list[Any]:
+    """Choices for a <select> with one <optgroup> per board (boards in title order)."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for session in sessions:
+        groups.setdefault(session.board.title, []).append(
+            (session.pk, f"{session.date:%d/%m/%Y} à {session.time:%H:%M}")
+        )
+    return [("", "---------"), *sorted(groups.items())]
+
+
+class WebconferenceForm(forms.Form):
+    url = forms.URLField(label="Lien de webconférence", required=False, assume_scheme="https")
+    code = forms.CharField(label="Code d'accès", required=False, max_length=40)
+
+
+class SessionForm(forms.Form):
+    date = forms.DateField(label="Date", widget=DATE_WIDGET)
+    time = forms.TimeField(label="Heure", widget=TIME_WIDGET)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if (
+            data.get("date")
+            and data.get("time")
+            and Session.local_start(data["date"], data["time"]) <= clock.now()
+        ):
+            raise forms.ValidationError("La séance doit avoir lieu dans le futur.")
+        return data
+
+
+class RecurringSessionForm(forms.Form):
+    start = forms.DateField(label="Du", widget=DATE_WIDGET)
+    end = forms.DateField(label="Au", widget=DATE_WIDGET)
+    weekday = forms.TypedChoiceField(
+        label="Jour", choices=Board.Weekday.choices, coerce=int, empty_value=None
+    )
+    time = forms.TimeField(label="Heure", widget=TIME_WIDGET)
+    every_weeks = forms.TypedChoiceField(
+        label="Fréquence",
+        choices=[(1, "toutes les semaines"), (2, "toutes les deux semaines")],
+        coerce=int,
+        initial=1,
+    )
+    skip_holidays = forms.BooleanField(
+        label="Ne pas planifier les jours fériés du territoire", required=False, initial=True
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if end < start:
+                raise forms.ValidationError("La date de fin précède la date de début.")
+            if (end - start).days > 366:
+                raise forms.ValidationError("Une récurrence couvre au plus un an.")
+        return data
+
+
+class PreficheForm(forms.ModelForm):
+    class Meta:
+        model = Registration
+        fields = [
+            "reason",
+            "cim10_code",
+            "cim10_label",
+            "histology",
+            "tnm",
+            "oms_status",
+            "history",
+            "question",
+        ]
+        widgets = {
+            "reason": forms.Textarea(attrs={"rows": 2}),
+            "cim10_code": forms.TextInput(
+                attrs={"list": "cim10-liste", "autocomplete": "off", "class": "cim10-code"}
+            ),
+            "cim10_label": forms.TextInput(attrs={"class": "cim10-label", "size": 60}),
+            "histology": forms.Textarea(attrs={"rows": 2}),
+            "history": forms.Textarea(attrs={"rows": 4}),
+            "question": forms.Textarea(attrs={"rows": 2}),
+        }
+        help_texts = {
+            "cim10_code": "Saisissez un code (C50) ou un mot du libellé (sein) pour chercher.",
+        }
+
+    def clean_cim10_code(self) -> str:
+        value: str = (self.cleaned_data.get("cim10_code") or "").strip().upper()
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        code = data.get("cim10_code")
+        if code and not data.get("cim10_label"):
+            label = cim10.label_for(code)
+            if label:
+                data["cim10_label"] = label
+        return data
+
+    def prefiche(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class RegistrationForm(PreficheForm):
+    session = SessionChoiceField(label="Séance", queryset=Session.objects.none())
+
+    class Meta(PreficheForm.Meta):
+        fields = ["session", *PreficheForm.Meta.fields]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["session"]
+        field.queryset = open_sessions()
+        field.choices = grouped_by_board(field.queryset)
+
+    def prefiche(self) -> dict[str, Any]:
+        return {name: self.cleaned_data[name] for name in PreficheForm.Meta.fields}
+
+
+class MoveRegistrationForm(forms.Form):
+    session = SessionChoiceField(label="Nouvelle séance", queryset=Session.objects.none())
+
+    def __init__(self, *args: Any, registration: Registration, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field: Any = self.fields["session"]
+        field.queryset = (
+            open_sessions()
+            .filter(board=registration.session.board_id)
+            .exclude(pk=registration.session_id)
+        )
+
+
+class DocumentForm(forms.Form):
+    title = forms.CharField(label="Titre du document", max_length=200, required=False)
+    file = forms.FileField(
+        label="Fichier (PDF, PNG ou JPEG)",
+        widget=forms.ClearableFileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg"}),
+    )
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        limit = settings.DOCUMENT_MAX_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                f"Le fichier est trop volumineux ({uploads.human_size(upload.size)}) : "
+                f"la taille maximale autorisée est de {uploads.human_size(limit)}."
+            )
+        return upload
+
+
+class AttendeeChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        specialty = obj.specialty or obj.user.specialty or "spécialité non renseignée"
+        return f"{obj.user.display_name} — {specialty}"
+
+
+class DecisionForm(forms.Form):
+    attendees = AttendeeChoiceField(
+        label="Participants présents",
+        queryset=BoardMembership.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+    )
+    case_status = forms.ChoiceField(
+        label="Statut du dossier",
+        choices=CompteRendu.CaseStatus.choices,
+        widget=forms.RadioSelect,
+        initial=CompteRendu.CaseStatus.DISCUSSED,
+    )
+    proposal = forms.CharField(
+        label="Proposition de la RCP", widget=forms.Textarea(attrs={"rows": 6})
+    )
+    quorum_override_reason = forms.CharField(
+        label="Motif de validation sans quorum (seulement si le quorum n'est pas atteint)",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+    )
+
+    def __init__(self, *args: Any, board: Board, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["attendees"].queryset = (  # type: ignore[attr-defined]
+            BoardMembership.objects.filter(board=board)
+            .exclude(role=BoardMembership.Role.ORGANISER, specialty="")
+            .select_related("user")
+            .order_by("user__last_name")
+        )
+
+    def attendee_pairs(self) -> list[tuple[Any, str]]:
+        return [(m.user, m.specialty or m.user.specialty) for m in self.cleaned_data["attendees"]]
+
+
+class PPSForm(forms.Form):
+    doctor_name = forms.CharField(label="Médecin (NOM Prénom)", max_length=200)
+    establishment_name = forms.CharField(label="Établissement", max_length=200)
+    content = forms.CharField(
+        label="Programme personnalisé de soins", widget=forms.Textarea(attrs={"rows": 8})
+    )
+
+
+class StatisticsForm(forms.Form):
+    board = forms.ModelChoiceField(label="RCP", queryset=Board.objects.none())
+    start = forms.DateField(label="Du", widget=DATE_WIDGET)
+    end = forms.DateField(label="Au", widget=DATE_WIDGET)
+
+    def __init__(self, *args: Any, boards: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["board"].queryset = boards  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("start") and data.get("end") and data["end"] < data["start"]:
+            raise forms.ValidationError("La date de fin précède la date de début.")
+        return data
+
+
+def default_period(today: dt.date) -> tuple[dt.date, dt.date]:
+    return dt.date(today.year, 1, 1), dt.date(today.year, 12, 31)

@@ -1,0 +1,1 @@
+"""The RCP pages (French UI) for secretaries, registrars and participants."""

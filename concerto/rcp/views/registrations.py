@@ -1,0 +1,270 @@
+"""Registration (inscription), pre-fiche, documents: the médecin inscripteur's pages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from concerto.accounts import policy
+from concerto.audit.access import record_access
+from concerto.directory.models import Professional
+from concerto.lib.errors import ActionRefused
+from concerto.patients.views import reachable_patient
+from concerto.rcp import actions, cim10, uploads
+from concerto.rcp.access import clinical_registration, deny, role_of
+from concerto.rcp.forms import DocumentForm, MoveRegistrationForm, PreficheForm, RegistrationForm
+from concerto.rcp.models import Document
+
+
+def _error_text(exc: ActionRefused) -> str:
+    return " ".join(exc.messages)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def register(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = reachable_patient(request, patient_pk)
+    record_access(
+        request,
+        action="patient.view",
+        patient_id=patient.pk,
+        obj=patient,
+        role=policy.Role.REGISTRAR,
+    )
+    form = RegistrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            registration = actions.register_patient(
+                by=request.user,
+                session=form.cleaned_data["session"],
+                patient=patient,
+                **form.prefiche(),
+            )
+        except ActionRefused as exc:
+            form.add_error(None, _error_text(exc))
+        else:
+            messages.success(
+                request,
+                "Patient inscrit. Joignez les documents puis marquez la pré-fiche complète.",
+            )
+            return redirect("rcp:registration", pk=registration.pk)
+    return render(
+        request,
+        "rcp/register.html",
+        {"patient": patient, "form": form, "cim10": cim10.entries()},
+    )
+
+
+@login_required
+@require_GET
+def registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    registration = clinical_registration(request, pk, action="registration.view")
+    board = registration.session.board
+    record_access(
+        request,
+        action="registration.view",
+        patient_id=registration.patient_id,
+        obj=registration,
+        role=role_of(request.user, board),
+    )
+    compte_rendus = list(registration.compte_rendus.all())
+    return render(
+        request,
+        "rcp/registration_detail.html",
+        {
+            "registration": registration,
+            "patient": registration.patient,
+            "documents": registration.documents.all(),
+            "contribution": getattr(registration, "gp_contribution", None),
+            "compte_rendus": compte_rendus,
+            "frozen": any(cr.is_validated for cr in compte_rendus),
+            "document_form": DocumentForm(),
+            "move_form": MoveRegistrationForm(registration=registration),
+            "can_decide": policy.can_take_part(request.user, board),
+            "max_size": uploads.human_size(_max_bytes()),
+        },
+    )
+
+
+def _max_bytes() -> int:
+    return int(settings.DOCUMENT_MAX_BYTES)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def prefiche_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    registration = clinical_registration(request, pk, action="registration.edit")
+    record_access(
+        request,
+        action="registration.edit_view",
+        patient_id=registration.patient_id,
+        obj=registration,
+        role=role_of(request.user, registration.session.board),
+    )
+    form = PreficheForm(request.POST or None, instance=registration)
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.update_prefiche(by=request.user, registration=registration, **form.prefiche())
+        except ActionRefused as exc:
+            form.add_error(None, _error_text(exc))
+        else:
+            messages.success(request, "Pré-fiche enregistrée.")
+            return redirect("rcp:registration", pk=registration.pk)
+    return render(
+        request,
+        "rcp/prefiche_edit.html",
+        {"registration": registration, "form": form, "cim10": cim10.entries()},
+    )
+
+
+@login_required
+@require_POST
+def registration_complete(request: HttpRequest, pk: int) -> HttpResponse:
+    registration = clinical_registration(request, pk, action="registration.complete")
+    try:
+        actions.complete_prefiche(by=request.user, registration=registration)
+    except ActionRefused as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, "Pré-fiche marquée complète.")
+    return redirect("rcp:registration", pk=registration.pk)
+
+
+@login_required
+@require_POST
+def registration_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    registration = clinical_registration(request, pk, action="registration.withdraw")
+    try:
+        actions.withdraw_registration(by=request.user, registration=registration)
+    except ActionRefused as exc:
+        messages.error(request, _error_text(exc))
+    else:
+        messages.success(request, "Inscription retirée de la séance.")
+    return redirect("rcp:registration", pk=registration.pk)
+
+
+@login_required
+@require_POST
+def registration_move(request: HttpRequest, pk: int) -> HttpResponse:
+    registration = clinical_registration(request, pk, action="registration.move")
+    form = MoveRegistrationForm(request.POST, registration=registration)
+    if not form.is_valid():
+        messages.error(request, "Choisissez une séance à venir de la même RCP.")
+        return redirect("rcp:registration", pk=registration.pk)
+    try:
+        new = actions.move_registration(
+            by=request.user, registration=registration, session=form.cleaned_data["session"]
+        )
+    except ActionRefused as exc:
+        messages.error(request, _error_text(exc))
+        return redirect("rcp:registration", pk=registration.pk)
+    messages.success(request, "Dossier déplacé vers la nouvelle séance.")
+    return redirect("rcp:registration", pk=new.pk)
+
+
+@login_required
+@require_POST
+def document_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    registration = clinical_registration(request, pk, action="document.upload")
+    form = DocumentForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            actions.attach_document(
+                by=request.user,
+                registration=registration,
+                title=form.cleaned_data["title"],
+                original_name=upload.name or "document",
+                content=upload.read(),
+            )
+        except ActionRefused as exc:
+            form.add_error("file", _error_text(exc))
+        else:
+            messages.success(request, "Document ajouté.")
+            return redirect("rcp:registration", pk=registration.pk)
+    for errors in form.errors.values():
+        messages.error(request, " ".join(str(e) for e in errors))
+    return redirect("rcp:registration", pk=registration.pk)
+
+
+@login_required
+@require_GET
+def document_download(request: HttpRequest, pk: int) -> FileResponse:
+    """Serve a document to anyone who may see its registration (policy), GPs included."""
+    document = (
+        Document.objects.select_related("registration__session__board")
+        .filter(pk=pk, registration__in=policy.visible_registrations(request.user))
+        .first()
+    )
+    if document is None:
+        patient_id = (
+            Document.objects.filter(pk=pk)
+            .values_list("registration__patient_id", flat=True)
+            .first()
+        )
+        raise deny(request, action="document.download", patient_id=patient_id)
+    registration = document.registration
+    try:
+        handle = uploads.path_of(document.stored_name).open("rb")
+    except (FileNotFoundError, ValueError) as exc:
+        raise Http404("Fichier absent") from exc
+    record_access(
+        request,
+        action="document.download",
+        patient_id=registration.patient_id,
+        obj=document,
+        role=role_of(request.user, registration.session.board)
+        or (policy.Role.GP if policy.is_gp_of(request.user, registration.patient) else ""),
+    )
+    filename = f"{document.title or 'document'}.{uploads.extension_for(document.content_type)}"
+    response = FileResponse(
+        handle, as_attachment=True, filename=filename, content_type=document.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_GET
+def cim10_search(request: HttpRequest) -> JsonResponse:
+    """CIM-10 subset search by code or label (not patient data: GET is fine)."""
+    found = cim10.search(request.GET.get("q", "")[:60])
+    return JsonResponse({"results": [{"code": e.code, "label": e.label} for e in found]})
+
+
+@login_required
+@require_GET
+def gp_search(request: HttpRequest) -> HttpResponse:
+    """Directory search of a GP by name or RPPS (professional data, not patient data)."""
+    if not policy.can_register_patients(request.user):
+        raise Http404("Introuvable")
+    query = request.GET.get("q", "").strip()[:60]
+    results: list[Professional] = []
+    if len(query) >= 2:
+        qs = Professional.objects.all()
+        if query.isdigit():
+            qs = qs.filter(rpps__startswith=query)
+        else:
+            for word in query.split():
+                qs = qs.filter(Q(last_name__icontains=word) | Q(first_name__icontains=word))
+        results = list(qs.order_by("last_name", "first_name")[:20])
+    if request.GET.get("format") == "json":
+        return JsonResponse(
+            {
+                "results": [
+                    {
+                        "rpps": p.rpps,
+                        "name": f"Dr {p.display_name}",
+                        "specialty": p.specialty_label,
+                    }
+                    for p in results
+                ]
+            }
+        )
+    return render(request, "rcp/gp_search.html", {"query": query, "results": results})

@@ -1,0 +1,635 @@
+"""The pages: status codes, permission 404s, access trail, actions through forms,
+no state change on GET, documents served only to those allowed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from bs4 import BeautifulSoup
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from concerto.audit.models import AuditEvent
+from concerto.patients.models import Patient
+from concerto.rcp import actions
+from concerto.rcp.models import (
+    PPS,
+    BoardMembership,
+    CompteRendu,
+    Document,
+    NewsItem,
+    Registration,
+    Session,
+)
+from tests.builders import World, gp, user
+from tests.rcp.conftest import ELF, PDF, SESSION_DAY
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
+
+
+@pytest.fixture
+def world():
+    return World()
+
+
+@pytest.fixture
+def session(world):
+    return world.session(SESSION_DAY)
+
+
+@pytest.fixture
+def registration(world, session):
+    doctor = gp()
+    reg = world.register(session, world.patient(gp_rpps=doctor.rpps, gp_name="Dr GP"))
+    reg.gp = doctor  # type: ignore[attr-defined]
+    return reg
+
+
+@pytest.fixture
+def document(world, registration):
+    return actions.attach_document(
+        by=world.registrar,
+        registration=registration,
+        title="Scanner",
+        original_name="scanner.pdf",
+        content=PDF,
+    )
+
+
+@pytest.fixture
+def outsider():
+    """A participant of another board."""
+    other = World()
+    return other.participants[0][0]
+
+
+def login(client, who):
+    client.force_login(who)
+    return client
+
+
+def denied(action: str) -> bool:
+    return AuditEvent.objects.filter(action=action, outcome="denied").exists()
+
+
+# --- Boards and sessions -----------------------------------------------------------------
+
+
+def test_anonymous_users_are_sent_to_the_login_page(client, world):
+    response = client.get(reverse("rcp:home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/connexion/")
+
+
+def test_my_boards_lists_the_board_for_its_secretary(client, world, outsider):
+    page = login(client, world.secretary).get(reverse("rcp:home"))
+    assert page.status_code == 200
+    assert world.board.title in page.content.decode()
+    other = login(client, outsider).get(reverse("rcp:home"))
+    assert world.board.title not in other.content.decode()
+
+
+def test_board_page_shows_members_and_consent_log(client, world, outsider):
+    page = login(client, world.secretary).get(reverse("rcp:board", args=[world.board.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Journal des accords" in html
+    assert world.participants[0][0].display_name in html
+    assert "Radiothérapie" in html
+    assert "activée depuis le" in html
+    assert (
+        login(client, outsider).get(reverse("rcp:board", args=[world.board.pk])).status_code == 404
+    )
+
+
+def test_withdrawing_my_consent_switches_the_notification_off(client, world):
+    participant = world.participants[0][0]
+    url = reverse("rcp:board-consent", args=[world.board.pk])
+    assert login(client, participant).get(url).status_code == 405
+    response = client.post(url, {"agreed": "0"})
+    assert response.status_code == 302
+    world.board.refresh_from_db()
+    assert not world.board.notifications_enabled
+    withdrawal = AuditEvent.objects.filter(action="board.notification_consent").latest("id")
+    assert withdrawal.details == {"user_id": participant.pk, "agreed": False}
+    assert AuditEvent.objects.filter(action="board.notifications_disabled").exists()
+    page = client.get(reverse("rcp:board", args=[world.board.pk])).content.decode()
+    assert "retrait" in page
+    # Re-enabling needs everyone: refused while the participant has withdrawn.
+    login(client, world.secretary).post(
+        reverse("rcp:board-notifications", args=[world.board.pk]), {"enable": "1"}
+    )
+    world.board.refresh_from_db()
+    assert not world.board.notifications_enabled
+    login(client, participant).post(url, {"agreed": "1"})
+    login(client, world.secretary).post(
+        reverse("rcp:board-notifications", args=[world.board.pk]), {"enable": "1"}
+    )
+    world.board.refresh_from_db()
+    assert world.board.notifications_enabled
+
+
+def test_only_organisers_edit_the_webconference(client, world):
+    url = reverse("rcp:board-webconference", args=[world.board.pk])
+    data = {"url": "https://visio.exemple.test/nouveau", "code": "999"}
+    assert login(client, world.participants[0][0]).post(url, data).status_code == 404
+    assert login(client, world.secretary).post(url, data).status_code == 302
+    world.board.refresh_from_db()
+    assert world.board.webconference_code == "999"
+    assert AuditEvent.objects.filter(
+        action="board.webconference", actor_id=world.secretary.pk
+    ).exists()
+
+
+def test_secretary_creates_one_off_and_recurring_sessions(client, world):
+    url = reverse("rcp:board-sessions", args=[world.board.pk])
+    login(client, world.secretary)
+    assert client.get(url).status_code == 200
+    client.post(
+        url, {"kind": "single", "single-date": "2026-03-19", "single-time": "12:30"}, follow=True
+    )
+    assert Session.objects.filter(date=dt.date(2026, 3, 19), time=dt.time(12, 30)).exists()
+    response = client.post(
+        url,
+        {
+            "kind": "recurring",
+            "rec-start": "2026-04-01",
+            "rec-end": "2026-04-30",
+            "rec-weekday": "0",
+            "rec-time": "14:00",
+            "rec-every_weeks": "1",
+            "rec-skip_holidays": "on",
+        },
+        follow=True,
+    )
+    # Mondays of April 2026: 6 (Easter Monday, skipped), 13, 20, 27.
+    mondays = Session.objects.filter(board=world.board, time=dt.time(14)).values_list(
+        "date", flat=True
+    )
+    assert sorted(mondays) == [dt.date(2026, 4, 13), dt.date(2026, 4, 20), dt.date(2026, 4, 27)]
+    assert "06/04/2026" in response.content.decode()
+
+
+def test_a_session_in_the_past_is_refused_by_the_form(client, world):
+    url = reverse("rcp:board-sessions", args=[world.board.pk])
+    response = login(client, world.secretary).post(
+        url, {"kind": "single", "single-date": "2026-02-01", "single-time": "12:30"}
+    )
+    assert response.status_code == 200
+    assert "dans le futur" in response.content.decode()
+    assert not Session.objects.exists()
+
+
+def test_participants_cannot_create_sessions(client, world):
+    url = reverse("rcp:board-sessions", args=[world.board.pk])
+    response = login(client, world.participants[0][0]).post(
+        url, {"kind": "single", "single-date": "2026-03-19", "single-time": "12:30"}
+    )
+    assert response.status_code == 404
+    assert not Session.objects.exists()
+
+
+def test_cancel_and_move_through_the_session_page(client, world, session):
+    login(client, world.secretary)
+    assert client.get(reverse("rcp:session-cancel", args=[session.pk])).status_code == 405
+    client.post(
+        reverse("rcp:session-move", args=[session.pk]),
+        {"move-date": "2026-03-24", "move-time": "16:00"},
+    )
+    session.refresh_from_db()
+    assert session.date == dt.date(2026, 3, 24)
+    client.post(reverse("rcp:session-cancel", args=[session.pk]))
+    session.refresh_from_db()
+    assert session.status == Session.Status.CANCELLED
+    assert AuditEvent.objects.filter(action="session.cancel", actor_id=world.secretary.pk).exists()
+
+
+def test_session_page_shows_files_contribution_and_notification_status(
+    client, world, registration, document, outsider
+):
+    gp_user = user(last_name="Generaliste", specialty="Médecine générale")
+    actions.save_gp_contribution(
+        by=gp_user, registration=registration, comment="Très entouré.", wants_to_join=True
+    )
+    url = reverse("rcp:session", args=[registration.session_id])
+    page = login(client, world.participants[1][0]).get(url)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert registration.patient.identity_label in html
+    assert "Commentaire du Docteur GENERALISTE, Médecine générale" in html
+    assert "Souhaite participer à la RCP" in html
+    assert "Notification du médecin traitant" in html
+    assert reverse("rcp:document-download", kwargs={"pk": document.pk}) in html
+    assert AuditEvent.objects.filter(
+        action="session.view_registration", patient_id=registration.patient_id
+    ).exists()
+    assert login(client, outsider).get(url).status_code == 404
+
+
+# --- Registration --------------------------------------------------------------------------
+
+
+def test_patient_search_is_a_post_and_traces_each_hit(client, world, registration):
+    patient = registration.patient
+    url = reverse("rcp:patient-search")
+    other_registrar = user(is_registrar=True)
+    login(client, other_registrar)
+    assert client.get(url).status_code == 200
+    page = client.post(url, {"birth_name": patient.birth_name, "birth_date": "1944-09-14"})
+    html = page.content.decode()
+    assert patient.identity_label in html
+    register_url = reverse("rcp:register", kwargs={"patient_pk": patient.pk})
+    assert register_url in html
+    assert AuditEvent.objects.filter(
+        action="patient.search_hit", patient_id=patient.pk, actor_id=other_registrar.pk
+    ).exists()
+    # Found by the search: reachable for the registration step.
+    assert client.get(register_url).status_code == 200
+
+
+def test_a_patient_not_found_by_search_is_not_reachable(client, world, registration):
+    login(client, user(is_registrar=True))
+    url = reverse("rcp:register", kwargs={"patient_pk": registration.patient_id})
+    assert client.get(url).status_code == 404
+
+
+def test_non_registrars_cannot_search_patients(client, world):
+    login(client, world.participants[0][0])
+    assert client.get(reverse("rcp:patient-search")).status_code == 404
+    assert client.get(reverse("rcp:patient-create")).status_code == 404
+
+
+def test_create_patient_then_register_with_prefiche(client, world, session):
+    doctor = gp(last_name="GENERALISTEVUE")
+    login(client, world.registrar)
+    response = client.post(
+        reverse("rcp:patient-create"),
+        {
+            "birth_name": "Essai-Vue",
+            "first_names": "Marie Anne",
+            "sex": "F",
+            "birth_date": "1950-01-31",
+            "birth_place_code": "86194",
+            "identity_status": "PROV",
+            "gp_rpps": doctor.rpps,
+            "gp_name": "",
+        },
+    )
+    patient = Patient.objects.get(birth_name="ESSAI-VUE")
+    assert response["Location"] == reverse("rcp:register", kwargs={"patient_pk": patient.pk})
+    assert patient.gp_name == "Dr GENERALISTEVUE Test"
+    response = client.post(
+        response["Location"],
+        {
+            "session": session.pk,
+            "reason": "Bilan d'extension",
+            "cim10_code": "c50.4",
+            "cim10_label": "",
+            "question": "Chirurgie d'emblée ?",
+        },
+    )
+    registration = Registration.objects.get(patient=patient)
+    assert response["Location"] == reverse("rcp:registration", args=[registration.pk])
+    assert registration.cim10_code == "C50.4"
+    assert registration.cim10_label == "Tumeur maligne du quadrant supéro-externe du sein"
+    client.post(reverse("rcp:registration-complete", args=[registration.pk]))
+    registration.refresh_from_db()
+    assert registration.prefiche_completed_at is not None
+
+
+def test_qualified_identity_needs_an_ins(client, world):
+    login(client, world.registrar)
+    response = client.post(
+        reverse("rcp:patient-create"),
+        {
+            "birth_name": "ESSAI",
+            "first_names": "MARIE",
+            "sex": "F",
+            "birth_date": "1950-01-31",
+            "birth_place_code": "86194",
+            "identity_status": "QUAL",
+        },
+    )
+    assert response.status_code == 200
+    assert "matricule INS" in response.content.decode()
+    assert not Patient.objects.exists()
+
+
+def test_gp_directory_search_by_name_or_rpps(client, world):
+    doctor = gp(last_name="GENERALISTECHERCHE")
+    login(client, world.registrar)
+    url = reverse("rcp:gp-search")
+    by_name = client.get(url, {"q": "cherche", "format": "json"}).json()
+    assert by_name["results"][0]["rpps"] == doctor.rpps
+    by_rpps = client.get(url, {"q": doctor.rpps[:8], "format": "json"}).json()
+    assert doctor.rpps in [r["rpps"] for r in by_rpps["results"]]
+    assert "GENERALISTECHERCHE" in client.get(url, {"q": "cherche"}).content.decode()
+
+
+def test_cim10_search_endpoint(client, world):
+    login(client, world.registrar)
+    data = client.get(reverse("rcp:cim10-search"), {"q": "prostate"}).json()
+    assert data["results"] == [{"code": "C61", "label": "Tumeur maligne de la prostate"}]
+
+
+def test_registration_page_edit_withdraw_and_move(client, world, registration, outsider):
+    later = world.session(SESSION_DAY + dt.timedelta(days=7))
+    login(client, world.registrar)
+    url = reverse("rcp:registration", args=[registration.pk])
+    assert client.get(url).status_code == 200
+    edit = reverse("rcp:prefiche-edit", args=[registration.pk])
+    assert client.get(edit).status_code == 200
+    data = {
+        "reason": "Bilan",
+        "cim10_code": "C04.0",
+        "cim10_label": "Tumeur maligne du plancher antérieur de la bouche",
+        "tnm": "cT2N1M0",
+        "question": "Quelle stratégie ?",
+    }
+    assert client.post(edit, data).status_code == 302
+    registration.refresh_from_db()
+    assert registration.tnm == "cT2N1M0"
+    client.post(reverse("rcp:registration-move", args=[registration.pk]), {"session": later.pk})
+    moved = Registration.objects.get(session=later)
+    assert moved.tnm == "cT2N1M0"
+    client.post(reverse("rcp:registration-withdraw", args=[moved.pk]))
+    moved.refresh_from_db()
+    assert moved.status == Registration.Status.WITHDRAWN
+    assert login(client, outsider).get(url).status_code == 404
+    assert denied("registration.view")
+
+
+def test_the_patients_gp_cannot_use_the_clinicians_pages(client, registration):
+    gp_user = user(rpps=registration.gp.rpps)
+    login(client, gp_user)
+    assert client.get(reverse("rcp:registration", args=[registration.pk])).status_code == 404
+    assert client.get(reverse("rcp:decision", args=[registration.pk])).status_code == 404
+
+
+# --- Documents -----------------------------------------------------------------------------
+
+
+def test_upload_through_the_page(client, world, registration):
+    login(client, world.registrar)
+    url = reverse("rcp:document-upload", args=[registration.pk])
+    client.post(url, {"title": "IRM", "file": SimpleUploadedFile("irm.png", b"\x89PNG\r\n\x1a\n")})
+    assert Document.objects.get().content_type == "image/png"
+
+
+def test_a_renamed_executable_is_refused_by_the_page(client, world, registration):
+    login(client, world.registrar)
+    url = reverse("rcp:document-upload", args=[registration.pk])
+    response = client.post(
+        url, {"title": "", "file": SimpleUploadedFile("resultat.pdf", ELF)}, follow=True
+    )
+    assert "Type de fichier refusé" in response.content.decode()
+    assert not Document.objects.exists()
+
+
+def test_an_oversized_upload_is_refused_with_a_clear_message(client, world, registration, settings):
+    settings.DOCUMENT_MAX_BYTES = 2048
+    login(client, world.registrar)
+    url = reverse("rcp:document-upload", args=[registration.pk])
+    response = client.post(
+        url, {"title": "", "file": SimpleUploadedFile("gros.pdf", PDF + b"0" * 4096)}, follow=True
+    )
+    html = response.content.decode()
+    assert "Le fichier est trop volumineux" in html
+    assert "la taille maximale autorisée est de 2 Ko" in html
+    assert not Document.objects.exists()
+
+
+def test_document_download_for_participants_and_the_patients_gp(
+    client, world, registration, document
+):
+    url = reverse("rcp:document-download", kwargs={"pk": document.pk})
+    response = login(client, world.participants[0][0]).get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == PDF
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    gp_user = user(rpps=registration.gp.rpps)
+    assert login(client, gp_user).get(url).status_code == 200
+    assert AuditEvent.objects.filter(
+        action="document.download", actor_id=gp_user.pk, outcome="ok"
+    ).exists()
+
+
+def test_another_boards_patients_document_is_not_downloadable(client, document, outsider):
+    url = reverse("rcp:document-download", kwargs={"pk": document.pk})
+    assert login(client, outsider).get(url).status_code == 404
+    assert denied("document.download")
+    assert login(client, user(rpps=gp().rpps)).get(url).status_code == 404
+
+
+# --- Decision, compte-rendu, PPS, statistics ----------------------------------------------
+
+
+def _members(world):
+    return list(
+        BoardMembership.objects.filter(
+            board=world.board, role=BoardMembership.Role.PARTICIPANT
+        ).values_list("pk", flat=True)
+    )
+
+
+def test_decision_check_then_validate_then_pdf_and_pps(client, world, registration, outsider):
+    participant = world.participants[0][0]
+    login(client, participant)
+    url = reverse("rcp:decision", args=[registration.pk])
+    assert client.get(url).status_code == 200
+    data = {
+        "attendees": _members(world),
+        "case_status": "discussed",
+        "proposal": "Chirurgie puis radiothérapie.",
+        "check": "1",
+    }
+    page = client.post(url, data)
+    assert "Quorum atteint" in page.content.decode()
+    assert not CompteRendu.objects.exists()
+    del data["check"]
+    data["validate"] = "1"
+    response = client.post(url, data)
+    cr = CompteRendu.objects.get()
+    assert response["Location"] == reverse("rcp:compte-rendu", args=[cr.pk])
+    assert cr.quorum_met and cr.validated_by == participant
+    assert sorted(a["specialty"] for a in cr.attendees) == [
+        "Chirurgie",
+        "Oncologie médicale",
+        "Radiothérapie",
+    ]
+    assert client.get(response["Location"]).status_code == 200
+    pdf = client.get(reverse("rcp:compte-rendu-pdf", args=[cr.pk]))
+    assert pdf.content.startswith(b"%PDF")
+    assert pdf["Content-Disposition"].startswith("attachment;")
+    pps_url = reverse("rcp:pps-create", args=[cr.pk])
+    assert client.get(pps_url).status_code == 200
+    client.post(
+        pps_url,
+        {
+            "doctor_name": "ONCOFICTIF Odile",
+            "establishment_name": "CHU Fictif",
+            "content": "Chirurgie.",
+        },
+    )
+    pps = PPS.objects.get()
+    assert NewsItem.objects.filter(pps=pps).exists()
+    assert client.get(reverse("rcp:pps-pdf", args=[pps.pk])).content.startswith(b"%PDF")
+    login(client, outsider)
+    assert client.get(reverse("rcp:compte-rendu", args=[cr.pk])).status_code == 404
+    assert client.get(reverse("rcp:compte-rendu-pdf", args=[cr.pk])).status_code == 404
+    assert client.get(reverse("rcp:pps-pdf", args=[pps.pk])).status_code == 404
+    assert client.post(url, data).status_code == 404
+
+
+def test_validation_without_quorum_needs_a_reason(client, world, registration):
+    login(client, world.participants[0][0])
+    url = reverse("rcp:decision", args=[registration.pk])
+    data = {
+        "attendees": _members(world)[:2],
+        "case_status": "discussed",
+        "proposal": "Chirurgie.",
+        "validate": "1",
+    }
+    page = client.post(url, data)
+    assert page.status_code == 200
+    assert "Quorum non atteint" in page.content.decode()
+    assert not CompteRendu.objects.exists()
+    data["quorum_override_reason"] = "Avis radiothérapeute recueilli par écrit."
+    assert client.post(url, data).status_code == 302
+    assert not CompteRendu.objects.get().quorum_met
+
+
+def test_a_correction_makes_version_two_and_keeps_version_one(client, world, registration):
+    login(client, world.participants[0][0])
+    url = reverse("rcp:decision", args=[registration.pk])
+    data = {"attendees": _members(world), "case_status": "discussed", "validate": "1"}
+    client.post(url, {**data, "proposal": "Première."})
+    page = client.get(url).content.decode()
+    assert "crée la version 2" in page
+    client.post(url, {**data, "proposal": "Corrigée."})
+    assert list(CompteRendu.objects.values_list("version", "proposal")) == [
+        (1, "Première."),
+        (2, "Corrigée."),
+    ]
+
+
+def test_statistics_page_and_csv_for_the_secretary_only(client, world, registration):
+    query = {"board": world.board.pk, "start": "2026-01-01", "end": "2026-12-31"}
+    login(client, world.secretary)
+    assert client.get(reverse("rcp:statistics")).status_code == 200
+    page = client.get(reverse("rcp:statistics"), query).content.decode()
+    assert "Dossiers inscrits" in page
+    csv = client.get(reverse("rcp:statistics-csv"), query)
+    assert csv["Content-Type"].startswith("text/csv")
+    text = csv.content.decode("utf-8-sig")
+    assert text.splitlines()[0] == "RCP;Du;Au;Indicateur;Valeur"
+    assert f"{world.board.title};01/01/2026;31/12/2026;Dossiers inscrits" in text
+    login(client, world.participants[0][0])
+    assert client.get(reverse("rcp:statistics-csv"), query).status_code == 404
+    assert client.get(reverse("rcp:statistics"), query).status_code == 404
+
+
+def test_pages_send_no_inline_script_or_style(client, world, registration, document):
+    login(client, world.secretary)
+    urls = [
+        reverse("rcp:home"),
+        reverse("rcp:board", args=[world.board.pk]),
+        reverse("rcp:board-sessions", args=[world.board.pk]),
+        reverse("rcp:session", args=[registration.session_id]),
+        reverse("rcp:registration", args=[registration.pk]),
+        reverse("rcp:prefiche-edit", args=[registration.pk]),
+        reverse("rcp:decision", args=[registration.pk]),
+        reverse("rcp:statistics"),
+    ]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert "<style" not in html and " style=" not in html, url
+        assert "<script>" not in html and " onclick=" not in html, url
+        assert 'lang="fr"' in html
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rcp:board-webconference",
+        "rcp:board-consent",
+        "rcp:board-notifications",
+        "rcp:session-cancel",
+        "rcp:session-move",
+        "rcp:session-held",
+        "rcp:registration-complete",
+        "rcp:registration-withdraw",
+        "rcp:registration-move",
+        "rcp:document-upload",
+    ],
+)
+def test_no_get_changes_state(client, world, registration, name):
+    pk = {
+        "rcp:board-webconference": world.board.pk,
+        "rcp:board-consent": world.board.pk,
+        "rcp:board-notifications": world.board.pk,
+        "rcp:session-cancel": registration.session_id,
+        "rcp:session-move": registration.session_id,
+        "rcp:session-held": registration.session_id,
+    }.get(name, registration.pk)
+    before = AuditEvent.objects.count()
+    assert login(client, world.secretary).get(reverse(name, args=[pk])).status_code == 405
+    assert AuditEvent.objects.count() == before
+
+
+def test_a_past_session_is_marked_held(client, world, session, frozen):
+    frozen.move_to(dt.datetime(2026, 3, 17, 18, tzinfo=dt.UTC))
+    login(client, world.secretary)
+    page = client.get(reverse("rcp:session", args=[session.pk])).content.decode()
+    assert "Marquer la séance comme tenue" in page
+    client.post(reverse("rcp:session-held", args=[session.pk]))
+    session.refresh_from_db()
+    assert session.status == Session.Status.HELD
+    assert (
+        login(client, world.participants[0][0])
+        .post(reverse("rcp:session-held", args=[session.pk]))
+        .status_code
+        == 404
+    )
+
+
+def test_reading_a_registration_is_traced_with_the_role(client, world, registration):
+    login(client, world.participants[2][0]).get(reverse("rcp:registration", args=[registration.pk]))
+    event = AuditEvent.objects.get(action="registration.view", outcome="ok")
+    assert event.patient_id == registration.patient_id
+    assert event.actor_id == world.participants[2][0].pk
+    assert event.actor_role == "participant"
+
+
+def test_anonymous_download_goes_to_login(client, document):
+    response = client.get(reverse("rcp:document-download", kwargs={"pk": document.pk}))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/connexion/")
+
+
+def test_the_registration_form_offers_no_cancelled_or_past_session(client, world, session):
+    cancelled = world.session(SESSION_DAY + dt.timedelta(days=7))
+    actions.cancel_session(by=world.secretary, session=cancelled)
+    patient = world.patient()
+    login(client, world.registrar)
+    client.post(
+        reverse("rcp:patient-search"),
+        {"birth_name": patient.birth_name, "birth_date": "1944-09-14"},
+    )
+    url = reverse("rcp:register", kwargs={"patient_pk": patient.pk})
+    html = client.get(url).content.decode()
+    assert f'<optgroup label="{world.board.title}">' in html
+    select = BeautifulSoup(html, "html.parser").find("select", id="id_session")
+    offered = [o["value"] for o in select.find_all("option") if o["value"]]
+    assert offered == [str(session.pk)]
+    response = client.post(
+        url,
+        {"session": cancelled.pk, "reason": "Bilan", "question": "?", "cim10_code": "C61"},
+    )
+    assert response.status_code == 200
+    assert not Registration.objects.filter(patient=patient).exists()
