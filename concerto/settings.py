@@ -218,3 +218,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- GP portal (issue 6) -----------------------------------------------------------------
+# After login, land on the news feed (Tableau de bord / Actualités).
+LOGIN_REDIRECT_URL = "/portail/"

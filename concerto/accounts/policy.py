@@ -107,3 +107,8 @@ def can_take_part(user: Any, board: Board) -> bool:
 
 def can_register_patients(user: Any) -> bool:
     return _authenticated(user) and bool(user.is_registrar)
+
+
+def can_search_audit(user: Any) -> bool:
+    """The access trail covers every territory: regional administrators only."""
+    return _authenticated(user) and bool(user.is_regional_admin or user.is_superuser)
