@@ -1,0 +1,154 @@
+"""The GP's journey in a real browser (Debian's Chromium through Playwright), with an
+axe-core accessibility check of every page and screenshots under test-artifacts/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from concerto.rcp.models import GPContribution
+from tests import builders
+from tests.portal.conftest import PASSWORD, TODAY, make_gp_case
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "portal"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+]
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """Serious and critical axe-core violations of the current page."""
+    # Evaluated through the DevTools protocol, so the page's strict CSP (script-src
+    # 'self') need not be relaxed for the test.
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {resultTypes: ['violations']});
+            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                           nodes: v.nodes.map(n => n.html).slice(0, 3)}));
+        }"""
+    )
+    return [v for v in result if v["impact"] in ("serious", "critical")]
+
+
+@pytest.fixture
+def browser_page(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
+    # makes meanwhile are plain synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+        )
+        context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.csp_errors = []  # type: ignore[attr-defined]
+        page.on(
+            "console",
+            lambda msg: page.csp_errors.append(msg.text)  # type: ignore[attr-defined]
+            if "Content Security Policy" in msg.text
+            else None,
+        )
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def test_gp_journey(
+    live_server: Any,
+    transactional_db: None,
+    docs_dir: Path,
+    notified: set[tuple[int, str]],
+    browser_page: Any,
+) -> None:
+    page = browser_page
+    world = builders.World(title="Tumeurs rares neuroendocrines RENATEN")
+    case = make_gp_case(world, docs_dir, 0)
+    later = world.session(TODAY + dt.timedelta(days=30), dt.time(17, 0))
+    not_notified = world.register(later, world.patient(gp_rpps=case.user.rpps, birth_name="DCC"))
+    notified.add((case.upcoming.pk, case.user.rpps))
+    base = live_server.url
+    audits: dict[str, list[dict[str, Any]]] = {}
+
+    # Log in (the demo password login until Pro Santé Connect lands).
+    page.goto(f"{base}/connexion/")
+    page.fill("#id_username", case.user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit] >> text=Se connecter")
+    page.wait_for_url(re.compile(r"/portail/$"))
+    rows = page.locator("table tbody tr")
+    assert rows.count() == 5
+    assert "A venir : présentation en Tumeurs rares neuroendocrines RENATEN" in page.inner_text(
+        "table"
+    )
+    page.screenshot(path=str(ARTIFACTS / "01-tableau-de-bord.png"), full_page=True)
+    audits["tableau de bord"] = axe_violations(page)
+
+    # Open the notified pre-fiche through the line's icon.
+    line = rows.filter(has_text=case.upcoming.patient.identity_label).filter(has_text="A venir")
+    line.get_by_role("link", name="Ouvrir la pré-fiche").click()
+    page.wait_for_url(re.compile(rf"/portail/inscription/{case.upcoming.pk}/$"))
+    aside = page.locator("aside")
+    assert "Accès Webconférence (Médecins notifiés)" in aside.inner_text()
+    assert "134679" in aside.inner_text()
+    assert aside.get_by_role("link").get_attribute("href") == "https://visio.exemple.test/rcp"
+    assert "Attention : ces éléments pourront évoluer" in page.inner_text("main")
+    page.screenshot(path=str(ARTIFACTS / "02-pre-fiche-notifiee.png"), full_page=True)
+    audits["pré-fiche notifiée"] = axe_violations(page)
+
+    # Contribute and tick the wish to join.
+    page.get_by_label("Votre commentaire").fill("Patient suivi au cabinet <b>depuis 2019</b>.")
+    page.get_by_label("Je suis intéressé à la participation à la RCP").check()
+    page.get_by_role("button", name="Enregistrer ma contribution").click()
+    page.wait_for_url(re.compile(r"#contribution$"))
+    section = page.locator("#contribution")
+    assert "Commentaire du Docteur GENERALISTEFICTIF0, Médecine Générale" in section.inner_text()
+    assert "Patient suivi au cabinet <b>depuis 2019</b>." in section.inner_text()
+    assert page.get_by_label("Je suis intéressé à la participation à la RCP").is_checked()
+    assert "Votre contribution a été enregistrée." in page.inner_text("main")
+    page.screenshot(path=str(ARTIFACTS / "03-contribution.png"), full_page=True)
+    audits["contribution"] = axe_violations(page)
+    contribution = GPContribution.objects.get(registration=case.upcoming)
+    assert contribution.wants_to_join
+
+    # A registration this GP was not notified for: no link, no code.
+    page.goto(f"{base}/portail/inscription/{not_notified.pk}/")
+    aside_text = page.inner_text("aside")
+    assert "134679" not in aside_text and "visio.exemple.test" not in aside_text
+    page.screenshot(path=str(ARTIFACTS / "04-pre-fiche-non-notifiee.png"), full_page=True)
+    audits["pré-fiche non notifiée"] = axe_violations(page)
+
+    # After the meeting: compte-rendu and PPS.
+    page.goto(f"{base}/portail/inscription/{case.past.pk}/compte-rendu/")
+    assert "Surveillance (proposition fictive)." in page.inner_text("main")
+    page.screenshot(path=str(ARTIFACTS / "05-compte-rendu.png"), full_page=True)
+    audits["compte-rendu"] = axe_violations(page)
+    page.get_by_role("link", name=re.compile("PPS généré le")).click()
+    assert "Programme fictif." in page.inner_text("main")
+    page.screenshot(path=str(ARTIFACTS / "06-pps.png"), full_page=True)
+    audits["PPS"] = axe_violations(page)
+
+    # Another GP's patient: 404.
+    response = page.goto(f"{base}/portail/inscription/{999999}/")
+    assert response is not None and response.status == 404
+
+    assert page.csp_errors == []
+    summary = {name: [v["id"] for v in found] for name, found in audits.items()}
+    print(f"\n[axe] serious/critical violations per page: {summary}")
+    assert all(not found for found in audits.values()), audits
