@@ -18,6 +18,8 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from concerto.accounts import policy
@@ -27,7 +29,7 @@ from concerto.lib.errors import ActionRefused
 from concerto.notifications import queries as notification_queries
 from concerto.patients.models import Patient
 from concerto.portal.forms import ContributionForm
-from concerto.portal.tokens import patient_token, resolve_token
+from concerto.portal.tokens import PatientTokens
 from concerto.rcp import actions as rcp_actions
 from concerto.rcp.models import PPS, CompteRendu, Document, GPContribution, NewsItem, Registration
 
@@ -69,15 +71,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     rpps = user.rpps or None
     patients = list(
-        Patient.objects.filter(gp_rpps=rpps).order_by("birth_name", "first_names", "pk")
+        Patient.objects.filter(gp_rpps=rpps)
+        .only("sex", "birth_name", "used_name", "first_names", "used_first_name", "birth_date")
+        .order_by("birth_name", "first_names", "pk")
         if rpps
         else Patient.objects.none()
     )
-    options = [(patient_token(user_id=user.pk, patient_id=p.pk), p) for p in patients]
+    tokens = PatientTokens(user.pk)
     token = request.GET.get("patient", "")
     selected: int | None = None
     if token:
-        selected = resolve_token(token, user_id=user.pk, patient_ids=[p.pk for p in patients])
+        selected = tokens.resolve(token, [p.pk for p in patients])
         if selected is None:
             raise _refuse(request, action="portal.dashboard", patient_id=None)
     news = NewsItem.objects.filter(patient__gp_rpps=rpps) if rpps else NewsItem.objects.none()
@@ -91,6 +95,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         patient_ids=[item.patient_id for item in page.object_list],
         role=ROLE,
         details={"page": page.number},
+    )
+    # The patient filter's options, rendered here (labels escaped; tokens are hex): one
+    # option per patient of the GP, which the template language renders far more slowly.
+    options = mark_safe(  # noqa: S308
+        "".join(
+            f'<option value="{tokens.token(p.pk)}"'
+            f'{" selected" if p.pk == selected else ""}>{escape(p.identity_label)}</option>'
+            for p in patients
+        )
     )
     return render(
         request,
