@@ -329,7 +329,7 @@ def get(url: str, session: str | None) -> tuple[float, bool]:
     return (time.perf_counter() - started) * 1000, ok
 
 
-def closed_loop(
+def closed_loop_raw(
     base: str,
     users: list[dict],
     *,
@@ -337,7 +337,7 @@ def closed_loop(
     duration: float,
     think: tuple[float, float] | None,
     main_only: bool = False,
-) -> dict[str, dict[str, float]]:
+) -> dict[str, list[tuple[float, bool]]]:
     """``threads`` users, each: request, think (or not), repeat, for ``duration`` s."""
     results: dict[str, list[tuple[float, bool]]] = {"dashboard": [], "prefiche": []}
     lock = threading.Lock()
@@ -363,6 +363,10 @@ def closed_loop(
         w.start()
     for w in workers:
         w.join(duration + 30)
+    return results
+
+
+def summarize(results: dict[str, list[tuple[float, bool]]]) -> dict[str, dict[str, float]]:
     summary = {}
     everything = [s for samples in results.values() for s in samples]
     for name, samples in list(results.items()) + [("all", everything)]:
@@ -374,6 +378,10 @@ def closed_loop(
             "errors": sum(1 for _, ok in samples if not ok),
         }
     return summary
+
+
+def closed_loop(base: str, users: list[dict], **kwargs: object) -> dict[str, dict[str, float]]:
+    return summarize(closed_loop_raw(base, users, **kwargs))  # type: ignore[arg-type]
 
 
 def locust_binary() -> str | None:
@@ -465,7 +473,9 @@ def main() -> int:
     )
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
-    print(f"== Concerto portal benchmark ({time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPU)")
+    print(
+        f"== Concerto portal benchmark ({time.strftime('%Y-%m-%d %H:%M:%S')}, {os.cpu_count()} CPU)"
+    )
     recreate_database()
     subprocess.run(  # noqa: S603
         [sys.executable, "-m", "concerto", "migrate", "-v0"], cwd=ROOT, env=env, check=True
@@ -497,19 +507,37 @@ def main() -> int:
             print(f"(b) wrk, 4 connections, {short} s each …")
             report["wrk_dashboard"] = run_wrk(f"{server.url}/portail/", main_session, short)
             report["wrk_trivial"] = run_wrk(f"{server.url}/sante/", None, short)
-            print(f"(c) access trail on: closed loop, 4 threads, {short} s …")
-            report["trail_on"] = closed_loop(
-                server.url, users, threads=4, duration=short, think=None, main_only=True
-            )
-        finally:
-            server.stop()
-        server = Server(env, trail=False, workers=args.workers)
-        try:
-            closed_loop(server.url, users, threads=4, duration=3, think=None)
-            print(f"(c) access trail off: closed loop, 4 threads, {short} s …")
-            report["trail_off"] = closed_loop(
-                server.url, users, threads=4, duration=short, think=None, main_only=True
-            )
+            # (c) Trail on vs off: both servers up, short rounds alternated, so the
+            # background load of the machine weighs on both alike.
+            other = Server(env, trail=False, workers=args.workers)
+            try:
+                closed_loop(other.url, users, threads=4, duration=3, think=None)
+                rounds = 6
+                print(
+                    f"(c) access trail on/off: closed loop, 4 threads, {rounds} × 2 × "
+                    f"{short * 2 / rounds:.0f} s alternated …"
+                )
+                raw: dict[str, dict[str, list[tuple[float, bool]]]] = {
+                    "on": {"dashboard": [], "prefiche": []},
+                    "off": {"dashboard": [], "prefiche": []},
+                }
+                for index in range(rounds):
+                    order = [("on", server), ("off", other)]
+                    for label, target in order if index % 2 == 0 else reversed(order):
+                        got = closed_loop_raw(
+                            target.url,
+                            users,
+                            threads=4,
+                            duration=short * 2 / rounds,
+                            think=None,
+                            main_only=True,
+                        )
+                        for name, samples in got.items():
+                            raw[label][name].extend(samples)
+                report["trail_on"] = summarize(raw["on"])
+                report["trail_off"] = summarize(raw["off"])
+            finally:
+                other.stop()
         finally:
             server.stop()
     finally:
@@ -521,10 +549,10 @@ def main() -> int:
     locust = report["locust"]
     assert isinstance(locust, dict)
     for name, row in locust.items():
-        total = max(1, row["requests"])
+        rate = 100 * row["errors"] / max(1, row["requests"])
         print(
             f"(a) {name:>12}: {row['requests']:6d} req, p50 {row['p50_ms']:6.1f} ms, "
-            f"p95 {row['p95_ms']:6.1f} ms, errors {row['errors']} ({100 * row['errors'] / total:.2f} %)"
+            f"p95 {row['p95_ms']:6.1f} ms, errors {row['errors']} ({rate:.2f} %)"
         )
     agg = locust.get("Aggregated") or locust.get("all")
     if agg:

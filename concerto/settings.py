@@ -222,3 +222,6 @@ LOGGING = {
 # --- GP portal (issue 6) -----------------------------------------------------------------
 # After login, land on the news feed (Tableau de bord / Actualités).
 LOGIN_REDIRECT_URL = "/portail/"
+# Read-access events are committed without waiting for the WAL flush (PostgreSQL
+# synchronous_commit=off for that transaction only); see concerto/audit/access.py.
+AUDIT_ACCESS_ASYNC_COMMIT = env_bool("AUDIT_ACCESS_ASYNC_COMMIT", True)

@@ -57,9 +57,7 @@ def search_events(data: dict[str, Any]) -> tuple[QuerySet[AuditEvent], int | Non
         events = events.filter(patient_id=patient_id)
     who = (data.get("user") or "").strip()
     if who:
-        ids = list(
-            get_user_model().objects.filter(username=who).values_list("pk", flat=True)
-        )
+        ids = list(get_user_model().objects.filter(username=who).values_list("pk", flat=True))
         events = events.filter(Q(actor_id__in=ids) | Q(actor__icontains=who))
     if data.get("start"):
         events = events.filter(at__gte=_paris_day_bounds(data["start"]))
@@ -107,7 +105,7 @@ def _csv_rows(events: QuerySet[AuditEvent]) -> Any:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     if not policy.can_search_audit(request.user):
         access.record_access(
             request,

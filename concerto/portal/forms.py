@@ -25,4 +25,3 @@ class ContributionForm(forms.Form):
     wants_to_join = forms.BooleanField(
         label="Je suis intéressé à la participation à la RCP", required=False
     )
-

@@ -27,17 +27,18 @@ from concerto.audit import access
 from concerto.audit.models import AuditEvent
 from concerto.lib.errors import ActionRefused
 from concerto.notifications import queries as notification_queries
-from concerto.patients.models import Patient
 from concerto.portal.forms import ContributionForm
 from concerto.portal.tokens import PatientTokens
 from concerto.rcp import actions as rcp_actions
-from concerto.rcp.models import PPS, CompteRendu, Document, GPContribution, NewsItem, Registration
+from concerto.rcp.models import PPS, CompteRendu, Document, GPContribution, Registration
 
 NEWS_PER_PAGE = 20
 ROLE = policy.Role.GP
 
 
-def _refuse(request: HttpRequest, *, action: str, patient_id: int | None, obj: Any = None) -> Http404:
+def _refuse(
+    request: HttpRequest, *, action: str, patient_id: int | None, obj: Any = None
+) -> Http404:
     """Trace the refused attempt; the caller raises the returned 404."""
     access.record_access(
         request,
@@ -69,13 +70,10 @@ def _gp_registration(request: HttpRequest, pk: int, *, action: str) -> Registrat
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
-    rpps = user.rpps or None
     patients = list(
-        Patient.objects.filter(gp_rpps=rpps)
+        policy.gp_patients(user)
         .only("sex", "birth_name", "used_name", "first_names", "used_first_name", "birth_date")
         .order_by("birth_name", "first_names", "pk")
-        if rpps
-        else Patient.objects.none()
     )
     tokens = PatientTokens(user.pk)
     token = request.GET.get("patient", "")
@@ -84,7 +82,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         selected = tokens.resolve(token, [p.pk for p in patients])
         if selected is None:
             raise _refuse(request, action="portal.dashboard", patient_id=None)
-    news = NewsItem.objects.filter(patient__gp_rpps=rpps) if rpps else NewsItem.objects.none()
+    news = policy.gp_news(user)
     if selected is not None:
         news = news.filter(patient_id=selected)
     news = news.select_related("patient").order_by("-date", "-created_at", "-id")
@@ -101,7 +99,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     options = mark_safe(  # noqa: S308
         "".join(
             f'<option value="{tokens.token(p.pk)}"'
-            f'{" selected" if p.pk == selected else ""}>{escape(p.identity_label)}</option>'
+            f"{' selected' if p.pk == selected else ''}>{escape(p.identity_label)}</option>"
             for p in patients
         )
     )

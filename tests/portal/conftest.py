@@ -85,7 +85,9 @@ def make_gp_case(world: builders.World, docs_dir: Path, index: int) -> GPCase:
     )
     future_day = TODAY + dt.timedelta(days=14 + index)
     past_day = TODAY - dt.timedelta(days=20 + index)
-    with clock.as_of(builders.paris(past_day.year, past_day.month, past_day.day) - dt.timedelta(days=40)):
+    with clock.as_of(
+        builders.paris(past_day.year, past_day.month, past_day.day) - dt.timedelta(days=40)
+    ):
         past_session = world.session(past_day, dt.time(14, index % 60))
         future_session = world.session(future_day, dt.time(14, index % 60))
         patient_a = world.patient(gp_rpps=user.rpps, birth_name=f"FICTIFA{index}")

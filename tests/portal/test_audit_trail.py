@@ -25,7 +25,9 @@ from tests.portal.conftest import PortalWorld
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
 
-def event_at(instant: dt.datetime, action: str = "test.read", patient_id: int | None = 1) -> AuditEvent:
+def event_at(
+    instant: dt.datetime, action: str = "test.read", patient_id: int | None = 1
+) -> AuditEvent:
     with clock.as_of(instant):
         return trail.record(by=None, action=action, patient_id=patient_id)
 
@@ -75,17 +77,19 @@ def test_postgres_refuses_update_and_delete_outside_the_purge(settings: Any) -> 
         "UPDATE audit_auditevent SET action = 'x' WHERE id = %s",
         "DELETE FROM audit_auditevent WHERE id = %s",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement, [event.pk])
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement, [event.pk])
     assert AuditEvent.objects.filter(pk=event.pk, action="test.read").exists()
     run_purge()
     assert not AuditEvent.objects.filter(pk=event.pk).exists()
     # The purge's permission ends with its transaction.
     other = event_at(NOW - dt.timedelta(days=1))
-    with pytest.raises(DatabaseError), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [other.pk])
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [other.pk])
 
 
 def admin_client() -> tuple[Client, Any]:
@@ -157,8 +161,9 @@ def test_search_is_for_administrators_only(portal_world: PortalWorld) -> None:
     client.force_login(gp)
     assert client.get(reverse("audit:search")).status_code == 404
     assert client.post(reverse("audit:search"), {"user": "x"}).status_code == 404
-    assert AuditEvent.objects.filter(
-        action="audit.search", outcome="denied", actor_id=gp.pk
-    ).count() == 2
+    assert (
+        AuditEvent.objects.filter(action="audit.search", outcome="denied", actor_id=gp.pk).count()
+        == 2
+    )
     admin_c, _ = admin_client()
     assert admin_c.get(reverse("audit:search")).status_code == 200

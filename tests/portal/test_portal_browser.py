@@ -59,9 +59,11 @@ def browser_page(monkeypatch: pytest.MonkeyPatch) -> Any:
         page.csp_errors = []  # type: ignore[attr-defined]
         page.on(
             "console",
-            lambda msg: page.csp_errors.append(msg.text)  # type: ignore[attr-defined]
-            if "Content Security Policy" in msg.text
-            else None,
+            lambda msg: (
+                page.csp_errors.append(msg.text)  # type: ignore[attr-defined]
+                if "Content Security Policy" in msg.text
+                else None
+            ),
         )
         try:
             yield page

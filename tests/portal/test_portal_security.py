@@ -53,7 +53,9 @@ def test_authorisation_matrix_every_gp_times_every_other_gps_patient_url(
                 urls.append(("get", reverse("portal:dashboard") + f"?patient={token}"))
             names = {other.upcoming.patient.birth_name, other.past.patient.birth_name}
             for method, url in urls:
-                response = getattr(client, method)(url, {"comment": "intrusion"} if method == "post" else None)
+                response = getattr(client, method)(
+                    url, {"comment": "intrusion"} if method == "post" else None
+                )
                 assert response.status_code == 404, (me.user.username, url, response.status_code)
                 body = response.content.decode()
                 assert not any(name in body for name in names), url
@@ -115,7 +117,7 @@ XSS_PAYLOADS = [
     "<link rel=stylesheet href=javascript:alert(1)>",
     "<base href=javascript:alert(1)//>",
     "<style>@import 'javascript:alert(1)';</style>",
-    "<div style=\"background:url(javascript:alert(1))\">",
+    '<div style="background:url(javascript:alert(1))">',
     "<table background=javascript:alert(1)>",
     "%3Cscript%3Ealert(1)%3C%2Fscript%3E",
     "&lt;script&gt;alert(1)&lt;/script&gt;",
@@ -127,7 +129,7 @@ XSS_PAYLOADS = [
     "{{ 7*7 }}{% debug %}",
     "<!--<script>alert(1)//-->",
     "<![CDATA[<script>alert(1)</script>]]>",
-    "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\">",
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
     "<xss onafterscriptexecute=alert(1)><script>1</script>",
     "<a id=x tabindex=1 onfocusin=alert(1)></a>",
     "Texte normal avec <b>gras</b> et une URL https://exemple.test",
@@ -313,7 +315,9 @@ def feed_with(lines: int, world: builders.World, gp_user: Any) -> None:
     upcoming = lines - 3 * past_regs
     offset = dt.timedelta(days=lines % 97)  # distinct sessions for each call
     past_day = TODAY - dt.timedelta(days=10) - offset
-    with clock.as_of(builders.paris(past_day.year, past_day.month, past_day.day) - dt.timedelta(days=5)):
+    with clock.as_of(
+        builders.paris(past_day.year, past_day.month, past_day.day) - dt.timedelta(days=5)
+    ):
         past_session = world.session(past_day)
         future_session = world.session(TODAY + dt.timedelta(days=10) + offset)
         past = [

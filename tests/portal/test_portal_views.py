@@ -17,7 +17,9 @@ from concerto.rcp import actions
 from concerto.rcp.models import GPContribution
 from tests.portal.conftest import PortalWorld
 
-WARNING = "Attention : ces éléments pourront évoluer jusqu'à la RCP avant validation du compte-rendu."
+WARNING = (
+    "Attention : ces éléments pourront évoluer jusqu'à la RCP avant validation du compte-rendu."
+)
 
 
 def client_for(user) -> Client:  # type: ignore[no-untyped-def]
@@ -41,7 +43,9 @@ def test_dashboard_lists_the_gps_news_newest_first(portal_world: PortalWorld) ->
     rows = soup.select("table tbody tr")
     # Two "A venir" lines (one per registration), the compte-rendu and the PPS; nobody else's.
     assert len(rows) == 4
-    dates = [dt.datetime.strptime(r.td.get_text(strip=True), "%d/%m/%Y") for r in rows]
+    dates = [
+        dt.date(*reversed([int(x) for x in r.td.get_text(strip=True).split("/")])) for r in rows
+    ]
     assert dates == sorted(dates, reverse=True)
     first = rows[0].get_text(" ", strip=True)
     assert first.startswith(f"{case.upcoming.session.date:%d/%m/%Y}")
@@ -163,9 +167,8 @@ def test_webconference_block_only_when_notified(
 def test_no_webconference_block_when_board_has_none(
     portal_world: PortalWorld, notified: set[tuple[int, str]], docs_dir
 ) -> None:  # type: ignore[no-untyped-def]
-    from tests.portal.conftest import make_gp_case
-
     from tests import builders
+    from tests.portal.conftest import make_gp_case
 
     bare = builders.World(webconference=False)
     case = make_gp_case(bare, docs_dir, 7)
@@ -279,8 +282,16 @@ def test_every_view_of_patient_data_is_traced(portal_world: PortalWorld) -> None
     )
     assert shown == {case.upcoming.patient_id, case.past.patient_id}
     for action, url, patient_id in (
-        ("portal.prefiche", reverse("portal:prefiche", args=[case.upcoming.pk]), case.upcoming.patient_id),
-        ("portal.compte_rendu", reverse("portal:compte_rendu", args=[case.past.pk]), case.past.patient_id),
+        (
+            "portal.prefiche",
+            reverse("portal:prefiche", args=[case.upcoming.pk]),
+            case.upcoming.patient_id,
+        ),
+        (
+            "portal.compte_rendu",
+            reverse("portal:compte_rendu", args=[case.past.pk]),
+            case.past.patient_id,
+        ),
         ("portal.pps", reverse("portal:pps", args=[case.pps.pk]), case.past.patient_id),
     ):
         assert client.get(url, REMOTE_ADDR="192.0.2.10").status_code == 200

@@ -17,9 +17,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--dry-run", action="store_true", help="Compter sans rien supprimer."
-        )
+        parser.add_argument("--dry-run", action="store_true", help="Compter sans rien supprimer.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
