@@ -167,3 +167,29 @@ def test_search_is_for_administrators_only(portal_world: PortalWorld) -> None:
     )
     admin_c, _ = admin_client()
     assert admin_c.get(reverse("audit:search")).status_code == 200
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_read_events_skip_the_flush_wait_only_for_their_own_transaction(settings: Any) -> None:
+    from django.test import RequestFactory
+
+    from concerto.audit.access import record_access
+
+    settings.AUDIT_ACCESS_ASYNC_COMMIT = True
+    request = RequestFactory().get("/portail/", REMOTE_ADDR="192.0.2.1")
+    request.user = builders.user()
+    seen: list[str] = []
+
+    def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        ok = record_access(request, action="test.read", patient_id=5)
+        denied = record_access(request, action="test.read", patient_id=5, outcome="denied")
+    assert seen.count("SET LOCAL synchronous_commit TO OFF") == 1  # the refusal is flushed
+    assert AuditEvent.objects.filter(pk__in=[ok.pk, denied.pk]).count() == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
