@@ -16,7 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
@@ -119,6 +119,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 # --- Pré-fiche and contribution ---------------------------------------------------------------
 
 
+def document_url(pk: int) -> str:
+    """The clinicians' authorised, traced download view when it exists (issue 7),
+    else the portal's own (same policy, same trail)."""
+    try:
+        return reverse("rcp:document-download", args=[pk])
+    except NoReverseMatch:
+        return reverse("portal:document", args=[pk])
+
+
 def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[str, Any]:
     user: Any = request.user
     board = registration.session.board
@@ -135,7 +144,7 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
         "session": registration.session,
         "board": board,
         "starts_at": timezone.localtime(registration.session.starts_at),
-        "documents": list(registration.documents.all()),
+        "documents": [(doc, document_url(doc.pk)) for doc in registration.documents.all()],
         "contribution": contribution,
         "compte_rendu": validated[0] if validated else None,
         "pps_list": list(PPS.objects.filter(compte_rendu__registration=registration)),

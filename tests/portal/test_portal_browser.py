@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from concerto.rcp.models import GPContribution
 from tests import builders
@@ -22,6 +23,18 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
 ]
+
+
+def session_for(user: Any) -> str:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    return str(store.session_key)
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:
@@ -88,12 +101,19 @@ def test_gp_journey(
     base = live_server.url
     audits: dict[str, list[dict[str, Any]]] = {}
 
-    # Log in (the demo password login until Pro Santé Connect lands).
+    # Log in: the password form while it exists (demo), else the GP's session cookie (the
+    # Pro Santé Connect login has its own browser tests).
     page.goto(f"{base}/connexion/")
-    page.fill("#id_username", case.user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit] >> text=Se connecter")
-    page.wait_for_url(re.compile(r"/portail/$"))
+    if page.locator("#id_username").count():
+        page.fill("#id_username", case.user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit] >> text=Se connecter")
+        page.wait_for_url(re.compile(r"/portail/$"))
+    else:
+        page.context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session_for(case.user), "url": base}]
+        )
+        page.goto(f"{base}/portail/")
     rows = page.locator("table tbody tr")
     assert rows.count() == 5
     assert "A venir : présentation en Tumeurs rares neuroendocrines RENATEN" in page.inner_text(

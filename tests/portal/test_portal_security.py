@@ -24,8 +24,19 @@ from tests import builders
 from tests.portal.conftest import TODAY, PortalWorld
 from tests.portal.urlconf import all_urls
 
-# URLs anyone may request without a session.
-PUBLIC = {"home", "health", "login", "logout", "admin:login", "admin:logout"}
+# URLs anyone may request without a session (the login pages themselves, Pro Santé
+# Connect's start and return, the demo login, the health check).
+PUBLIC = {
+    "home",
+    "health",
+    "login",
+    "logout",
+    "psc_login",
+    "psc_callback",
+    "demo_login",
+    "admin:login",
+    "admin:logout",
+}
 
 
 def client_for(user: Any, **kwargs: Any) -> Client:

@@ -13,6 +13,7 @@ from django.urls import reverse
 from concerto.audit.models import AuditEvent
 from concerto.lib import clock
 from concerto.portal.tokens import patient_token
+from concerto.portal.views import document_url
 from concerto.rcp import actions
 from concerto.rcp.models import GPContribution
 from tests.portal.conftest import PortalWorld
@@ -128,7 +129,8 @@ def test_prefiche_shows_every_section_board_date_warning_and_documents(
         assert label in text
     soup = BeautifulSoup(response.content, "html.parser")
     link = soup.find("a", string="Imagerie (fictive)")
-    assert link["href"] == reverse("portal:document", args=[case.document.pk])
+    assert link["href"] == document_url(case.document.pk)
+    assert link["href"].endswith(f"/{case.document.pk}/")
 
 
 @pytest.mark.django_db
