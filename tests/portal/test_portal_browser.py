@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +55,12 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
     return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
-@pytest.fixture
-def browser_page(monkeypatch: pytest.MonkeyPatch) -> Any:
+@contextmanager
+def chromium_page() -> Iterator[Any]:
+    """A Chromium page. No ORM call may run while it is open: Playwright's sync API keeps
+    an event loop in this thread, and a connection opened there would leak."""
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test
-    # makes meanwhile are plain synchronous ones.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -90,17 +91,39 @@ def test_gp_journey(
     transactional_db: None,
     docs_dir: Path,
     notified: set[tuple[int, str]],
-    browser_page: Any,
 ) -> None:
-    page = browser_page
     world = builders.World(title="Tumeurs rares neuroendocrines RENATEN")
     case = make_gp_case(world, docs_dir, 0)
     later = world.session(TODAY + dt.timedelta(days=30), dt.time(17, 0))
     not_notified = world.register(later, world.patient(gp_rpps=case.user.rpps, birth_name="DCC"))
     notified.add((case.upcoming.pk, case.user.rpps))
     base = live_server.url
+    session_key = session_for(case.user)
+    identity = case.upcoming.patient.identity_label
     audits: dict[str, list[dict[str, Any]]] = {}
+    with chromium_page() as page:
+        journey(page, base, case, not_notified.pk, session_key, identity, audits)
+        csp_errors = list(page.csp_errors)
+    contribution = GPContribution.objects.get(registration=case.upcoming)
+    assert contribution.wants_to_join
+    assert "depuis 2019" in contribution.comment
 
+    assert csp_errors == []
+    summary = {name: [v["id"] for v in found] for name, found in audits.items()}
+    print(f"\n[axe] serious/critical violations per page: {summary}")
+    assert all(not found for found in audits.values()), audits
+
+
+def journey(
+    page: Any,
+    base: str,
+    case: Any,
+    not_notified_pk: int,
+    session_key: str,
+    identity: str,
+    audits: dict[str, list[dict[str, Any]]],
+) -> None:
+    """What the GP does in the browser (no ORM call in here)."""
     # Log in: the password form while it exists (demo), else the GP's session cookie (the
     # Pro Santé Connect login has its own browser tests).
     page.goto(f"{base}/connexion/")
@@ -111,7 +134,7 @@ def test_gp_journey(
         page.wait_for_url(re.compile(r"/portail/$"))
     else:
         page.context.add_cookies(
-            [{"name": settings.SESSION_COOKIE_NAME, "value": session_for(case.user), "url": base}]
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session_key, "url": base}]
         )
         page.goto(f"{base}/portail/")
     rows = page.locator("table tbody tr")
@@ -123,7 +146,7 @@ def test_gp_journey(
     audits["tableau de bord"] = axe_violations(page)
 
     # Open the notified pre-fiche through the line's icon.
-    line = rows.filter(has_text=case.upcoming.patient.identity_label).filter(has_text="A venir")
+    line = rows.filter(has_text=identity).filter(has_text="A venir")
     line.get_by_role("link", name="Ouvrir la pré-fiche").click()
     page.wait_for_url(re.compile(rf"/portail/inscription/{case.upcoming.pk}/$"))
     aside = page.locator("aside")
@@ -146,11 +169,8 @@ def test_gp_journey(
     assert "Votre contribution a été enregistrée." in page.inner_text("main")
     page.screenshot(path=str(ARTIFACTS / "03-contribution.png"), full_page=True)
     audits["contribution"] = axe_violations(page)
-    contribution = GPContribution.objects.get(registration=case.upcoming)
-    assert contribution.wants_to_join
-
     # A registration this GP was not notified for: no link, no code.
-    page.goto(f"{base}/portail/inscription/{not_notified.pk}/")
+    page.goto(f"{base}/portail/inscription/{not_notified_pk}/")
     aside_text = page.inner_text("aside")
     assert "134679" not in aside_text and "visio.exemple.test" not in aside_text
     page.screenshot(path=str(ARTIFACTS / "04-pre-fiche-non-notifiee.png"), full_page=True)
@@ -169,8 +189,3 @@ def test_gp_journey(
     # Another GP's patient: 404.
     response = page.goto(f"{base}/portail/inscription/{999999}/")
     assert response is not None and response.status == 404
-
-    assert page.csp_errors == []
-    summary = {name: [v["id"] for v in found] for name, found in audits.items()}
-    print(f"\n[axe] serious/critical violations per page: {summary}")
-    assert all(not found for found in audits.values()), audits
