@@ -323,3 +323,21 @@ def test_refused_attempt_is_traced(portal_world: PortalWorld) -> None:
     missing = client.get(reverse("portal:prefiche", args=[999999]))
     assert missing.status_code == 404
     assert AuditEvent.objects.filter(outcome="denied", patient_id=None).exists()
+
+
+@pytest.mark.django_db
+def test_webconference_link_only_for_web_urls(
+    portal_world: PortalWorld, notified: set[tuple[int, str]]
+) -> None:
+    from concerto.rcp.models import Board
+
+    case = portal_world.gps[0]
+    notified.add((case.upcoming.pk, case.user.rpps))
+    # A row written around the form validation (e.g. an old import) must not become a link.
+    Board.objects.filter(pk=portal_world.world.board.pk).update(
+        webconference_url="javascript:alert(1)"
+    )
+    page = client_for(case.user).get(reverse("portal:prefiche", args=[case.upcoming.pk]))
+    aside = BeautifulSoup(page.content, "html.parser").select_one("aside")
+    assert aside.find("a") is None
+    assert "134679" in aside.get_text()
