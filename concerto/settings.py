@@ -263,3 +263,10 @@ MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1,
     "concerto.accounts.middleware.SessionTimeoutMiddleware",
 )
+
+# --- GP portal (issue 6) -----------------------------------------------------------------
+
+# (Home sends a GP to the news feed and other roles to their pages.)
+# Read-access events are committed without waiting for the WAL flush (PostgreSQL
+# synchronous_commit=off for that transaction only); see concerto/audit/access.py.
+AUDIT_ACCESS_ASYNC_COMMIT = env_bool("AUDIT_ACCESS_ASYNC_COMMIT", False)

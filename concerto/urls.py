@@ -16,4 +16,5 @@ urlpatterns = [
     path("rcp/", include("concerto.rcp.urls")),
     path("notifications/", include("concerto.notifications.urls")),
     path("annuaire/", include("concerto.directory.urls")),
+    path("journal/", include("concerto.audit.urls")),
 ]

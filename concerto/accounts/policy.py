@@ -14,7 +14,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from concerto.patients.models import Patient
-from concerto.rcp.models import Board, BoardMembership, Registration
+from concerto.rcp.models import Board, BoardMembership, NewsItem, Registration
 
 
 class Role:
@@ -107,3 +107,22 @@ def can_take_part(user: Any, board: Board) -> bool:
 
 def can_register_patients(user: Any) -> bool:
     return _authenticated(user) and bool(user.is_registrar)
+
+
+def can_search_audit(user: Any) -> bool:
+    """The access trail covers every territory: regional administrators only."""
+    return _authenticated(user) and bool(user.is_regional_admin or user.is_superuser)
+
+
+def gp_patients(user: Any) -> QuerySet[Patient]:
+    """The patients whose declared GP ``user`` is now (the GP portal's whole scope)."""
+    if not _authenticated(user) or not user.rpps:
+        return Patient.objects.none()
+    return Patient.objects.filter(gp_rpps=user.rpps)
+
+
+def gp_news(user: Any) -> QuerySet[NewsItem]:
+    """News lines of the patients whose declared GP ``user`` is now (one join, no subquery)."""
+    if not _authenticated(user) or not user.rpps:
+        return NewsItem.objects.none()
+    return NewsItem.objects.filter(patient__gp_rpps=user.rpps)

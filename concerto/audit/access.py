@@ -1,24 +1,62 @@
 """The access trail: every read of patient data, and every refused attempt.
 
-Views call :func:`record_access`; it writes an :class:`~concerto.audit.models.AuditEvent`
-(no foreign keys, append-only) with who, role, patient, object, action, outcome, time, IP.
+Views call :func:`record_access` (or :func:`record_accesses` for a list showing several
+patients); it writes :class:`~concerto.audit.models.AuditEvent` rows (no foreign keys,
+append-only) with who, role, patient, object, action, outcome, UTC time and IP.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
+from django.db import connection, transaction
 from django.db import models as dj_models
 from django.http import HttpRequest
 
 from concerto.audit import trail
 from concerto.audit.models import AuditEvent
+from concerto.lib import clock
 
 
 def client_ip(request: HttpRequest) -> str | None:
     # REMOTE_ADDR only: behind the reverse proxy, configure it to set REMOTE_ADDR
     # (X-Forwarded-For is trivially forged by clients).
     return request.META.get("REMOTE_ADDR") or None
+
+
+@contextmanager
+def _trail_write(outcome: str) -> Iterator[None]:
+    """Write a read-access event without waiting for the WAL flush, when configured.
+
+    A page view otherwise pays a disk flush (fsync) for its trace alone, which doubles the
+    portal's latency. With ``AUDIT_ACCESS_ASYNC_COMMIT`` (PostgreSQL ``synchronous_commit =
+    off`` for this one transaction), a crash of the *database server* may lose the last
+    fraction of a second of read events (never corrupt them, never lose data changes: those
+    are traced inside their action's transaction, synchronously). Refusals are always
+    flushed. Inside an outer transaction nothing changes (its commit decides).
+    """
+    if (
+        outcome == AuditEvent.Outcome.OK
+        and getattr(settings, "AUDIT_ACCESS_ASYNC_COMMIT", False)
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+    ):
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            yield
+    else:
+        yield
+
+
+def _request_details(request: HttpRequest, details: dict[str, Any] | None) -> dict[str, Any]:
+    # The path carries opaque ids only (never patient data, see the portal's URLs).
+    merged = {"method": request.method, "path": request.path}
+    merged.update(details or {})
+    return merged
 
 
 def record_access(
@@ -32,13 +70,44 @@ def record_access(
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     user = request.user if request.user.is_authenticated else None
-    return trail.record(
-        by=user,
-        action=action,
-        obj=obj,
-        patient_id=patient_id,
-        outcome=outcome,
-        role=role,
-        ip=client_ip(request),
-        details=details,
-    )
+    with _trail_write(outcome):
+        return trail.record(
+            by=user,
+            action=action,
+            obj=obj,
+            patient_id=patient_id,
+            outcome=outcome,
+            role=role,
+            ip=client_ip(request),
+            details=_request_details(request, details),
+        )
+
+
+def record_accesses(
+    request: HttpRequest,
+    *,
+    action: str,
+    patient_ids: Iterable[int | None],
+    role: str = "",
+    outcome: str = AuditEvent.Outcome.OK,
+    details: dict[str, Any] | None = None,
+) -> list[AuditEvent]:
+    """One event per patient shown (so a search by patient finds list views too),
+    written in a single INSERT whatever the number of patients."""
+    user = request.user if request.user.is_authenticated else None
+    at = clock.now()
+    base = {
+        "at": at,
+        "actor_id": getattr(user, "pk", None),
+        "actor": trail.actor_label(user),
+        "actor_role": role,
+        "action": action,
+        "outcome": outcome,
+        "ip": client_ip(request),
+        "details": _request_details(request, details),
+    }
+    ids: list[int | None] = [*sorted({pid for pid in patient_ids if pid is not None})]
+    if not ids:
+        ids = [None]
+    with _trail_write(outcome):
+        return AuditEvent.objects.bulk_create([AuditEvent(patient_id=pid, **base) for pid in ids])

@@ -1,4 +1,14 @@
-from django.urls import path  # noqa: F401
+"""The GP's portal, under /portail/. Paths carry opaque ids only, never patient data."""
+
+from django.urls import path
+
+from concerto.portal import views
 
 app_name = "portal"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("inscription/<int:pk>/", views.prefiche, name="prefiche"),
+    path("inscription/<int:pk>/contribution/", views.contribute, name="contribute"),
+    path("inscription/<int:pk>/compte-rendu/", views.compte_rendu, name="compte_rendu"),
+    path("pps/<int:pk>/", views.pps, name="pps"),
+]

@@ -1,0 +1,35 @@
+"""Search form of the access trail (administrators)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+
+class AuditSearchForm(forms.Form):
+    patient = forms.CharField(
+        label="Patient (n° interne ou matricule INS)",
+        required=False,
+        max_length=15,
+        help_text="Le numéro interne du patient, ou son matricule INS (15 caractères).",
+    )
+    user = forms.CharField(
+        label="Utilisateur (identifiant de connexion ou nom)", required=False, max_length=150
+    )
+    start = forms.DateField(
+        label="Du (jj/mm/aaaa)", required=False, input_formats=["%d/%m/%Y", "%Y-%m-%d"]
+    )
+    end = forms.DateField(
+        label="Au (jj/mm/aaaa)", required=False, input_formats=["%d/%m/%Y", "%Y-%m-%d"]
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("patient") and not data.get("user"):
+            raise forms.ValidationError("Indiquez un patient ou un utilisateur.")
+        patient = (data.get("patient") or "").strip().upper()
+        if patient and not (patient.isdigit() or len(patient) == 15):
+            self.add_error("patient", "Numéro interne (chiffres) ou matricule INS attendu.")
+        data["patient"] = patient
+        return data

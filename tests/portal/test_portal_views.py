@@ -1,0 +1,343 @@
+"""The GP portal's pages: what a GP sees, what they may change, what is traced."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from bs4 import BeautifulSoup
+from django.test import Client
+from django.urls import reverse
+
+from concerto.audit.models import AuditEvent
+from concerto.lib import clock
+from concerto.portal.tokens import patient_token
+from concerto.portal.views import document_url
+from concerto.rcp import actions
+from concerto.rcp.models import GPContribution
+from tests.portal.conftest import PortalWorld
+
+WARNING = (
+    "Attention : ces éléments pourront évoluer jusqu'à la RCP avant validation du compte-rendu."
+)
+
+
+def client_for(user) -> Client:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def text_of(response) -> str:  # type: ignore[no-untyped-def]
+    return " ".join(BeautifulSoup(response.content, "html.parser").get_text(" ").split())
+
+
+@pytest.mark.django_db
+def test_dashboard_lists_the_gps_news_newest_first(portal_world: PortalWorld) -> None:
+    case = portal_world.gps[0]
+    response = client_for(case.user).get(reverse("portal:dashboard"))
+    assert response.status_code == 200
+    soup = BeautifulSoup(response.content, "html.parser")
+    headers = [th.get_text(strip=True) for th in soup.select("table thead th")]
+    assert headers == ["Date", "Identité du patient", "Informations"]
+    rows = soup.select("table tbody tr")
+    # Two "A venir" lines (one per registration), the compte-rendu and the PPS; nobody else's.
+    assert len(rows) == 4
+    dates = [
+        dt.date(*reversed([int(x) for x in r.td.get_text(strip=True).split("/")])) for r in rows
+    ]
+    assert dates == sorted(dates, reverse=True)
+    first = rows[0].get_text(" ", strip=True)
+    assert first.startswith(f"{case.upcoming.session.date:%d/%m/%Y}")
+    assert case.upcoming.patient.identity_label in first
+    assert "A venir : présentation en" in first
+    link = rows[0].select_one("a.icon-link")
+    assert link["href"] == reverse("portal:prefiche", args=[case.upcoming.pk])
+    assert link.img["alt"] == "Ouvrir la pré-fiche"
+    other = portal_world.gps[1].upcoming.patient.identity_label
+    assert other not in response.content.decode()
+    assert "Nouveau PPS généré par BENANDFICTIF Philippe (Polyclinique Imaginaire)" in text_of(
+        response
+    )
+
+
+@pytest.mark.django_db
+def test_identity_label_as_in_the_seed(portal_world: PortalWorld) -> None:
+    patient = portal_world.gps[0].upcoming.patient
+    assert re.fullmatch(r"Homme FICTIFA0 DENIS \(14/09/1944\)", patient.identity_label)
+
+
+@pytest.mark.django_db
+def test_dashboard_filter_uses_an_opaque_token(portal_world: PortalWorld) -> None:
+    case = portal_world.gps[0]
+    client = client_for(case.user)
+    page = BeautifulSoup(client.get(reverse("portal:dashboard")).content, "html.parser")
+    values = [o["value"] for o in page.select("#filtre-patient option") if o["value"]]
+    assert len(values) == 2
+    patient = case.upcoming.patient
+    for value in values:
+        assert str(patient.pk) != value
+        assert patient.birth_name.lower() not in value.lower()
+    token = patient_token(user_id=case.user.pk, patient_id=patient.pk)
+    assert token in values
+    response = client.get(reverse("portal:dashboard"), {"patient": token})
+    rows = BeautifulSoup(response.content, "html.parser").select("table tbody tr")
+    assert len(rows) == 1 and patient.identity_label in rows[0].get_text()
+    # Another GP's token for the same patient id means nothing here.
+    foreign = patient_token(user_id=portal_world.gps[1].user.pk, patient_id=patient.pk)
+    assert client.get(reverse("portal:dashboard"), {"patient": foreign}).status_code == 404
+
+
+@pytest.mark.django_db
+def test_dashboard_is_paginated(portal_world: PortalWorld, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from concerto.portal import views
+
+    monkeypatch.setattr(views, "NEWS_PER_PAGE", 3)
+    client = client_for(portal_world.gps[0].user)
+    first = BeautifulSoup(client.get(reverse("portal:dashboard")).content, "html.parser")
+    second = BeautifulSoup(
+        client.get(reverse("portal:dashboard"), {"page": 2}).content, "html.parser"
+    )
+    assert len(first.select("table tbody tr")) == 3
+    assert len(second.select("table tbody tr")) == 1
+    assert "Page 1 sur 2" in first.get_text()
+    assert "Page 2 sur 2" in second.get_text()
+
+
+@pytest.mark.django_db
+def test_prefiche_shows_every_section_board_date_warning_and_documents(
+    portal_world: PortalWorld,
+) -> None:
+    case = portal_world.gps[0]
+    registration = case.upcoming
+    response = client_for(case.user).get(reverse("portal:prefiche", args=[registration.pk]))
+    assert response.status_code == 200
+    text = text_of(response)
+    assert WARNING in text
+    assert portal_world.world.board.title in text
+    session = registration.session  # date and time are Europe/Paris
+    assert f"le {session.date:%d/%m/%Y} à {session.time:%H:%M}" in text
+    for value in (
+        registration.reason,
+        registration.cim10_code,
+        registration.cim10_label,
+        registration.question,
+    ):
+        assert value in text
+    for label in ("Motif de présentation", "Histologie", "Stade TNM", "État général (OMS)"):
+        assert label in text
+    soup = BeautifulSoup(response.content, "html.parser")
+    link = soup.find("a", string="Imagerie (fictive)")
+    assert link["href"] == document_url(case.document.pk)
+    assert link["href"].endswith(f"/{case.document.pk}/")
+
+
+@pytest.mark.django_db
+def test_document_download_is_authorised_and_traced(portal_world: PortalWorld) -> None:
+    case = portal_world.gps[0]
+    response = client_for(case.user).get(reverse("rcp:document-download", args=[case.document.pk]))
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"%PDF")
+    assert "attachment" in response["Content-Disposition"]
+    event = AuditEvent.objects.filter(action="document.download").latest("id")
+    assert event.patient_id == case.upcoming.patient_id
+    assert event.outcome == "ok" and event.actor_id == case.user.pk
+
+
+@pytest.mark.django_db
+def test_webconference_block_only_when_notified(
+    portal_world: PortalWorld, notified: set[tuple[int, str]]
+) -> None:
+    case = portal_world.gps[0]
+    client = client_for(case.user)
+    url = reverse("portal:prefiche", args=[case.upcoming.pk])
+    before = text_of(client.get(url))
+    assert "Accès Webconférence (Médecins notifiés)" in before
+    assert "134679" not in before and "visio.exemple.test" not in before
+    notified.add((case.upcoming.pk, case.user.rpps))
+    after = client.get(url)
+    soup = BeautifulSoup(after.content, "html.parser")
+    aside = soup.select_one("aside")
+    assert aside.find("a")["href"] == "https://visio.exemple.test/rcp"
+    assert "134679" in aside.get_text()
+    assert "le nom de votre patient" in aside.get_text()
+    assert "micro fermé" in aside.get_text()
+
+
+@pytest.mark.django_db
+def test_no_webconference_block_when_board_has_none(
+    portal_world: PortalWorld, notified: set[tuple[int, str]], docs_dir
+) -> None:  # type: ignore[no-untyped-def]
+    from tests import builders
+    from tests.portal.conftest import make_gp_case
+
+    bare = builders.World(webconference=False)
+    case = make_gp_case(bare, docs_dir, 7)
+    notified.add((case.upcoming.pk, case.user.rpps))
+    text = text_of(client_for(case.user).get(reverse("portal:prefiche", args=[case.upcoming.pk])))
+    assert "Code d'accès" not in text and "Lien :" not in text
+
+
+@pytest.mark.django_db
+def test_contribution_saved_and_shown(portal_world: PortalWorld) -> None:
+    case = portal_world.gps[0]
+    client = client_for(case.user)
+    url = reverse("portal:contribute", args=[case.upcoming.pk])
+    response = client.post(url, {"comment": "Patient suivi au cabinet.", "wants_to_join": "on"})
+    assert response.status_code == 302
+    contribution = GPContribution.objects.get(registration=case.upcoming)
+    assert contribution.wants_to_join and contribution.author == case.user
+    page = text_of(client.get(reverse("portal:prefiche", args=[case.upcoming.pk])))
+    assert "Commentaire du Docteur GENERALISTEFICTIF0, Médecine Générale" in page
+    assert "Patient suivi au cabinet." in page
+    assert "Votre contribution a été enregistrée." in page
+    # Edit: the wish can be withdrawn.
+    client.post(url, {"comment": "Modifié."})
+    contribution.refresh_from_db()
+    assert contribution.comment == "Modifié." and not contribution.wants_to_join
+
+
+@pytest.mark.django_db
+def test_contribution_length_limited(portal_world: PortalWorld) -> None:
+    case = portal_world.gps[0]
+    response = client_for(case.user).post(
+        reverse("portal:contribute", args=[case.upcoming.pk]), {"comment": "x" * 4001}
+    )
+    assert response.status_code == 400
+    assert not GPContribution.objects.filter(registration=case.upcoming).exists()
+
+
+@pytest.mark.django_db
+def test_contribution_read_only_after_validation(portal_world: PortalWorld) -> None:
+    case = portal_world.gps[0]
+    client = client_for(case.user)
+    page = BeautifulSoup(
+        client.get(reverse("portal:prefiche", args=[case.past.pk])).content, "html.parser"
+    )
+    assert page.select_one("#contribution form") is None
+    assert "ne peut plus être modifiée" in page.get_text()
+    response = client.post(
+        reverse("portal:contribute", args=[case.past.pk]), {"comment": "Trop tard."}, follow=True
+    )
+    assert "compte-rendu est validé" in text_of(response)
+    assert not GPContribution.objects.filter(registration=case.past).exists()
+    assert AuditEvent.objects.filter(action="portal.contribution", outcome="denied").exists()
+
+
+@pytest.mark.django_db
+def test_compte_rendu_quotes_the_contribution_and_pps_readable(
+    portal_world: PortalWorld,
+) -> None:
+    case = portal_world.gps[0]
+    world = portal_world.world
+    client = client_for(case.user)
+    client.post(
+        reverse("portal:contribute", args=[case.upcoming.pk]),
+        {"comment": "Antécédents familiaux à signaler."},
+    )
+    with clock.as_of(case.upcoming.session.starts_at + dt.timedelta(hours=1)):
+        actions.validate_compte_rendu(
+            by=world.participants[0][0],
+            registration=case.upcoming,
+            case_status="discussed",
+            proposal="Chirurgie (fictive).",
+            attendees=world.attendees(),
+        )
+    response = client.get(reverse("portal:compte_rendu", args=[case.upcoming.pk]))
+    text = text_of(response)
+    assert "Chirurgie (fictive)." in text
+    assert (
+        "Commentaire du Docteur GENERALISTEFICTIF0, Médecine Générale : "
+        "Antécédents familiaux à signaler." in text
+    )
+    pps = text_of(client.get(reverse("portal:pps", args=[case.pps.pk])))
+    assert "Programme fictif." in pps and "BENANDFICTIF Philippe" in pps
+    # No validated compte-rendu yet → nothing to read.
+    other = portal_world.gps[1]
+    assert (
+        client_for(other.user)
+        .get(reverse("portal:compte_rendu", args=[other.upcoming.pk]))
+        .status_code
+        == 404
+    )
+
+
+@pytest.mark.django_db
+def test_gp_no_longer_declared_loses_access(portal_world: PortalWorld) -> None:
+    case = portal_world.gps[0]
+    patient = case.upcoming.patient
+    patient.gp_rpps = portal_world.gps[1].user.rpps
+    patient.save(update_fields=["gp_rpps"])
+    client = client_for(case.user)
+    assert client.get(reverse("portal:prefiche", args=[case.upcoming.pk])).status_code == 404
+    assert patient.identity_label not in text_of(client.get(reverse("portal:dashboard")))
+
+
+@pytest.mark.django_db
+def test_every_view_of_patient_data_is_traced(portal_world: PortalWorld) -> None:
+    case = portal_world.gps[0]
+    client = client_for(case.user)
+    client.get(reverse("portal:dashboard"), REMOTE_ADDR="192.0.2.10")
+    shown = set(
+        AuditEvent.objects.filter(action="portal.dashboard").values_list("patient_id", flat=True)
+    )
+    assert shown == {case.upcoming.patient_id, case.past.patient_id}
+    for action, url, patient_id in (
+        (
+            "portal.prefiche",
+            reverse("portal:prefiche", args=[case.upcoming.pk]),
+            case.upcoming.patient_id,
+        ),
+        (
+            "portal.compte_rendu",
+            reverse("portal:compte_rendu", args=[case.past.pk]),
+            case.past.patient_id,
+        ),
+        ("portal.pps", reverse("portal:pps", args=[case.pps.pk]), case.past.patient_id),
+    ):
+        assert client.get(url, REMOTE_ADDR="192.0.2.10").status_code == 200
+        event = AuditEvent.objects.filter(action=action).latest("id")
+        assert event.patient_id == patient_id
+        assert event.actor_id == case.user.pk
+        assert event.actor_role == "medecin_traitant"
+        assert event.outcome == "ok"
+        assert event.ip == "192.0.2.10"
+        assert event.object_id
+        assert event.at.utcoffset() == dt.timedelta(0)
+
+
+@pytest.mark.django_db
+def test_refused_attempt_is_traced(portal_world: PortalWorld) -> None:
+    intruder, victim = portal_world.gps[1], portal_world.gps[0]
+    client = client_for(intruder.user)
+    response = client.get(
+        reverse("portal:prefiche", args=[victim.upcoming.pk]), REMOTE_ADDR="198.51.100.7"
+    )
+    assert response.status_code == 404
+    event = AuditEvent.objects.filter(outcome="denied").latest("id")
+    assert event.actor_id == intruder.user.pk
+    assert event.patient_id == victim.upcoming.patient_id
+    assert event.ip == "198.51.100.7"
+    assert victim.upcoming.patient.birth_name not in response.content.decode()
+    missing = client.get(reverse("portal:prefiche", args=[999999]))
+    assert missing.status_code == 404
+    assert AuditEvent.objects.filter(outcome="denied", patient_id=None).exists()
+
+
+@pytest.mark.django_db
+def test_webconference_link_only_for_web_urls(
+    portal_world: PortalWorld, notified: set[tuple[int, str]]
+) -> None:
+    from concerto.rcp.models import Board
+
+    case = portal_world.gps[0]
+    notified.add((case.upcoming.pk, case.user.rpps))
+    # A row written around the form validation (e.g. an old import) must not become a link.
+    Board.objects.filter(pk=portal_world.world.board.pk).update(
+        webconference_url="javascript:alert(1)"
+    )
+    page = client_for(case.user).get(reverse("portal:prefiche", args=[case.upcoming.pk]))
+    aside = BeautifulSoup(page.content, "html.parser").select_one("aside")
+    assert aside.find("a") is None
+    assert "134679" in aside.get_text()
