@@ -28,4 +28,3 @@ def test_board_member_sees_their_way_in(client):
     response = client.get("/")
     assert response.status_code == 200
     assert reverse("rcp:home").encode() in response.content
-    assert reverse("portal:dashboard").encode() not in response.content

@@ -266,5 +266,3 @@ def pps(request: HttpRequest, pk: int) -> HttpResponse:
         "portal/pps.html",
         {"pps": item, "patient": item.patient, "registration": item.compte_rendu.registration},
     )
-
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -82,6 +83,7 @@ class BoardAdmin(AuditedAdmin):
     search_fields = ["title", "specialty"]
     readonly_fields = ["notifications_enabled", "notifications_enabled_at"]
     inlines = [MembershipInline, ConsentInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["enable_notifications", "disable_notifications", "record_all_consents"]
 
     @admin.display(boolean=True, description="webconférence")
