@@ -271,9 +271,6 @@ def test_the_contribution_form_works_with_its_token(portal_world: PortalWorld) -
     assert GPContribution.objects.get().comment == "Avec jeton"
 
 
-# The back office's Board form (concerto/rcp/admin.py, not the portal) still builds a
-# forms.URLField without assume_scheme: Django warns on each render of its add/change page.
-@pytest.mark.filterwarnings("ignore:The default scheme will be changed")
 @pytest.mark.django_db
 def test_no_get_changes_state(portal_world: PortalWorld) -> None:
     gp = portal_world.gps[0]
