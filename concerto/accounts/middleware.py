@@ -19,6 +19,10 @@ from concerto.lib import clock
 
 LOGIN_AT = "concerto_login_at"
 SEEN_AT = "concerto_seen_at"
+# The last-request instant is rewritten at most this often: saving the session on every
+# request costs a database write per page. An idle session may thus end up to this many
+# seconds early, never late.
+SEEN_WRITE_INTERVAL = 30
 
 
 def mark_login(sender: object, request: HttpRequest | None = None, **kwargs: object) -> None:
@@ -52,6 +56,6 @@ class SessionTimeoutMiddleware:
             if expired:
                 logout(request)
                 messages.info(request, "Votre session a expiré : reconnectez-vous.")
-            else:
+            elif now - seen_at >= SEEN_WRITE_INTERVAL:
                 request.session[SEEN_AT] = now
         return self.get_response(request)
