@@ -48,7 +48,7 @@ class SessionTimeoutMiddleware:
                 # A session authenticated without the login signal (none in Concerto's
                 # code paths): its clocks start now rather than never.
                 login_at = seen_at = now
-                request.session[LOGIN_AT] = now
+                request.session[LOGIN_AT] = request.session[SEEN_AT] = now
             expired = (
                 now - login_at > settings.SESSION_ABSOLUTE_TIMEOUT
                 or now - seen_at > settings.SESSION_IDLE_TIMEOUT
