@@ -18,6 +18,9 @@ Any error, or the process being killed, rolls the transaction back: the previous
 directory stays whole, and readable throughout (PostgreSQL readers are never blocked).
 """
 
+# ruff: noqa: S608 — the SQL is built from constants and column numbers, never from
+# file content; every value read from the files goes through COPY or bound parameters.
+
 from __future__ import annotations
 
 import binascii
@@ -323,12 +326,21 @@ MSSANTE_STAGE_COLUMNS = ["lineno", "address", "kind", "rpps", "structure_name"]
 
 def _create_temp(cursor: Any, name: str, columns: Sequence[str]) -> None:
     types = {"lineno": "integer"}
+    if connection.vendor == "postgresql":
+        types["key"] = "uuid"
     body = ", ".join(f"{column} {types.get(column, 'text')}" for column in columns)
+    _drop_temp(cursor, name)
     if connection.vendor == "postgresql":
         cursor.execute(f"CREATE TEMP TABLE {name} ({body}) ON COMMIT DROP")
     else:
-        cursor.execute(f"DROP TABLE IF EXISTS temp.{name}")
         cursor.execute(f"CREATE TEMP TABLE {name} ({body})")
+
+
+def _drop_temp(cursor: Any, name: str) -> None:
+    # Normally gone at commit (PostgreSQL) or dropped at the end; inside an enclosing
+    # transaction (tests) a previous run's table may still be there.
+    schema = "pg_temp" if connection.vendor == "postgresql" else "temp"
+    cursor.execute(f"DROP TABLE IF EXISTS {schema}.{name}")
 
 
 def _escape(value: bytes) -> bytes:
@@ -472,6 +484,11 @@ PROFESSIONAL_FIELDS = {
 }
 
 
+def _bytewise() -> str:
+    """Sort digits bytewise on PostgreSQL (no locale-aware comparison needed)."""
+    return ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+
+
 def _build_new_professionals(cursor: Any, layout: Layout) -> None:
     """One professional per RPPS, taken from its first line — preferring a line that
     gives a specialty (savoir-faire of type S), then any savoir-faire."""
@@ -487,14 +504,14 @@ def _build_new_professionals(cursor: Any, layout: Layout) -> None:
     columns = ", ".join(PROFESSIONAL_FIELDS)
     select = (
         f"SELECT rpps, {columns} FROM (SELECT rpps, {', '.join(chosen)}, "
-        f"ROW_NUMBER() OVER (PARTITION BY rpps ORDER BY {order}) AS rn "
+        f"ROW_NUMBER() OVER (PARTITION BY rpps{_bytewise()} ORDER BY {order}) AS rn "
         f"FROM {STAGE_ACTIVITY}) ranked WHERE rn = 1"
     )
+    _drop_temp(cursor, NEW_PROFESSIONAL)
     if connection.vendor == "postgresql":
         cursor.execute(f"CREATE TEMP TABLE {NEW_PROFESSIONAL} ON COMMIT DROP AS {select}")
         cursor.execute(f"ANALYZE {NEW_PROFESSIONAL}")
     else:
-        cursor.execute(f"DROP TABLE IF EXISTS temp.{NEW_PROFESSIONAL}")
         cursor.execute(f"CREATE TEMP TABLE {NEW_PROFESSIONAL} AS {select}")
         cursor.execute(
             f"CREATE UNIQUE INDEX temp.{NEW_PROFESSIONAL}_rpps ON {NEW_PROFESSIONAL} (rpps)"
@@ -625,6 +642,7 @@ def import_directory(
     progress: Progress | None = None,
     max_bad_share: float = 0.01,
     allow_shrink: bool = False,
+    work_mem: str = "256MB",
 ) -> ImportSummary:
     """Replace the directory with the content of ``paths`` — all of it, or nothing.
 
@@ -642,6 +660,8 @@ def import_directory(
         if connection.vendor == "postgresql":
             # One import at a time; readers are never blocked.
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('concerto.import-directory'))")
+            # Hash joins and the per-RPPS sort over millions of rows stay in memory.
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
         layouts: dict[str, tuple[Layout, FileStats]] = {}
         for path in paths:
             try:
@@ -736,9 +756,8 @@ def import_directory(
                 "totals": summary.totals,
             },
         )
-        if connection.vendor != "postgresql":
-            for table in (STAGE_ACTIVITY, STAGE_MSSANTE, NEW_PROFESSIONAL):
-                cursor.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        for table in (STAGE_ACTIVITY, STAGE_MSSANTE, NEW_PROFESSIONAL):
+            _drop_temp(cursor, table)
     summary.seconds = time.monotonic() - started
     return summary
 

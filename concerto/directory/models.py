@@ -105,7 +105,8 @@ class Activity(models.Model):
     the import replaces rows set-wise and a foreign key would only add per-row checks.
     """
 
-    key = models.CharField("empreinte de la ligne", max_length=32, unique=True)
+    # MD5 of the line (UTF-8): a native 16-byte uuid on PostgreSQL, compared bytewise.
+    key = models.UUIDField("empreinte de la ligne", unique=True)
     rpps = models.CharField("RPPS", max_length=11, db_index=True)
     practice_mode = models.CharField("mode d'exercice", max_length=120, blank=True)
     role = models.CharField("rôle", max_length=120, blank=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from typing import Any
 
 
 def thousands(number: float) -> str:
@@ -12,7 +12,7 @@ def thousands(number: float) -> str:
 
 
 class Progress:
-    def __init__(self, out: TextIO | None, *, tty: bool, every: float = 10.0) -> None:
+    def __init__(self, out: Any, *, tty: bool, every: float = 10.0) -> None:
         self.out = out
         self.tty = tty
         self.every = every if not tty else 0.2
@@ -20,6 +20,7 @@ class Progress:
         self.total = 0
         self.started = time.monotonic()
         self.last = 0.0
+        self.run_started = time.monotonic()
         self._bar_shown = False
 
     def _write(self, text: str) -> None:
@@ -29,7 +30,7 @@ class Progress:
 
     def phase(self, text: str) -> None:
         self._end_bar()
-        self._write(f"{text}\n")
+        self._write(f"[{time.monotonic() - self.run_started:6.1f} s] {text}\n")
 
     def start(self, name: str, total_bytes: int) -> None:
         self._end_bar()

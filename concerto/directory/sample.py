@@ -20,6 +20,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stdnum import luhn
 
@@ -283,7 +284,7 @@ def write_sample(
 
 def _draw(
     rng: random.Random, index: int, cumulative: list[tuple[float, tuple[str, str, float, float]]]
-) -> dict[str, object]:
+) -> dict[str, Any]:
     pick = rng.random()
     profession = next((p for limit, p in cumulative if pick <= limit), cumulative[-1][1])
     sex, first = FIRST_NAMES[rng.randrange(len(FIRST_NAMES))]

@@ -58,7 +58,7 @@ def open_source(path: Path) -> Iterator[Source]:
                 raw = archive.open(info)
             except ARCHIVE_ERRORS as exc:
                 raise SourceError(f"{path.name} : archive ZIP endommagée ({exc}).") from exc
-            with raw, io.BufferedReader(raw, BUFFER) as stream:  # type: ignore[arg-type]
+            with raw, io.BufferedReader(raw, BUFFER) as stream:  # type: ignore[arg-type,type-var]
                 yield Source(path, f"{path.name}:{info.filename}", stream, info.file_size)
         return
     with open(path, "rb", buffering=BUFFER) as stream:
