@@ -96,7 +96,8 @@ def rows_written_since(url: str, xid: int) -> int:
         total = 0
         for table in ("directory_professional", "directory_activity", "directory_mssanteaddress"):
             row = conn.execute(
-                f"SELECT count(*) FROM {table} WHERE xmin::text::bigint > %s", [xid]
+                f"SELECT count(*) FROM {table} WHERE xmin::text::bigint > %s",  # noqa: S608
+                [xid],
             ).fetchone()
             total += row[0] if row else 0
         return total
@@ -107,6 +108,11 @@ def current_xid(url: str) -> int:
         row = conn.execute("SELECT txid_current()").fetchone()
         assert row is not None
         return int(row[0])
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
 
 
 def counts(text: str) -> str:
@@ -147,7 +153,7 @@ def main() -> None:
         activity = next(base.glob("PS_LibreAcces_*.txt"))
         mssante = next(base.glob("Extraction_Correspondance_MSSante_*.txt"))
         size = (activity.stat().st_size + mssante.stat().st_size) / 1e6
-        lines = sum(1 for _ in open(activity, "rb")) + sum(1 for _ in open(mssante, "rb")) - 2
+        lines = count_lines(activity) + count_lines(mssante) - 2
         print(f"Taille : {size:.0f} Mo, {lines:,} lignes de données")
 
         with psycopg.connect(options.admin_url, autocommit=True) as admin:
@@ -205,7 +211,7 @@ def main() -> None:
         senv = env_for(None, work / "sqlite-data")
         child(["migrate", "-v0"], senv)
         small_files = sorted(map(str, small.glob("*.txt")))
-        small_lines = sum(sum(1 for _ in open(p, "rb")) - 1 for p in small_files)
+        small_lines = sum(count_lines(Path(p)) - 1 for p in small_files)
         sq1 = child(["import-directory", *small_files], senv)
         sq2 = child(["import-directory", *small_files], senv)
         print(
