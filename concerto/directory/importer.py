@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import operator
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,36 +184,116 @@ def _field_count_error(raw: bytes, layout: Layout) -> str:
     return f"{found} champs au lieu de {layout.field_count}"
 
 
-class Sink:
-    """Where valid lines go: a staging table."""
+class Writer:
+    """Rows (lists of UTF-8 byte strings) into one staging table."""
 
-    def activity(self, lineno: int, key: bytes, rpps: bytes, raw: bytes) -> None:
-        raise NotImplementedError
-
-    def mailbox(
-        self, lineno: int, address: bytes, kind: bytes, rpps: bytes, structure: bytes
-    ) -> None:
+    def write(self, row: list[bytes]) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
         raise NotImplementedError
 
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+# Staged columns. Activities and professionals are shaped by the reader (trimmed, cut to
+# the model's lengths), so that applying them is a plain column-to-column copy.
+ACTIVITY_VALUES = (
+    "practice_mode",
+    "role",
+    "sector",
+    "siret",
+    "finess_site",
+    "finess_legal",
+    "structure_id",
+    "structure_name",
+    "trade_name",
+    "street",
+    "postal_code",
+    "city",
+    "phone",
+    "email",
+)
+ACTIVITY_STAGE = ("lineno", "key", "rpps", *ACTIVITY_VALUES)
+PROFESSIONAL_VALUES = (
+    "civility",
+    "last_name",
+    "first_name",
+    "profession_code",
+    "profession_label",
+    "specialty_code",
+    "specialty_label",
+)
+PROFESSIONAL_STAGE = ("rpps", "rank", *PROFESSIONAL_VALUES)
+MAILBOX_VALUES = ("kind", "rpps", "structure_name")
+MAILBOX_STAGE = ("lineno", "address", *MAILBOX_VALUES)
+# Where each professional value comes from in the activity file.
+PROFESSIONAL_SOURCES = (
+    "civility",
+    "last_name",
+    "first_name",
+    "profession_code",
+    "profession_label",
+    "skill_code",
+    "skill_label",
+)
+STREET_PARTS = ("street_number", "street_repeat", "street_type", "street_name")
+
+
+def _limits(model: Any, columns: Sequence[str]) -> tuple[int, ...]:
+    return tuple(model._meta.get_field(column).max_length for column in columns)
+
+
+def _fit(values: list[bytes], limits: tuple[int, ...]) -> list[bytes]:
+    """Cut over-long values (rare) on a character boundary."""
+    if any(map(operator.gt, map(len, values), limits)):
+        values = [
+            value.decode()[:limit].encode() if len(value) > limit else value
+            for value, limit in zip(values, limits, strict=True)
+        ]
+    return values
+
 
 def read_activity(
-    source: Source, layout: Layout, sink: Sink, bad: BadLines, progress: Progress
+    source: Source,
+    layout: Layout,
+    activities: Writer,
+    professionals: Writer,
+    bad: BadLines,
+    progress: Progress,
 ) -> FileStats:
     stats = FileStats(source.name, layout)
     fields = layout.field_count
-    type_at = layout.positions["id_type"]
-    id_at = layout.positions["id"]
-    split_at = max(type_at, id_at) + 1
+    at = layout.positions
+    type_at, id_at = at["id_type"], at["id"]
+    # A missing optional column reads the empty field appended at index ``fields``.
+    value_at = [at.get(name, fields) for name in ACTIVITY_VALUES if name != "street"]
+    street_index = ACTIVITY_VALUES.index("street")
+    street_at = [at.get(name, fields) for name in STREET_PARTS]
+    civility_at = at.get("civility", at.get("civility_code", fields))
+    person_at = [civility_at] + [at.get(name, fields) for name in PROFESSIONAL_SOURCES[1:]]
+    skill_type_at, skill_code_at = at.get("skill_type", fields), at.get("skill_code", fields)
+    activity_limits = _limits(Activity, ACTIVITY_VALUES)
+    person_limits = _limits(
+        Professional,
+        [
+            {"skill_code": "specialty_code", "skill_label": "specialty_label"}.get(f, f)
+            for f in PROFESSIONAL_SOURCES
+        ],
+    )
     md5 = hashlib.md5
     hexlify = binascii.hexlify
     last_id = None
     last_rpps, last_error = b"", None
-    lineno = 1
+    # The professional is taken from its best line: a specialty (savoir-faire of type S)
+    # first, then any savoir-faire, then the first line. Consecutive lines of one RPPS
+    # are settled here; the rest (if the file is not grouped) in SQL, by ``rank``.
+    person: list[bytes] | None = None
+    person_rank = 0
     stream = source.stream
-    for lineno, raw in enumerate(stream, start=2):  # noqa: B007 — lineno used after the loop
+    lineno = 1
+    for lineno, raw in enumerate(stream, start=2):  # noqa: B007
         raw = raw.rstrip(b"\r\n")
         if not raw:
             continue
@@ -227,7 +309,7 @@ def read_activity(
             bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
             stats.bad += 1
             continue
-        parts = raw.split(b"|", split_at)
+        parts = raw.split(b"|")
         if parts[type_at].strip() != b"8":  # 0 = ADELI: not in the RPPS directory
             stats.ignored += 1
             continue
@@ -239,14 +321,32 @@ def read_activity(
             bad.add(source.name, lineno, "rpps", last_error)
             stats.bad += 1
             continue
-        sink.activity(lineno, hexlify(md5(raw).digest()), last_rpps, raw)
+        parts.append(b"")
+        values = [parts[i].strip() for i in value_at]
+        values.insert(street_index, b" ".join(b" ".join(parts[i] for i in street_at).split()))
+        activities.write(
+            [b"%d" % lineno, hexlify(md5(raw).digest()), last_rpps, *_fit(values, activity_limits)]
+        )
         stats.staged += 1
+        quality = 0 if parts[skill_type_at].strip() == b"S" else 1 if parts[skill_code_at] else 2
+        rank = quality * 10_000_000_000 + lineno
+        if person is None or person[0] != last_rpps or rank < person_rank:
+            if person is not None and person[0] != last_rpps:
+                professionals.write(person)
+            person_rank = rank
+            person = [
+                last_rpps,
+                b"%d" % rank,
+                *_fit([parts[i].strip() for i in person_at], person_limits),
+            ]
+    if person is not None:
+        professionals.write(person)
     progress.tick(stream.tell(), stats.lines, force=True)
     return stats
 
 
 def read_mssante(
-    source: Source, layout: Layout, sink: Sink, bad: BadLines, progress: Progress
+    source: Source, layout: Layout, mailboxes: Writer, bad: BadLines, progress: Progress
 ) -> FileStats:
     stats = FileStats(source.name, layout)
     fields = layout.field_count
@@ -258,7 +358,8 @@ def read_mssante(
         at["id"],
     )
     national_at = at.get("national_id")
-    structure_at = at.get("structure_name")
+    structure_at = at.get("structure_name", fields)
+    structure_limit = MSSanteAddress._meta.get_field("structure_name").max_length or 200
     kinds = {kind.encode() for kind in MAILBOX_KINDS}
     stream = source.stream
     for lineno, raw in enumerate(stream, start=2):
@@ -278,11 +379,13 @@ def read_mssante(
             stats.bad += 1
             continue
         parts = raw.split(b"|")
+        parts.append(b"")
         kind = parts[kind_at].strip().upper()
         if kind not in kinds:
             bad.add(source.name, lineno, "kind", repr(kind.decode()))
             stats.bad += 1
             continue
+        # Addresses are compared without case: MSSanté addresses are lower case.
         address = parts[address_at].strip().lower()
         if (
             address.count(b"@") != 1
@@ -303,8 +406,10 @@ def read_mssante(
                 bad.add(source.name, lineno, "rpps", error)
                 stats.bad += 1
                 continue
-        structure = parts[structure_at].strip() if structure_at is not None else b""
-        sink.mailbox(lineno, address, kind, rpps, structure)
+        structure = parts[structure_at].strip()
+        if len(structure) > structure_limit:
+            structure = structure.decode()[:structure_limit].encode()
+        mailboxes.write([b"%d" % lineno, address, kind, rpps, structure])
         stats.staged += 1
     progress.tick(stream.tell(), stats.lines, force=True)
     return stats
@@ -314,18 +419,12 @@ def read_mssante(
 
 STAGE_ACTIVITY = "dir_stage_activity"
 STAGE_MSSANTE = "dir_stage_mssante"
-NEW_PROFESSIONAL = "dir_new_professional"
-
-
-def _activity_columns(layout: Layout) -> list[str]:
-    return ["lineno", "key", "rpps"] + [f"c{i}" for i in range(layout.field_count)]
-
-
-MSSANTE_STAGE_COLUMNS = ["lineno", "address", "kind", "rpps", "structure_name"]
+STAGE_PROFESSIONAL = "dir_stage_professional"
+STAGE_TYPES = {"lineno": "integer", "rank": "bigint"}
 
 
 def _create_temp(cursor: Any, name: str, columns: Sequence[str]) -> None:
-    types = {"lineno": "integer"}
+    types = dict(STAGE_TYPES)
     if connection.vendor == "postgresql":
         types["key"] = "uuid"
     body = ", ".join(f"{column} {types.get(column, 'text')}" for column in columns)
@@ -343,39 +442,38 @@ def _drop_temp(cursor: Any, name: str) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS {schema}.{name}")
 
 
-def _escape(value: bytes) -> bytes:
-    # COPY's text format gives "\" a meaning; "|" cannot occur inside a field.
-    return value.replace(b"\\", b"\\\\") if b"\\" in value else value
+def _copy_row(row: list[bytes]) -> bytes:
+    line = b"|".join(row)
+    # COPY's text format gives "\" (and a bare CR) a meaning; "|" cannot occur in a field.
+    if b"\\" in line:
+        line = line.replace(b"\\", b"\\\\")
+    if b"\r" in line:
+        line = line.replace(b"\r", b"\\r")
+    return line + b"\n"
 
 
-class PostgresCopySink(Sink):
-    """Streams rows into ``COPY … FROM STDIN`` in 1 MB blocks."""
+def _copy_sql(table: str, columns: Sequence[str]) -> str:
+    return f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT text, DELIMITER '|')"
+
+
+class CopyWriter(Writer):
+    """PostgreSQL: ``COPY … FROM STDIN`` through psycopg 3, in 1 MB blocks."""
 
     def __init__(self, table: str, columns: Sequence[str]) -> None:
-        raw = connection.connection  # the psycopg 3 connection inside Django's
-        self._cursor = raw.cursor()
-        self._copy_cm = self._cursor.copy(
-            f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT text, DELIMITER '|')"
-        )
+        self._cursor = connection.connection.cursor()  # psycopg 3, inside Django's transaction
+        self._copy_cm = self._cursor.copy(_copy_sql(table, columns))
         self._copy = self._copy_cm.__enter__()
         self._buffer: list[bytes] = []
         self._size = 0
 
-    def _push(self, row: bytes) -> None:
-        self._buffer.append(row)
-        self._size += len(row)
+    def write(self, row: list[bytes]) -> None:
+        line = _copy_row(row)
+        self._buffer.append(line)
+        self._size += len(line)
         if self._size >= FLUSH_BYTES:
             self._copy.write(b"".join(self._buffer))
             self._buffer.clear()
             self._size = 0
-
-    def activity(self, lineno: int, key: bytes, rpps: bytes, raw: bytes) -> None:
-        self._push(b"%d|%b|%b|%b\n" % (lineno, key, rpps, _escape(raw)))
-
-    def mailbox(
-        self, lineno: int, address: bytes, kind: bytes, rpps: bytes, structure: bytes
-    ) -> None:
-        self._push(b"%d|%b|%b|%b|%b\n" % (lineno, _escape(address), kind, rpps, _escape(structure)))
 
     def close(self) -> None:
         if self._buffer:
@@ -384,15 +482,45 @@ class PostgresCopySink(Sink):
         self._copy_cm.__exit__(None, None, None)
         self._cursor.close()
 
-    def abort(self, exc: BaseException) -> None:
+    def abort(self) -> None:
         try:
-            self._copy_cm.__exit__(type(exc), exc, exc.__traceback__)
+            self._copy_cm.__exit__(RuntimeError, RuntimeError("import interrompu"), None)
+        except Exception:  # noqa: S110 — the original error is the one to report
+            pass
         finally:
             self._cursor.close()
 
 
-class SqliteSink(Sink):
-    """executemany into a temporary table, in batches (slower, equally atomic)."""
+class SpooledCopyWriter(Writer):
+    """PostgreSQL allows one COPY at a time per connection: rows for a second table go
+    to a temporary file (disk, not memory) and are copied once the first COPY is done."""
+
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        self._sql = _copy_sql(table, columns)
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed in close()/abort()
+        self._buffer: list[bytes] = []
+
+    def write(self, row: list[bytes]) -> None:
+        self._buffer.append(_copy_row(row))
+        if len(self._buffer) >= 8192:
+            self._spool.write(b"".join(self._buffer))
+            self._buffer.clear()
+
+    def close(self) -> None:
+        self._spool.write(b"".join(self._buffer))
+        self._buffer.clear()
+        self._spool.seek(0)
+        with connection.connection.cursor() as cursor, cursor.copy(self._sql) as copy:
+            while block := self._spool.read(FLUSH_BYTES):
+                copy.write(block)
+        self._spool.close()
+
+    def abort(self) -> None:
+        self._spool.close()
+
+
+class InsertWriter(Writer):
+    """SQLite: executemany into a temporary table, in batches (slower, equally atomic)."""
 
     BATCH = 5000
 
@@ -400,21 +528,13 @@ class SqliteSink(Sink):
         self._cursor = connection.connection.cursor()
         marks = ", ".join("?" for _ in columns)
         self._sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-        self._rows: list[tuple[Any, ...]] = []
+        self._rows: list[tuple[str, ...]] = []
 
-    def _push(self, row: tuple[Any, ...]) -> None:
-        self._rows.append(row)
+    def write(self, row: list[bytes]) -> None:
+        self._rows.append(tuple(value.decode() for value in row))
         if len(self._rows) >= self.BATCH:
             self._cursor.executemany(self._sql, self._rows)
             self._rows.clear()
-
-    def activity(self, lineno: int, key: bytes, rpps: bytes, raw: bytes) -> None:
-        self._push((lineno, key.decode(), rpps.decode(), *raw.decode().split("|")))
-
-    def mailbox(
-        self, lineno: int, address: bytes, kind: bytes, rpps: bytes, structure: bytes
-    ) -> None:
-        self._push((lineno, address.decode(), kind.decode(), rpps.decode(), structure.decode()))
 
     def close(self) -> None:
         if self._rows:
@@ -422,26 +542,18 @@ class SqliteSink(Sink):
             self._rows.clear()
         self._cursor.close()
 
-    def abort(self, exc: BaseException) -> None:
+    def abort(self) -> None:
         self._cursor.close()
 
 
-def _sink(table: str, columns: Sequence[str]) -> PostgresCopySink | SqliteSink:
-    if connection.vendor == "postgresql":
-        return PostgresCopySink(table, columns)
-    return SqliteSink(table, columns)
+def _writer(cursor: Any, table: str, columns: Sequence[str], *, second: bool = False) -> Writer:
+    _create_temp(cursor, table, columns)
+    if connection.vendor != "postgresql":
+        return InsertWriter(table, columns)
+    return SpooledCopyWriter(table, columns) if second else CopyWriter(table, columns)
 
 
 # --- validation and apply (set-based SQL, same statements on both engines) -------------
-
-
-def _col(layout: Layout, name: str) -> str:
-    position = layout.positions.get(name)
-    return f"c{position}" if position is not None else "''"
-
-
-def _text(expr: str, length: int) -> str:
-    return f"substr(trim({expr}), 1, {length})"
 
 
 def _report_duplicates(
@@ -472,50 +584,14 @@ def _prepare_stage(cursor: Any, table: str, index_on: str) -> None:
         cursor.execute(f"CREATE INDEX temp.{table}_{index_on} ON {table} ({index_on})")
 
 
-PROFESSIONAL_FIELDS = {
-    # column → (logical field or SQL, max length)
-    "civility": ("civility", 20),
-    "last_name": ("last_name", 120),
-    "first_name": ("first_name", 120),
-    "profession_code": ("profession_code", 4),
-    "profession_label": ("profession_label", 120),
-    "specialty_code": ("skill_code", 10),
-    "specialty_label": ("skill_label", 160),
-}
-
-
-def _bytewise() -> str:
-    """Sort digits bytewise on PostgreSQL (no locale-aware comparison needed)."""
-    return ' COLLATE "C"' if connection.vendor == "postgresql" else ""
-
-
-def _build_new_professionals(cursor: Any, layout: Layout) -> None:
-    """One professional per RPPS, taken from its first line — preferring a line that
-    gives a specialty (savoir-faire of type S), then any savoir-faire."""
-    civility = _col(layout, "civility")
-    if civility == "''":
-        civility = _col(layout, "civility_code")
-    chosen = []
-    for column, (logical, length) in PROFESSIONAL_FIELDS.items():
-        expr = civility if logical == "civility" else _col(layout, logical)
-        chosen.append(f"{_text(expr, length)} AS {column}")
-    skill_type, skill_code = _col(layout, "skill_type"), _col(layout, "skill_code")
-    order = f"CASE WHEN {skill_type} = 'S' THEN 0 WHEN {skill_code} <> '' THEN 1 ELSE 2 END, lineno"
-    columns = ", ".join(PROFESSIONAL_FIELDS)
-    select = (
-        f"SELECT rpps, {columns} FROM (SELECT rpps, {', '.join(chosen)}, "
-        f"ROW_NUMBER() OVER (PARTITION BY rpps{_bytewise()} ORDER BY {order}) AS rn "
-        f"FROM {STAGE_ACTIVITY}) ranked WHERE rn = 1"
+def _settle_professionals(cursor: Any) -> None:
+    """Keep one candidate per RPPS: the best-ranked line (only matters when a
+    professional's lines are not consecutive in the file)."""
+    _prepare_stage(cursor, STAGE_PROFESSIONAL, "rpps")
+    cursor.execute(
+        f"DELETE FROM {STAGE_PROFESSIONAL} WHERE EXISTS (SELECT 1 FROM {STAGE_PROFESSIONAL} b "
+        f"WHERE b.rpps = {STAGE_PROFESSIONAL}.rpps AND b.rank < {STAGE_PROFESSIONAL}.rank)"
     )
-    _drop_temp(cursor, NEW_PROFESSIONAL)
-    if connection.vendor == "postgresql":
-        cursor.execute(f"CREATE TEMP TABLE {NEW_PROFESSIONAL} ON COMMIT DROP AS {select}")
-        cursor.execute(f"ANALYZE {NEW_PROFESSIONAL}")
-    else:
-        cursor.execute(f"CREATE TEMP TABLE {NEW_PROFESSIONAL} AS {select}")
-        cursor.execute(
-            f"CREATE UNIQUE INDEX temp.{NEW_PROFESSIONAL}_rpps ON {NEW_PROFESSIONAL} (rpps)"
-        )
 
 
 def _replace(
@@ -524,30 +600,29 @@ def _replace(
     target: str,
     source: str,
     key: str,
-    values: dict[str, str],
+    columns: Sequence[str],
     compare: bool = True,
 ) -> Changes:
     """Make ``target`` hold exactly the rows of ``source`` (matched on ``key``), touching
-    only rows that differ. ``values`` maps target columns to expressions over ``s``."""
+    only rows that differ."""
     changes = Changes()
     cursor.execute(
         f"DELETE FROM {target} WHERE NOT EXISTS "
         f"(SELECT 1 FROM {source} s WHERE s.{key} = {target}.{key})"
     )
     changes.removed = cursor.rowcount
-    if compare and values:
-        assignments = ", ".join(f"{column} = {expr}" for column, expr in values.items())
-        differs = " OR ".join(f"{target}.{column} <> {expr}" for column, expr in values.items())
+    if compare:
+        assignments = ", ".join(f"{column} = s.{column}" for column in columns)
+        differs = " OR ".join(f"{target}.{column} <> s.{column}" for column in columns)
         cursor.execute(
             f"UPDATE {target} SET {assignments} FROM {source} s "
             f"WHERE s.{key} = {target}.{key} AND ({differs})"
         )
         changes.changed = cursor.rowcount
-    columns = [key, *values]
-    exprs = [f"s.{key}", *values.values()]
+    names = ", ".join([key, *columns])
+    values = ", ".join(f"s.{column}" for column in [key, *columns])
     cursor.execute(
-        f"INSERT INTO {target} ({', '.join(columns)}) SELECT {', '.join(exprs)} "
-        f"FROM {source} s WHERE NOT EXISTS "
+        f"INSERT INTO {target} ({names}) SELECT {values} FROM {source} s WHERE NOT EXISTS "
         f"(SELECT 1 FROM {target} t WHERE t.{key} = s.{key})"
     )
     changes.added = cursor.rowcount
@@ -558,46 +633,20 @@ def _apply_professionals(cursor: Any) -> Changes:
     return _replace(
         cursor,
         target=Professional._meta.db_table,
-        source=NEW_PROFESSIONAL,
+        source=STAGE_PROFESSIONAL,
         key="rpps",
-        values={column: f"s.{column}" for column in PROFESSIONAL_FIELDS},
+        columns=PROFESSIONAL_VALUES,
     )
 
 
-def _apply_activities(cursor: Any, layout: Layout) -> Changes:
-    def col(name: str) -> str:
-        position = layout.positions.get(name)
-        return f"s.c{position}" if position is not None else "''"
-
-    street_parts = " || ' ' || ".join(
-        f"trim({col(part)})"
-        for part in ("street_number", "street_repeat", "street_type", "street_name")
-    )
-    street = f"trim(replace(replace({street_parts}, '   ', ' '), '  ', ' '))"
-    values = {
-        "rpps": "s.rpps",
-        "practice_mode": _text(col("practice_mode"), 120),
-        "role": _text(col("role"), 120),
-        "sector": _text(col("sector"), 160),
-        "siret": _text(col("siret"), 14),
-        "finess_site": _text(col("finess_site"), 9),
-        "finess_legal": _text(col("finess_legal"), 9),
-        "structure_id": _text(col("structure_id"), 40),
-        "structure_name": _text(col("structure_name"), 200),
-        "trade_name": _text(col("trade_name"), 200),
-        "street": f"substr({street}, 1, 250)",
-        "postal_code": _text(col("postal_code"), 10),
-        "city": _text(col("city"), 120),
-        "phone": _text(col("phone"), 40),
-        "email": _text(col("email"), 254),
-    }
+def _apply_activities(cursor: Any) -> Changes:
     # The key is a digest of the whole line: same key, same content — nothing to compare.
     return _replace(
         cursor,
         target=Activity._meta.db_table,
         source=STAGE_ACTIVITY,
         key="key",
-        values=values,
+        columns=("rpps", *ACTIVITY_VALUES),
         compare=False,
     )
 
@@ -608,17 +657,11 @@ def _apply_addresses(cursor: Any) -> Changes:
         target=MSSanteAddress._meta.db_table,
         source=STAGE_MSSANTE,
         key="address",
-        values={
-            "kind": "s.kind",
-            "rpps": "s.rpps",
-            "structure_name": "substr(s.structure_name, 1, 200)",
-        },
+        columns=MAILBOX_VALUES,
     )
 
 
 # --- the run ---------------------------------------------------------------------------
-
-Reader = Callable[[Source, Layout, Sink, BadLines, Progress], FileStats]
 
 
 def _read_header(source: Source) -> Layout:
@@ -674,22 +717,7 @@ def import_directory(
                             "dans le même import."
                         )
                     progress.start(f"{source.name} ({layout.label})", source.size)
-                    if layout.kind == ACTIVITY:
-                        table, columns, reader = (
-                            STAGE_ACTIVITY,
-                            _activity_columns(layout),
-                            read_activity,
-                        )
-                    else:
-                        table, columns, reader = STAGE_MSSANTE, MSSANTE_STAGE_COLUMNS, read_mssante
-                    _create_temp(cursor, table, columns)
-                    sink = _sink(table, columns)
-                    try:
-                        stats = reader(source, layout, sink, bad, progress)
-                    except BaseException as exc:
-                        sink.abort(exc)
-                        raise
-                    sink.close()
+                    stats = _stage_file(cursor, source, layout, bad, progress)
                     layouts[layout.kind] = (layout, stats)
                     summary.files.append(stats)
             except SourceError as exc:
@@ -719,9 +747,8 @@ def import_directory(
             _check_file(stats, max_bad_share)
 
         if ACTIVITY in layouts:
-            layout, _ = layouts[ACTIVITY]
-            _build_new_professionals(cursor, layout)
-            cursor.execute(f"SELECT COUNT(*) FROM {NEW_PROFESSIONAL}")
+            _settle_professionals(cursor)
+            cursor.execute(f"SELECT COUNT(*) FROM {STAGE_PROFESSIONAL}")
             _check_shrink(Professional, "professionnels", cursor.fetchone()[0], allow_shrink)
         if MSSANTE in layouts:
             cursor.execute(f"SELECT COUNT(*) FROM {STAGE_MSSANTE}")
@@ -729,10 +756,9 @@ def import_directory(
 
         progress.phase("Application des changements…")
         if ACTIVITY in layouts:
-            layout, _ = layouts[ACTIVITY]
             summary.professionals = _apply_professionals(cursor)
             progress.phase(f"Professionnels : {summary.professionals}")
-            summary.activities = _apply_activities(cursor, layout)
+            summary.activities = _apply_activities(cursor)
             progress.phase(f"Activités : {summary.activities}")
         if MSSANTE in layouts:
             summary.addresses = _apply_addresses(cursor)
@@ -756,10 +782,34 @@ def import_directory(
                 "totals": summary.totals,
             },
         )
-        for table in (STAGE_ACTIVITY, STAGE_MSSANTE, NEW_PROFESSIONAL):
+        for table in (STAGE_ACTIVITY, STAGE_MSSANTE, STAGE_PROFESSIONAL):
             _drop_temp(cursor, table)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _stage_file(
+    cursor: Any, source: Source, layout: Layout, bad: BadLines, progress: Progress
+) -> FileStats:
+    writers: list[Writer] = []
+    try:
+        if layout.kind == ACTIVITY:
+            activities = _writer(cursor, STAGE_ACTIVITY, ACTIVITY_STAGE)
+            writers.append(activities)
+            professionals = _writer(cursor, STAGE_PROFESSIONAL, PROFESSIONAL_STAGE, second=True)
+            writers.append(professionals)
+            stats = read_activity(source, layout, activities, professionals, bad, progress)
+        else:
+            mailboxes = _writer(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
+            writers.append(mailboxes)
+            stats = read_mssante(source, layout, mailboxes, bad, progress)
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    for writer in writers:
+        writer.close()
+    return stats
 
 
 def _check_file(stats: FileStats, max_bad_share: float) -> None:

@@ -17,7 +17,7 @@ class Progress:
         self.tty = tty
         self.every = every if not tty else 0.2
         self.name = ""
-        self.total = 0
+        self.total = 1
         self.started = time.monotonic()
         self.last = 0.0
         self.run_started = time.monotonic()
