@@ -546,8 +546,7 @@ class InsertWriter(Writer):
         self._cursor.close()
 
 
-def _writer(cursor: Any, table: str, columns: Sequence[str], *, second: bool = False) -> Writer:
-    _create_temp(cursor, table, columns)
+def _writer(table: str, columns: Sequence[str], *, second: bool = False) -> Writer:
     if connection.vendor != "postgresql":
         return InsertWriter(table, columns)
     return SpooledCopyWriter(table, columns) if second else CopyWriter(table, columns)
@@ -794,13 +793,17 @@ def _stage_file(
     writers: list[Writer] = []
     try:
         if layout.kind == ACTIVITY:
-            activities = _writer(cursor, STAGE_ACTIVITY, ACTIVITY_STAGE)
+            # Both tables exist before the COPY starts: nothing else may run during it.
+            _create_temp(cursor, STAGE_ACTIVITY, ACTIVITY_STAGE)
+            _create_temp(cursor, STAGE_PROFESSIONAL, PROFESSIONAL_STAGE)
+            activities = _writer(STAGE_ACTIVITY, ACTIVITY_STAGE)
             writers.append(activities)
-            professionals = _writer(cursor, STAGE_PROFESSIONAL, PROFESSIONAL_STAGE, second=True)
+            professionals = _writer(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE, second=True)
             writers.append(professionals)
             stats = read_activity(source, layout, activities, professionals, bad, progress)
         else:
-            mailboxes = _writer(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
+            _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
+            mailboxes = _writer(STAGE_MSSANTE, MAILBOX_STAGE)
             writers.append(mailboxes)
             stats = read_mssante(source, layout, mailboxes, bad, progress)
     except BaseException:
