@@ -30,19 +30,20 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from concerto.audit import trail
 from concerto.directory import formats
 from concerto.directory.formats import ACTIVITY, MAILBOX_KINDS, MSSANTE, Layout
-from concerto.directory.models import Activity, MSSanteAddress, Professional
+from concerto.directory.models import Activity, DirectorySource, MSSanteAddress, Professional
 from concerto.directory.progress import Progress
 from concerto.directory.sources import ARCHIVE_ERRORS, Source, SourceError, open_source
+from concerto.lib import clock
 
 FLUSH_BYTES = 1 << 20
 TICK_LINES = 8192
@@ -115,6 +116,9 @@ class FileStats:
     bad: int = 0
     ignored: int = 0  # ADELI lines of the activity file: not RPPS professionals
     cp1252_lines: int = 0
+    size: int = 0
+    digest: str = ""
+    unchanged_since: Any = None  # same file as the last import: not read again
 
 
 @dataclass
@@ -262,13 +266,17 @@ def read_activity(
     professionals: Writer,
     bad: BadLines,
     progress: Progress,
+    digest: Any,
 ) -> FileStats:
     stats = FileStats(source.name, layout)
     fields = layout.field_count
     at = layout.positions
     type_at, id_at = at["id_type"], at["id"]
     # A missing optional column reads the empty field appended at index ``fields``.
-    value_at = [at.get(name, fields) for name in ACTIVITY_VALUES if name != "street"]
+    # Place values are stored as published (no trimming: it costs more than it gives).
+    pick_values = operator.itemgetter(
+        *[at.get(name, fields) for name in ACTIVITY_VALUES if name != "street"]
+    )
     street_index = ACTIVITY_VALUES.index("street")
     street_at = [at.get(name, fields) for name in STREET_PARTS]
     civility_at = at.get("civility", at.get("civility_code", fields))
@@ -293,7 +301,9 @@ def read_activity(
     person_rank = 0
     stream = source.stream
     lineno = 1
+    update = digest.update
     for lineno, raw in enumerate(stream, start=2):  # noqa: B007
+        update(raw)
         raw = raw.rstrip(b"\r\n")
         if not raw:
             continue
@@ -322,7 +332,7 @@ def read_activity(
             stats.bad += 1
             continue
         parts.append(b"")
-        values = [parts[i].strip() for i in value_at]
+        values = list(pick_values(parts))
         values.insert(street_index, b" ".join(b" ".join(parts[i] for i in street_at).split()))
         activities.write(
             [b"%d" % lineno, hexlify(md5(raw).digest()), last_rpps, *_fit(values, activity_limits)]
@@ -346,7 +356,12 @@ def read_activity(
 
 
 def read_mssante(
-    source: Source, layout: Layout, mailboxes: Writer, bad: BadLines, progress: Progress
+    source: Source,
+    layout: Layout,
+    mailboxes: Writer,
+    bad: BadLines,
+    progress: Progress,
+    digest: Any,
 ) -> FileStats:
     stats = FileStats(source.name, layout)
     fields = layout.field_count
@@ -362,7 +377,9 @@ def read_mssante(
     structure_limit = MSSanteAddress._meta.get_field("structure_name").max_length or 200
     kinds = {kind.encode() for kind in MAILBOX_KINDS}
     stream = source.stream
+    update = digest.update
     for lineno, raw in enumerate(stream, start=2):
+        update(raw)
         raw = raw.rstrip(b"\r\n")
         if not raw:
             continue
@@ -663,14 +680,14 @@ def _apply_addresses(cursor: Any) -> Changes:
 # --- the run ---------------------------------------------------------------------------
 
 
-def _read_header(source: Source) -> Layout:
+def _read_header(source: Source) -> tuple[Layout, bytes]:
     first = source.stream.readline()
     try:
         header = first.decode("utf-8")
     except UnicodeDecodeError:
         header = first.decode("cp1252", errors="replace")
     try:
-        return formats.recognise(header)
+        return formats.recognise(header), first
     except formats.UnknownHeader as exc:
         raise ImportRefused(f"{source.name} : {exc}. Rien n'a été modifié.") from exc
 
@@ -684,6 +701,7 @@ def import_directory(
     progress: Progress | None = None,
     max_bad_share: float = 0.01,
     allow_shrink: bool = False,
+    force: bool = False,
     work_mem: str = "256MB",
 ) -> ImportSummary:
     """Replace the directory with the content of ``paths`` — all of it, or nothing.
@@ -705,20 +723,10 @@ def import_directory(
             # Hash joins and the per-RPPS sort over millions of rows stay in memory.
             cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
         layouts: dict[str, tuple[Layout, FileStats]] = {}
+        seen: set[str] = set()
         for path in paths:
             try:
-                with ExitStack() as stack:
-                    source = stack.enter_context(open_source(Path(path)))
-                    layout = _read_header(source)
-                    if layout.kind in layouts:
-                        raise ImportRefused(
-                            f"{source.name} : deux fichiers du même type ({layout.label}) "
-                            "dans le même import."
-                        )
-                    progress.start(f"{source.name} ({layout.label})", source.size)
-                    stats = _stage_file(cursor, source, layout, bad, progress)
-                    layouts[layout.kind] = (layout, stats)
-                    summary.files.append(stats)
+                layout, stats = _read_file(cursor, Path(path), bad, progress, force, seen)
             except SourceError as exc:
                 raise ImportRefused(str(exc)) from exc
             except ARCHIVE_ERRORS as exc:
@@ -726,6 +734,13 @@ def import_directory(
                     f"{Path(path).name} : archive ZIP tronquée ou endommagée ({exc}). "
                     "Rien n'a été modifié."
                 ) from exc
+            summary.files.append(stats)
+            if stats.unchanged_since is None:
+                layouts[layout.kind] = (layout, stats)
+            elif layout.kind == ACTIVITY:
+                summary.professionals, summary.activities = Changes(), Changes()
+            else:
+                summary.addresses = Changes()
 
         progress.phase("Validation…")
         if ACTIVITY in layouts:
@@ -764,6 +779,8 @@ def import_directory(
             progress.phase(f"Adresses MSSanté : {summary.addresses}")
 
         summary.totals = _totals()
+        for _, stats in layouts.values():
+            _remember(stats, summary.totals)
         summary.bad_lines = bad.total
         summary.bad_by_reason = {REASONS[k]: v for k, v in bad.by_reason.items()}
         summary.examples = list(bad.examples)
@@ -787,8 +804,86 @@ def import_directory(
     return summary
 
 
+def _read_file(
+    cursor: Any, path: Path, bad: BadLines, progress: Progress, force: bool, seen: set[str]
+) -> tuple[Layout, FileStats]:
+    with open_source(path) as source:
+        layout, header = _read_header(source)
+        if layout.kind in seen:
+            raise ImportRefused(
+                f"{source.name} : deux fichiers du même type ({layout.label}) dans le même import."
+            )
+        seen.add(layout.kind)
+        digest = hashlib.md5(header, usedforsecurity=False)
+        previous = DirectorySource.objects.filter(kind=layout.kind).first()
+        reread = False
+        if not force and previous is not None and previous.size == source.size:
+            # Same size as the last file applied: hash it (a fast block read) to know.
+            while block := source.stream.read(FLUSH_BYTES):
+                digest.update(block)
+            if digest.hexdigest() == previous.digest and _still_as_imported(previous):
+                progress.phase(
+                    f"{source.name} : identique au fichier importé le "
+                    f"{timezone.localtime(previous.imported_at):%d/%m/%Y à %H:%M} — rien à faire "
+                    "(--force pour tout comparer)."
+                )
+                return layout, FileStats(
+                    source.name,
+                    layout,
+                    size=source.size,
+                    digest=previous.digest,
+                    unchanged_since=previous.imported_at,
+                )
+            reread = True
+    if reread:  # not the same file after all: read it again from the start
+        return _read_file(cursor, path, bad, progress, True, seen - {layout.kind})
+    with open_source(path) as source:
+        layout, header = _read_header(source)
+        digest = hashlib.md5(header, usedforsecurity=False)
+        progress.start(f"{source.name} ({layout.label})", source.size)
+        stats = _stage_file(cursor, source, layout, bad, progress, digest)
+        stats.size = source.size
+        stats.digest = digest.hexdigest()
+        return layout, stats
+
+
+def _still_as_imported(previous: DirectorySource) -> bool:
+    """Nothing changed the tables since that import (counts as recorded then)."""
+    if previous.kind == ACTIVITY:
+        return (
+            Activity.objects.count() == previous.rows
+            and Professional.objects.count() == previous.professionals
+        )
+    return MSSanteAddress.objects.count() == previous.rows
+
+
+def _remember(stats: FileStats, totals: dict[str, int]) -> None:
+    kind = stats.layout.kind
+    rows = (
+        totals["activities"]
+        if kind == ACTIVITY
+        else sum(totals[f"addresses_{k}"] for k in MAILBOX_KINDS)
+    )
+    DirectorySource.objects.update_or_create(
+        kind=kind,
+        defaults={
+            "name": stats.name[:255],
+            "size": stats.size,
+            "digest": stats.digest,
+            "rows": rows,
+            "professionals": totals["professionals"] if kind == ACTIVITY else 0,
+            "imported_at": clock.now(),
+        },
+    )
+
+
 def _stage_file(
-    cursor: Any, source: Source, layout: Layout, bad: BadLines, progress: Progress
+    cursor: Any,
+    source: Source,
+    layout: Layout,
+    bad: BadLines,
+    progress: Progress,
+    digest: Any,
 ) -> FileStats:
     writers: list[Writer] = []
     try:
@@ -800,12 +895,12 @@ def _stage_file(
             writers.append(activities)
             professionals = _writer(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE, second=True)
             writers.append(professionals)
-            stats = read_activity(source, layout, activities, professionals, bad, progress)
+            stats = read_activity(source, layout, activities, professionals, bad, progress, digest)
         else:
             _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
             mailboxes = _writer(STAGE_MSSANTE, MAILBOX_STAGE)
             writers.append(mailboxes)
-            stats = read_mssante(source, layout, mailboxes, bad, progress)
+            stats = read_mssante(source, layout, mailboxes, bad, progress, digest)
     except BaseException:
         for writer in writers:
             writer.abort()

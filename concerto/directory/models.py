@@ -130,3 +130,23 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rpps} — {self.structure_name or self.trade_name or self.city}"
+
+
+class DirectorySource(models.Model):
+    """The last file of each kind applied to the directory, to recognise an unchanged
+    file without comparing millions of rows again (``import-directory --force`` does)."""
+
+    kind = models.CharField("type de fichier", max_length=20, unique=True)
+    name = models.CharField("fichier", max_length=255)
+    size = models.BigIntegerField("taille (octets)")
+    digest = models.CharField("empreinte MD5", max_length=32)
+    rows = models.BigIntegerField("lignes en base après l'import")
+    professionals = models.BigIntegerField("professionnels en base après l'import", default=0)
+    imported_at = models.DateTimeField("importé le")
+
+    class Meta:
+        verbose_name = "fichier importé"
+        verbose_name_plural = "fichiers importés"
+
+    def __str__(self) -> str:
+        return self.name

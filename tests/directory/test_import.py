@@ -370,12 +370,31 @@ def test_refresh_counts_additions_changes_and_removals_exactly(tmp_path, v1):
 def test_reimporting_the_same_files_rewrites_nothing(v1):
     run(*v1)
     xmins = _xmins()
-    summary = run(*v1)
+    summary = run(*v1, force=True)  # the full comparison, not the unchanged-file shortcut
     assert summary.rewritten == 0
     assert vars(summary.professionals) == {"added": 0, "changed": 0, "removed": 0}
     if connection.vendor == "postgresql":
         # Not one row version was written: every row keeps its creating transaction.
         assert _xmins() == xmins
+
+
+def test_an_unchanged_file_is_recognised_and_not_read_again(v1):
+    run(*v1)
+    xmins = _xmins()
+    summary = run(*v1)
+    assert [f.unchanged_since is not None for f in summary.files] == [True, True]
+    assert summary.rows_read == 0
+    assert vars(summary.addresses) == {"added": 0, "changed": 0, "removed": 0}
+    assert _xmins() == xmins
+
+
+def test_the_shortcut_is_not_taken_when_the_tables_changed_since(v1):
+    run(*v1)
+    MSSanteAddress.objects.filter(address="second.exemple@medecin.mssante.fr").delete()
+    summary = run(*v1)
+    assert [f.unchanged_since is None for f in summary.files] == [False, True]
+    assert vars(summary.addresses) == {"added": 1, "changed": 0, "removed": 0}
+    assert mssante_addresses(RPPS[1]) == ["second.exemple@medecin.mssante.fr"]
 
 
 def _xmins() -> dict[str, list[str]]:

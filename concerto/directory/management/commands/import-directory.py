@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from concerto.directory.importer import ImportRefused, ImportSummary, import_directory
 from concerto.directory.progress import Progress, thousands
@@ -40,6 +41,11 @@ class Command(BaseCommand):
             help="accepter un fichier qui retire plus de la moitié de l'annuaire",
         )
         parser.add_argument(
+            "--force",
+            action="store_true",
+            help="tout comparer même si un fichier est identique au dernier importé",
+        )
+        parser.add_argument(
             "--progress-every",
             type=float,
             default=10.0,
@@ -68,6 +74,7 @@ class Command(BaseCommand):
                     progress=progress,
                     max_bad_share=max_bad,
                     allow_shrink=options["allow_shrink"],
+                    force=options["force"],
                 )
             except ImportRefused as exc:
                 report.write(f"# import arrêté : {exc}\n")
@@ -78,6 +85,12 @@ class Command(BaseCommand):
 def render_summary(summary: ImportSummary) -> str:
     lines = ["Import de l'annuaire terminé."]
     for stats in summary.files:
+        if stats.unchanged_since is not None:
+            lines.append(
+                f"  {stats.name} : identique au fichier importé le "
+                f"{timezone.localtime(stats.unchanged_since):%d/%m/%Y à %H:%M}, rien à faire"
+            )
+            continue
         extra = []
         if stats.ignored:
             extra.append(f"{thousands(stats.ignored)} ADELI ignorées")
