@@ -170,8 +170,15 @@ def main() -> None:
         second = child(["import-directory", str(activity), str(mssante)], env)
         rewritten = rows_written_since(url, xid)
         print(
-            f"Import 2 (mêmes fichiers) : {second[0]:.1f} s, {second[1]} Mo — {counts(second[2])}"
-            f" — lignes réécrites : {rewritten}"
+            f"Import 2 (mêmes fichiers, reconnus) : {second[0]:.1f} s, {second[1]} Mo — "
+            f"{counts(second[2])} — lignes réécrites : {rewritten}"
+        )
+        xid = current_xid(url)
+        forced = child(["import-directory", "--force", str(activity), str(mssante)], env)
+        rewritten_forced = rows_written_since(url, xid)
+        print(
+            f"Import 2b (mêmes fichiers, --force : tout comparé) : {forced[0]:.1f} s, "
+            f"{forced[1]} Mo — {counts(forced[2])} — lignes réécrites : {rewritten_forced}"
         )
         third = child(["import-directory", *map(str, sorted(newer.glob("*.txt")))], env)
         print(
@@ -187,6 +194,7 @@ def main() -> None:
         for label, (seconds, peak, _), goal in (
             ("import 1, annuaire vide", first, 2.0),
             ("import 2, fichiers inchangés", second, 1.0),
+            ("import 2b, inchangés, --force", forced, 1.0),
             ("import 3, 1 % de changements", third, 2.0),
         ):
             ratio = seconds / baseline
@@ -195,7 +203,10 @@ def main() -> None:
                 f"{label:32} {seconds:7.1f}s {ratio:7.2f}x {'≤ ' + str(goal) + 'x':>6} {verdict:>3}"
                 f" {peak:8d} Mo {'ok' if peak <= 500 else 'DÉPASSÉ'}"
             )
-        print(f"lignes réécrites par l'import inchangé : {rewritten}")
+        print(
+            f"lignes réécrites par l'import inchangé : {rewritten} (reconnu), "
+            f"{rewritten_forced} (--force)"
+        )
 
         # SQLite: the slower, equally atomic path.
         child(
@@ -213,10 +224,10 @@ def main() -> None:
         small_files = sorted(map(str, small.glob("*.txt")))
         small_lines = sum(count_lines(Path(p)) - 1 for p in small_files)
         sq1 = child(["import-directory", *small_files], senv)
-        sq2 = child(["import-directory", *small_files], senv)
+        sq2 = child(["import-directory", "--force", *small_files], senv)
         print(
             f"SQLite, {small_lines:,} lignes : import {sq1[0]:.1f} s "
-            f"({small_lines / sq1[0]:,.0f} lignes/s, {sq1[1]} Mo), réimport inchangé "
+            f"({small_lines / sq1[0]:,.0f} lignes/s, {sq1[1]} Mo), réimport inchangé --force "
             f"{sq2[0]:.1f} s ({small_lines / sq2[0]:,.0f} lignes/s) — {counts(sq2[2])}"
         )
     finally:
