@@ -1,7 +1,7 @@
 """Benchmark of ``concerto import-directory`` against a raw PostgreSQL COPY (issue 4).
 
 Generates a national-size pair of extraction files with ``concerto make-directory-sample``
-(default 1,260,000 professionals: about 2.0 M activity lines and 540 k MSSanté lines)
+(default 1,300,000 professionals: about 2.1 M activity lines and 543 k MSSanté lines)
 under /tmp, then, in a scratch PostgreSQL database, measures in the same run:
 
 * baseline: a raw ``COPY … FROM STDIN`` of the same two files into unindexed text tables
@@ -122,7 +122,7 @@ def counts(text: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--professionals", type=int, default=1_260_000)
+    parser.add_argument("--professionals", type=int, default=1_300_000)
     parser.add_argument("--sqlite-professionals", type=int, default=100_000)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--database", default="concerto_directory_bench")
