@@ -115,6 +115,11 @@ def count_lines(path: Path) -> int:
         return sum(1 for _ in f)
 
 
+def phases(text: str) -> str:
+    """The import's own phase timings, e.g. "[  31.2 s] Validation…"."""
+    return "\n".join("    " + line for line in text.splitlines() if line.startswith("["))
+
+
 def counts(text: str) -> str:
     found = re.findall(r"(Professionnels|Activités|Adresses MSSanté) : ([^\n]+)", text)
     return "; ".join(f"{what} {detail}" for what, detail in found[-3:])
@@ -166,6 +171,7 @@ def main() -> None:
         print(f"COPY brut (avant) : {copy_before:.1f} s")
         first = child(["import-directory", str(activity), str(mssante)], env)
         print(f"Import 1 (annuaire vide) : {first[0]:.1f} s, {first[1]} Mo — {counts(first[2])}")
+        print(phases(first[2]))
         xid = current_xid(url)
         second = child(["import-directory", str(activity), str(mssante)], env)
         rewritten = rows_written_since(url, xid)
@@ -180,10 +186,13 @@ def main() -> None:
             f"Import 2b (mêmes fichiers, --force : tout comparé) : {forced[0]:.1f} s, "
             f"{forced[1]} Mo — {counts(forced[2])} — lignes réécrites : {rewritten_forced}"
         )
+        print(phases(forced[2]))
         third = child(["import-directory", *map(str, sorted(newer.glob("*.txt")))], env)
         print(
-            f"Import 3 (fichiers plus récents) : {third[0]:.1f} s, {third[1]} Mo — {counts(third[2])}"
+            f"Import 3 (fichiers plus récents) : {third[0]:.1f} s, {third[1]} Mo — "
+            f"{counts(third[2])}"
         )
+        print(phases(third[2]))
         copy_after = raw_copy(url, activity, mssante)
         print(f"COPY brut (après) : {copy_after:.1f} s")
         baseline = (copy_before + copy_after) / 2

@@ -645,8 +645,51 @@ def _replace(
     return changes
 
 
+def _empty_table_fast_path(cursor: Any, table: str) -> list[str]:
+    """First import into an empty table (PostgreSQL): drop its secondary indexes and
+    unique constraints, to rebuild them once after the bulk insert — much faster than
+    maintaining them row by row. Returns the statements that rebuild them. Transactional
+    like the rest: a failed run gets them back. The lock this takes only delays readers
+    of a table that is empty anyway."""
+    if connection.vendor != "postgresql":
+        return []
+    cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
+    if cursor.fetchone() is not None:
+        return []
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype = 'u'",
+        [table],
+    )
+    uniques = cursor.fetchall()
+    cursor.execute(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
+        "AND NOT x.indisprimary "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+        [table],
+    )
+    plain = cursor.fetchall()
+    rebuild = []
+    for name, definition in uniques:
+        cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        rebuild.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    for name, definition in plain:
+        cursor.execute(f'DROP INDEX "{name}"')
+        rebuild.append(definition)
+    return rebuild
+
+
+def _replace_fast(cursor: Any, **kwargs: Any) -> Changes:
+    rebuild = _empty_table_fast_path(cursor, kwargs["target"])
+    changes = _replace(cursor, **kwargs)
+    for statement in rebuild:
+        cursor.execute(statement)
+    return changes
+
+
 def _apply_professionals(cursor: Any) -> Changes:
-    return _replace(
+    return _replace_fast(
         cursor,
         target=Professional._meta.db_table,
         source=STAGE_PROFESSIONAL,
@@ -657,7 +700,7 @@ def _apply_professionals(cursor: Any) -> Changes:
 
 def _apply_activities(cursor: Any) -> Changes:
     # The key is a digest of the whole line: same key, same content — nothing to compare.
-    return _replace(
+    return _replace_fast(
         cursor,
         target=Activity._meta.db_table,
         source=STAGE_ACTIVITY,
@@ -668,7 +711,7 @@ def _apply_activities(cursor: Any) -> Changes:
 
 
 def _apply_addresses(cursor: Any) -> Changes:
-    return _replace(
+    return _replace_fast(
         cursor,
         target=MSSanteAddress._meta.db_table,
         source=STAGE_MSSANTE,
@@ -722,6 +765,7 @@ def import_directory(
             cursor.execute("SELECT pg_advisory_xact_lock(hashtext('concerto.import-directory'))")
             # Hash joins and the per-RPPS sort over millions of rows stay in memory.
             cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
+            cursor.execute("SELECT set_config('maintenance_work_mem', %s, true)", [work_mem])
         layouts: dict[str, tuple[Layout, FileStats]] = {}
         seen: set[str] = set()
         for path in paths:

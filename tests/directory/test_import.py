@@ -94,6 +94,30 @@ def test_first_import_fills_the_directory(v1):
     assert (activity.postal_code, activity.city) == ("86000", "Poitiers")
 
 
+def _schema() -> dict[str, dict]:
+    with connection.cursor() as cursor:
+        return {
+            model._meta.db_table: {
+                name: (tuple(c["columns"]), c["unique"], c["index"], c["check"])
+                for name, c in connection.introspection.get_constraints(
+                    cursor, model._meta.db_table
+                ).items()
+            }
+            for model in (Professional, Activity, MSSanteAddress)
+        }
+
+
+def test_first_import_keeps_every_index_and_constraint(v1):
+    # On PostgreSQL the first import into empty tables rebuilds indexes after the insert.
+    before = _schema()
+    run(*v1)
+    assert _schema() == before
+    assert any(
+        unique and columns == ("key",)
+        for columns, unique, _, _ in before[Activity._meta.db_table].values()
+    )
+
+
 def test_lookup_gives_personal_addresses_only(v1):
     run(*v1)
     assert mssante_addresses(RPPS[0]) == ["premier.fictif@medecin.mssante.fr"]
