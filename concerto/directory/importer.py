@@ -213,11 +213,11 @@ ACTIVITY_VALUES = (
     "structure_id",
     "structure_name",
     "trade_name",
-    "street",
     "postal_code",
     "city",
     "phone",
     "email",
+    "street",  # last: built from four columns
 )
 ACTIVITY_STAGE = ("lineno", "key", "rpps", *ACTIVITY_VALUES)
 PROFESSIONAL_VALUES = (
@@ -243,20 +243,36 @@ PROFESSIONAL_SOURCES = (
     "skill_label",
 )
 STREET_PARTS = ("street_number", "street_repeat", "street_type", "street_name")
+ACTIVITY_COLUMNS_USED = (
+    *[name for name in ACTIVITY_VALUES if name != "street"],
+    *STREET_PARTS,
+    *PROFESSIONAL_SOURCES[1:],
+    "skill_type",
+    "skill_code",
+    "civility",
+)
 
 
 def _limits(model: Any, columns: Sequence[str]) -> tuple[int, ...]:
     return tuple(model._meta.get_field(column).max_length for column in columns)
 
 
-def _fit(values: list[bytes], limits: tuple[int, ...]) -> list[bytes]:
-    """Cut over-long values (rare) on a character boundary."""
-    if any(map(operator.gt, map(len, values), limits)):
-        values = [
-            value.decode()[:limit].encode() if len(value) > limit else value
-            for value, limit in zip(values, limits, strict=True)
-        ]
-    return values
+def _fit_stage(cursor: Any, table: str, model: Any, columns: Sequence[str]) -> None:
+    """Cut values longer than the model's columns (rare): one scan to know, an update
+    only of the columns that need it."""
+    limits = _limits(model, columns)
+    cursor.execute(
+        "SELECT "
+        + ", ".join(f"COALESCE(MAX(length({column})), 0)" for column in columns)
+        + f" FROM {table}"
+    )
+    longest = cursor.fetchone()
+    for column, limit, length in zip(columns, limits, longest, strict=True):
+        if length > limit:
+            cursor.execute(
+                f"UPDATE {table} SET {column} = substr({column}, 1, {limit}) "
+                f"WHERE length({column}) > {limit}"
+            )
 
 
 def read_activity(
@@ -266,7 +282,6 @@ def read_activity(
     professionals: Writer,
     bad: BadLines,
     progress: Progress,
-    digest: Any,
 ) -> FileStats:
     stats = FileStats(source.name, layout)
     fields = layout.field_count
@@ -277,19 +292,11 @@ def read_activity(
     pick_values = operator.itemgetter(
         *[at.get(name, fields) for name in ACTIVITY_VALUES if name != "street"]
     )
-    street_index = ACTIVITY_VALUES.index("street")
-    street_at = [at.get(name, fields) for name in STREET_PARTS]
+    pick_street = operator.itemgetter(*[at.get(name, fields) for name in STREET_PARTS])
+    pad = any(name not in at for name in ACTIVITY_COLUMNS_USED)
     civility_at = at.get("civility", at.get("civility_code", fields))
     person_at = [civility_at] + [at.get(name, fields) for name in PROFESSIONAL_SOURCES[1:]]
     skill_type_at, skill_code_at = at.get("skill_type", fields), at.get("skill_code", fields)
-    activity_limits = _limits(Activity, ACTIVITY_VALUES)
-    person_limits = _limits(
-        Professional,
-        [
-            {"skill_code": "specialty_code", "skill_label": "specialty_label"}.get(f, f)
-            for f in PROFESSIONAL_SOURCES
-        ],
-    )
     md5 = hashlib.md5
     hexlify = binascii.hexlify
     last_id = None
@@ -301,9 +308,7 @@ def read_activity(
     person_rank = 0
     stream = source.stream
     lineno = 1
-    update = digest.update
     for lineno, raw in enumerate(stream, start=2):  # noqa: B007
-        update(raw)
         raw = raw.rstrip(b"\r\n")
         if not raw:
             continue
@@ -331,11 +336,16 @@ def read_activity(
             bad.add(source.name, lineno, "rpps", last_error)
             stats.bad += 1
             continue
-        parts.append(b"")
-        values = list(pick_values(parts))
-        values.insert(street_index, b" ".join(b" ".join(parts[i] for i in street_at).split()))
+        if pad:
+            parts.append(b"")
         activities.write(
-            [b"%d" % lineno, hexlify(md5(raw).digest()), last_rpps, *_fit(values, activity_limits)]
+            [
+                b"%d" % lineno,
+                hexlify(md5(raw).digest()),
+                last_rpps,
+                *pick_values(parts),
+                b" ".join(b" ".join(pick_street(parts)).split()),
+            ]
         )
         stats.staged += 1
         quality = 0 if parts[skill_type_at].strip() == b"S" else 1 if parts[skill_code_at] else 2
@@ -347,7 +357,7 @@ def read_activity(
             person = [
                 last_rpps,
                 b"%d" % rank,
-                *_fit([parts[i].strip() for i in person_at], person_limits),
+                *[parts[i].strip() for i in person_at],
             ]
     if person is not None:
         professionals.write(person)
@@ -361,7 +371,6 @@ def read_mssante(
     mailboxes: Writer,
     bad: BadLines,
     progress: Progress,
-    digest: Any,
 ) -> FileStats:
     stats = FileStats(source.name, layout)
     fields = layout.field_count
@@ -377,9 +386,7 @@ def read_mssante(
     structure_limit = MSSanteAddress._meta.get_field("structure_name").max_length or 200
     kinds = {kind.encode() for kind in MAILBOX_KINDS}
     stream = source.stream
-    update = digest.update
     for lineno, raw in enumerate(stream, start=2):
-        update(raw)
         raw = raw.rstrip(b"\r\n")
         if not raw:
             continue
@@ -484,8 +491,13 @@ class CopyWriter(Writer):
         self._size = 0
 
     def write(self, row: list[bytes]) -> None:
-        line = _copy_row(row)
+        line = b"|".join(row)
+        # COPY's text format gives the backslash (and a bare CR) a meaning; "|" cannot
+        # occur inside a field.
+        if b"\\" in line or b"\r" in line:
+            line = line.replace(b"\\", b"\\\\").replace(b"\r", b"\\r")
         self._buffer.append(line)
+        self._buffer.append(b"\n")
         self._size += len(line)
         if self._size >= FLUSH_BYTES:
             self._copy.write(b"".join(self._buffer))
@@ -806,6 +818,8 @@ def import_directory(
 
         if ACTIVITY in layouts:
             _settle_professionals(cursor)
+            _fit_stage(cursor, STAGE_ACTIVITY, Activity, ACTIVITY_VALUES)
+            _fit_stage(cursor, STAGE_PROFESSIONAL, Professional, PROFESSIONAL_VALUES)
             cursor.execute(f"SELECT COUNT(*) FROM {STAGE_PROFESSIONAL}")
             _check_shrink(Professional, "professionnels", cursor.fetchone()[0], allow_shrink)
         if MSSANTE in layouts:
@@ -852,20 +866,19 @@ def _read_file(
     cursor: Any, path: Path, bad: BadLines, progress: Progress, force: bool, seen: set[str]
 ) -> tuple[Layout, FileStats]:
     with open_source(path) as source:
-        layout, header = _read_header(source)
+        layout, _ = _read_header(source)
         if layout.kind in seen:
             raise ImportRefused(
                 f"{source.name} : deux fichiers du même type ({layout.label}) dans le même import."
             )
         seen.add(layout.kind)
-        digest = hashlib.md5(header, usedforsecurity=False)
         previous = DirectorySource.objects.filter(kind=layout.kind).first()
         reread = False
         if not force and previous is not None and previous.size == source.size:
             # Same size as the last file applied: hash it (a fast block read) to know.
-            while block := source.stream.read(FLUSH_BYTES):
-                digest.update(block)
-            if digest.hexdigest() == previous.digest and _still_as_imported(previous):
+            while source.stream.read(FLUSH_BYTES):
+                pass
+            if source.digest.hexdigest() == previous.digest and _still_as_imported(previous):
                 progress.phase(
                     f"{source.name} : identique au fichier importé le "
                     f"{timezone.localtime(previous.imported_at):%d/%m/%Y à %H:%M} — rien à faire "
@@ -882,12 +895,11 @@ def _read_file(
     if reread:  # not the same file after all: read it again from the start
         return _read_file(cursor, path, bad, progress, True, seen - {layout.kind})
     with open_source(path) as source:
-        layout, header = _read_header(source)
-        digest = hashlib.md5(header, usedforsecurity=False)
+        layout, _ = _read_header(source)
         progress.start(f"{source.name} ({layout.label})", source.size)
-        stats = _stage_file(cursor, source, layout, bad, progress, digest)
+        stats = _stage_file(cursor, source, layout, bad, progress)
         stats.size = source.size
-        stats.digest = digest.hexdigest()
+        stats.digest = source.digest.hexdigest()  # the whole file has been read
         return layout, stats
 
 
@@ -927,7 +939,6 @@ def _stage_file(
     layout: Layout,
     bad: BadLines,
     progress: Progress,
-    digest: Any,
 ) -> FileStats:
     writers: list[Writer] = []
     try:
@@ -939,12 +950,12 @@ def _stage_file(
             writers.append(activities)
             professionals = _writer(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE, second=True)
             writers.append(professionals)
-            stats = read_activity(source, layout, activities, professionals, bad, progress, digest)
+            stats = read_activity(source, layout, activities, professionals, bad, progress)
         else:
             _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
             mailboxes = _writer(STAGE_MSSANTE, MAILBOX_STAGE)
             writers.append(mailboxes)
-            stats = read_mssante(source, layout, mailboxes, bad, progress, digest)
+            stats = read_mssante(source, layout, mailboxes, bad, progress)
     except BaseException:
         for writer in writers:
             writer.abort()

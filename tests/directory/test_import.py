@@ -198,6 +198,21 @@ def test_zip_input(tmp_path, v1):
     ]
 
 
+def test_over_long_values_are_cut_to_the_column_size(tmp_path):
+    act = activity_file(
+        tmp_path,
+        [
+            activity_row(
+                RPPS[8],
+                **{"Nom d'exercice": "É" * 150, "Raison sociale site": "CABINET " + "Ç" * 300},
+            )
+        ],
+    )
+    run(act)
+    assert Professional.objects.get(rpps=RPPS[8]).last_name == "É" * 120
+    assert Activity.objects.get(rpps=RPPS[8]).structure_name == ("CABINET " + "Ç" * 300)[:200]
+
+
 def test_adeli_lines_are_ignored_not_rejected(tmp_path):
     act = activity_file(
         tmp_path,
