@@ -119,6 +119,7 @@ class FileStats:
     size: int = 0
     digest: str = ""
     unchanged_since: Any = None  # same file as the last import: not read again
+    grouped: bool = False  # activity file in RPPS order: one candidate per professional
 
 
 @dataclass
@@ -306,6 +307,7 @@ def read_activity(
     # are settled here; the rest (if the file is not grouped) in SQL, by ``rank``.
     person: list[bytes] | None = None
     person_rank = 0
+    grouped = True  # RPPS never decrease: no RPPS can come back after another one
     stream = source.stream
     lineno = 1
     for lineno, raw in enumerate(stream, start=2):  # noqa: B007
@@ -353,6 +355,8 @@ def read_activity(
         if person is None or person[0] != last_rpps or rank < person_rank:
             if person is not None and person[0] != last_rpps:
                 professionals.write(person)
+                if last_rpps < person[0]:
+                    grouped = False
             person_rank = rank
             person = [
                 last_rpps,
@@ -361,6 +365,7 @@ def read_activity(
             ]
     if person is not None:
         professionals.write(person)
+    stats.grouped = grouped
     progress.tick(stream.tell(), stats.lines, force=True)
     return stats
 
@@ -817,7 +822,8 @@ def import_directory(
             _check_file(stats, max_bad_share)
 
         if ACTIVITY in layouts:
-            _settle_professionals(cursor)
+            if not layouts[ACTIVITY][1].grouped:
+                _settle_professionals(cursor)
             _fit_stage(cursor, STAGE_ACTIVITY, Activity, ACTIVITY_VALUES)
             _fit_stage(cursor, STAGE_PROFESSIONAL, Professional, PROFESSIONAL_VALUES)
             cursor.execute(f"SELECT COUNT(*) FROM {STAGE_PROFESSIONAL}")

@@ -198,6 +198,24 @@ def test_zip_input(tmp_path, v1):
     ]
 
 
+@pytest.mark.parametrize("order", ["grouped", "scattered"])
+def test_the_professional_comes_from_the_line_with_a_specialty(tmp_path, order):
+    no_skill = {"Code type savoir-faire": "", "Code savoir-faire": "", "Libellé savoir-faire": ""}
+    other = {"Code type savoir-faire": "CEX", "Code savoir-faire": "CE01"}
+    a = [
+        activity_row(RPPS[9], **{"Nom d'exercice": "SANSSPECIALITE"}, **no_skill),
+        activity_row(RPPS[9], **{"Nom d'exercice": "AUTRESAVOIR"}, **other),
+        activity_row(RPPS[9], **{"Nom d'exercice": "AVECSPECIALITE"}),
+    ]
+    b = [activity_row(RPPS[3]), activity_row(RPPS[12])]
+    rows = [b[0], *a, b[1]] if order == "grouped" else [a[0], b[0], a[1], b[1], a[2]]
+    summary = run(activity_file(tmp_path, rows))
+    assert summary.files[0].grouped == (order == "grouped")
+    professional = Professional.objects.get(rpps=RPPS[9])
+    assert (professional.last_name, professional.specialty_code) == ("AVECSPECIALITE", "SM54")
+    assert Professional.objects.count() == 3
+
+
 def test_over_long_values_are_cut_to_the_column_size(tmp_path):
     act = activity_file(
         tmp_path,
