@@ -1,7 +1,13 @@
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
-from concerto.directory.models import Activity, Establishment, MSSanteAddress, Professional
+from concerto.directory.models import (
+    Activity,
+    DirectorySource,
+    Establishment,
+    MSSanteAddress,
+    Professional,
+)
 
 
 @admin.register(Professional)
@@ -76,3 +82,17 @@ class MSSanteAddressAdmin(admin.ModelAdmin):
 class EstablishmentAdmin(admin.ModelAdmin):
     list_display = ["name", "finess", "city"]
     search_fields = ["name", "finess"]
+
+
+@admin.register(DirectorySource)
+class DirectorySourceAdmin(admin.ModelAdmin):
+    """The last file of each kind imported (read only: written by import-directory)."""
+
+    list_display = ["kind", "name", "imported_at", "rows", "professionals"]
+    readonly_fields = ["kind", "name", "size", "digest", "rows", "professionals", "imported_at"]
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
