@@ -620,7 +620,6 @@ def _prepare_stage(cursor: Any, table: str, index_on: str) -> None:
 def _settle_professionals(cursor: Any) -> None:
     """Keep one candidate per RPPS: the best-ranked line (only matters when a
     professional's lines are not consecutive in the file)."""
-    _prepare_stage(cursor, STAGE_PROFESSIONAL, "rpps")
     cursor.execute(
         f"DELETE FROM {STAGE_PROFESSIONAL} WHERE EXISTS (SELECT 1 FROM {STAGE_PROFESSIONAL} b "
         f"WHERE b.rpps = {STAGE_PROFESSIONAL}.rpps AND b.rank < {STAGE_PROFESSIONAL}.rank)"
@@ -822,6 +821,8 @@ def import_directory(
             _check_file(stats, max_bad_share)
 
         if ACTIVITY in layouts:
+            # Statistics (PostgreSQL) or an index (SQLite) for the joins that follow.
+            _prepare_stage(cursor, STAGE_PROFESSIONAL, "rpps")
             if not layouts[ACTIVITY][1].grouped:
                 _settle_professionals(cursor)
             _fit_stage(cursor, STAGE_ACTIVITY, Activity, ACTIVITY_VALUES)
