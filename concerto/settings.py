@@ -270,3 +270,17 @@ MIDDLEWARE.insert(
 # Read-access events are committed without waiting for the WAL flush (PostgreSQL
 # synchronous_commit=off for that transaction only); see concerto/audit/access.py.
 AUDIT_ACCESS_ASYNC_COMMIT = env_bool("AUDIT_ACCESS_ASYNC_COMMIT", False)
+
+# --- National directory import (issue 4: concerto import-directory) -------------------
+# Share of bad lines per file above which the import stops and changes nothing.
+DIRECTORY_IMPORT_MAX_BAD_SHARE = float(env_str("DIRECTORY_IMPORT_MAX_BAD_SHARE", "0.01"))
+# Where each run writes its report of rejected lines (file, line, reason).
+DIRECTORY_IMPORT_REPORT_DIR = Path(
+    env_str("DIRECTORY_IMPORT_REPORT_DIR", str(DATA_DIR / "directory-reports"))
+)
+# Optional live look-up in the Annuaire Santé FHIR API, only when a key is set.
+DIRECTORY_FHIR_URL = env_str(
+    "DIRECTORY_FHIR_URL", "https://gateway.api.esante.gouv.fr/fhir/v2"
+).rstrip("/")
+DIRECTORY_FHIR_API_KEY = env_str("DIRECTORY_FHIR_API_KEY")
+DIRECTORY_FHIR_TIMEOUT = float(env_str("DIRECTORY_FHIR_TIMEOUT", "5"))

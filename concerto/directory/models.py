@@ -93,3 +93,60 @@ class MSSanteAddress(models.Model):
 
     def __str__(self) -> str:
         return self.address
+
+
+class Activity(models.Model):
+    """Situation d'exercice: one line of the activity file (a professional × a place of
+    practice).
+
+    The file gives an activity no identifier, so ``key`` is a digest of the whole line:
+    an unchanged line keeps its row, a changed line is one removal and one addition.
+    Linked to the professional by RPPS rather than a foreign key, like the mailboxes:
+    the import replaces rows set-wise and a foreign key would only add per-row checks.
+    """
+
+    # MD5 of the line (UTF-8): a native 16-byte uuid on PostgreSQL, compared bytewise.
+    key = models.UUIDField("empreinte de la ligne", unique=True)
+    rpps = models.CharField("RPPS", max_length=11, db_index=True)
+    practice_mode = models.CharField("mode d'exercice", max_length=120, blank=True)
+    role = models.CharField("rôle", max_length=120, blank=True)
+    sector = models.CharField("secteur d'activité", max_length=160, blank=True)
+    siret = models.CharField("SIRET du site", max_length=14, blank=True)
+    finess_site = models.CharField("FINESS du site", max_length=9, blank=True)
+    finess_legal = models.CharField("FINESS juridique", max_length=9, blank=True)
+    structure_id = models.CharField("identifiant de la structure", max_length=40, blank=True)
+    structure_name = models.CharField("raison sociale du site", max_length=200, blank=True)
+    trade_name = models.CharField("enseigne", max_length=200, blank=True)
+    street = models.CharField("adresse", max_length=250, blank=True)
+    postal_code = models.CharField("code postal", max_length=10, blank=True)
+    city = models.CharField("commune", max_length=120, blank=True)
+    phone = models.CharField("téléphone", max_length=40, blank=True)
+    email = models.CharField("adresse e-mail", max_length=254, blank=True)
+
+    class Meta:
+        verbose_name = "activité"
+        verbose_name_plural = "activités"
+        ordering = ["rpps", "structure_name"]
+
+    def __str__(self) -> str:
+        return f"{self.rpps} — {self.structure_name or self.trade_name or self.city}"
+
+
+class DirectorySource(models.Model):
+    """The last file of each kind applied to the directory, to recognise an unchanged
+    file without comparing millions of rows again (``import-directory --force`` does)."""
+
+    kind = models.CharField("type de fichier", max_length=20, unique=True)
+    name = models.CharField("fichier", max_length=255)
+    size = models.BigIntegerField("taille (octets)")
+    digest = models.CharField("empreinte MD5", max_length=32)
+    rows = models.BigIntegerField("lignes en base après l'import")
+    professionals = models.BigIntegerField("professionnels en base après l'import", default=0)
+    imported_at = models.DateTimeField("importé le")
+
+    class Meta:
+        verbose_name = "fichier importé"
+        verbose_name_plural = "fichiers importés"
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,1005 @@
+"""Import the Annuaire Santé extraction files: atomic, streamed, set-based.
+
+One run = one transaction:
+
+1. each file is recognised by its header (:mod:`concerto.directory.formats`) and read
+   line by line; a line is decoded as UTF-8, or cp1252 when it is not valid UTF-8 (⚠ one
+   report says the files are Windows-1252);
+2. lines with the wrong number of fields or an invalid RPPS are reported and skipped,
+   the others are streamed into a staging table — PostgreSQL ``COPY`` (psycopg 3
+   ``cursor.copy()``), or ``executemany`` into a temporary table on SQLite;
+3. validation in SQL: duplicated addresses / lines; too large a share of bad lines, a
+   file with no valid line or one that would empty half the directory stops the run;
+4. the directory is brought to the new state with set-based statements (delete what is
+   gone, update what differs, insert what is new), each counted; an unchanged file
+   rewrites no row.
+
+Any error, or the process being killed, rolls the transaction back: the previous
+directory stays whole, and readable throughout (PostgreSQL readers are never blocked).
+"""
+
+# ruff: noqa: S608 — the SQL is built from constants and column numbers, never from
+# file content; every value read from the files goes through COPY or bound parameters.
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import operator
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from concerto.audit import trail
+from concerto.directory import formats
+from concerto.directory.formats import ACTIVITY, MAILBOX_KINDS, MSSANTE, Layout
+from concerto.directory.models import Activity, DirectorySource, MSSanteAddress, Professional
+from concerto.directory.progress import Progress
+from concerto.directory.sources import ARCHIVE_ERRORS, Source, SourceError, open_source
+from concerto.lib import clock
+
+FLUSH_BYTES = 1 << 20
+TICK_LINES = 8192
+MAX_ADDRESS = 254
+
+
+class ImportRefused(Exception):
+    """The run stopped before changing anything. The message (French) says why."""
+
+
+# --- bad lines -------------------------------------------------------------------------
+
+REASONS = {
+    "fields": "nombre de champs incorrect",
+    "rpps": "RPPS invalide",
+    "domain": "adresse hors domaine MSSanté",
+    "kind": "type de BAL inconnu",
+    "duplicate": "ligne ou adresse en double",
+}
+
+
+class BadLines:
+    """Every rejected line, with its file, line number and reason, into the report file."""
+
+    def __init__(self, report: TextIO | None) -> None:
+        self.report = report
+        self.by_reason: Counter[str] = Counter()
+        self.by_file: Counter[str] = Counter()
+        self.examples: list[str] = []
+        if report is not None:
+            report.write("fichier\tligne\tmotif\tdétail\n")
+
+    def add(self, file: str, line: int, reason: str, detail: str) -> None:
+        self.by_reason[reason] += 1
+        self.by_file[file] += 1
+        text = f"{file}\t{line}\t{REASONS[reason]}\t{detail}"
+        if len(self.examples) < 10:
+            self.examples.append(f"{file}, ligne {line} : {REASONS[reason]} ({detail})")
+        if self.report is not None:
+            self.report.write(text + "\n")
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_reason.values())
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass
+class Changes:
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+
+    @property
+    def rewritten(self) -> int:
+        return self.added + self.changed + self.removed
+
+    def __str__(self) -> str:
+        return f"{self.added} ajout(s), {self.changed} modification(s), {self.removed} retrait(s)"
+
+
+@dataclass
+class FileStats:
+    name: str
+    layout: Layout
+    lines: int = 0  # data lines read (header and blank lines excluded)
+    staged: int = 0
+    bad: int = 0
+    ignored: int = 0  # ADELI lines of the activity file: not RPPS professionals
+    cp1252_lines: int = 0
+    size: int = 0
+    digest: str = ""
+    unchanged_since: Any = None  # same file as the last import: not read again
+    grouped: bool = False  # activity file in RPPS order: one candidate per professional
+
+
+@dataclass
+class ImportSummary:
+    files: list[FileStats] = field(default_factory=list)
+    professionals: Changes | None = None
+    activities: Changes | None = None
+    addresses: Changes | None = None
+    totals: dict[str, int] = field(default_factory=dict)
+    bad_lines: int = 0
+    bad_by_reason: dict[str, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    report_path: Path | None = None
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.lines for f in self.files)
+
+    @property
+    def rewritten(self) -> int:
+        return sum(c.rewritten for c in (self.professionals, self.activities, self.addresses) if c)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def _luhn_ok(digits: bytes) -> bool:
+    total = 0
+    for position, byte in enumerate(reversed(digits)):
+        value = byte - 48
+        if position % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def check_rpps(identifier: bytes) -> tuple[bytes, str | None]:
+    """(the 11-digit RPPS, None) or (b"", why it is invalid)."""
+    if len(identifier) == 12 and identifier[:1] == b"8":  # national form "8" + RPPS
+        identifier = identifier[1:]
+    if not identifier:
+        return b"", "identifiant absent"
+    if not identifier.isdigit():
+        return b"", f"{identifier.decode(errors='replace')!r} n'est pas numérique"
+    if len(identifier) != 11:
+        return b"", f"{identifier.decode()} : {len(identifier)} chiffres au lieu de 11"
+    # ⚠ Luhn is empirical (INTEGRATION.md): every real RPPS seen passes it.
+    if not _luhn_ok(identifier):
+        return b"", f"{identifier.decode()} : clé de contrôle (Luhn) fausse"
+    return identifier, None
+
+
+def _to_utf8(raw: bytes, stats: FileStats) -> bytes:
+    try:
+        raw.decode("utf-8")
+        return raw
+    except UnicodeDecodeError:
+        stats.cp1252_lines += 1
+        return raw.decode("cp1252", errors="replace").encode("utf-8")
+
+
+def _field_count_error(raw: bytes, layout: Layout) -> str:
+    found = raw.count(b"|") + (0 if raw.endswith(b"|") else 1)
+    return f"{found} champs au lieu de {layout.field_count}"
+
+
+class Writer:
+    """Rows (lists of UTF-8 byte strings) into one staging table."""
+
+    def write(self, row: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+
+# Staged columns. Activities and professionals are shaped by the reader (trimmed, cut to
+# the model's lengths), so that applying them is a plain column-to-column copy.
+ACTIVITY_VALUES = (
+    "practice_mode",
+    "role",
+    "sector",
+    "siret",
+    "finess_site",
+    "finess_legal",
+    "structure_id",
+    "structure_name",
+    "trade_name",
+    "postal_code",
+    "city",
+    "phone",
+    "email",
+    "street",  # last: built from four columns
+)
+ACTIVITY_STAGE = ("lineno", "key", "rpps", *ACTIVITY_VALUES)
+PROFESSIONAL_VALUES = (
+    "civility",
+    "last_name",
+    "first_name",
+    "profession_code",
+    "profession_label",
+    "specialty_code",
+    "specialty_label",
+)
+PROFESSIONAL_STAGE = ("rpps", "rank", *PROFESSIONAL_VALUES)
+MAILBOX_VALUES = ("kind", "rpps", "structure_name")
+MAILBOX_STAGE = ("lineno", "address", *MAILBOX_VALUES)
+# Where each professional value comes from in the activity file.
+PROFESSIONAL_SOURCES = (
+    "civility",
+    "last_name",
+    "first_name",
+    "profession_code",
+    "profession_label",
+    "skill_code",
+    "skill_label",
+)
+STREET_PARTS = ("street_number", "street_repeat", "street_type", "street_name")
+ACTIVITY_COLUMNS_USED = (
+    *[name for name in ACTIVITY_VALUES if name != "street"],
+    *STREET_PARTS,
+    *PROFESSIONAL_SOURCES[1:],
+    "skill_type",
+    "skill_code",
+    "civility",
+)
+
+
+def _limits(model: Any, columns: Sequence[str]) -> tuple[int, ...]:
+    return tuple(model._meta.get_field(column).max_length for column in columns)
+
+
+def _fit_stage(cursor: Any, table: str, model: Any, columns: Sequence[str]) -> None:
+    """Cut values longer than the model's columns (rare): one scan to know, an update
+    only of the columns that need it."""
+    limits = _limits(model, columns)
+    cursor.execute(
+        "SELECT "
+        + ", ".join(f"COALESCE(MAX(length({column})), 0)" for column in columns)
+        + f" FROM {table}"
+    )
+    longest = cursor.fetchone()
+    for column, limit, length in zip(columns, limits, longest, strict=True):
+        if length > limit:
+            cursor.execute(
+                f"UPDATE {table} SET {column} = substr({column}, 1, {limit}) "
+                f"WHERE length({column}) > {limit}"
+            )
+
+
+def read_activity(
+    source: Source,
+    layout: Layout,
+    activities: Writer,
+    professionals: Writer,
+    bad: BadLines,
+    progress: Progress,
+) -> FileStats:
+    stats = FileStats(source.name, layout)
+    fields = layout.field_count
+    at = layout.positions
+    type_at, id_at = at["id_type"], at["id"]
+    # A missing optional column reads the empty field appended at index ``fields``.
+    # Place values are stored as published (no trimming: it costs more than it gives).
+    pick_values = operator.itemgetter(
+        *[at.get(name, fields) for name in ACTIVITY_VALUES if name != "street"]
+    )
+    pick_street = operator.itemgetter(*[at.get(name, fields) for name in STREET_PARTS])
+    pad = any(name not in at for name in ACTIVITY_COLUMNS_USED)
+    civility_at = at.get("civility", at.get("civility_code", fields))
+    person_at = [civility_at] + [at.get(name, fields) for name in PROFESSIONAL_SOURCES[1:]]
+    skill_type_at, skill_code_at = at.get("skill_type", fields), at.get("skill_code", fields)
+    md5 = hashlib.md5
+    hexlify = binascii.hexlify
+    last_id = None
+    last_rpps, last_error = b"", None
+    # The professional is taken from its best line: a specialty (savoir-faire of type S)
+    # first, then any savoir-faire, then the first line. Consecutive lines of one RPPS
+    # are settled here; the rest (if the file is not grouped) in SQL, by ``rank``.
+    person: list[bytes] | None = None
+    person_rank = 0
+    grouped = True  # RPPS never decrease: no RPPS can come back after another one
+    stream = source.stream
+    lineno = 1
+    for lineno, raw in enumerate(stream, start=2):  # noqa: B007
+        raw = raw.rstrip(b"\r\n")
+        if not raw:
+            continue
+        stats.lines += 1
+        if stats.lines % TICK_LINES == 0:
+            progress.tick(stream.tell(), stats.lines)
+        if not raw.isascii():
+            raw = _to_utf8(raw, stats)
+        pipes = raw.count(b"|")
+        if pipes == fields and raw.endswith(b"|"):
+            raw = raw[:-1]
+        elif pipes != fields - 1:
+            bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
+            stats.bad += 1
+            continue
+        parts = raw.split(b"|")
+        if parts[type_at].strip() != b"8":  # 0 = ADELI: not in the RPPS directory
+            stats.ignored += 1
+            continue
+        identifier = parts[id_at].strip()
+        if identifier != last_id:
+            last_id = identifier
+            last_rpps, last_error = check_rpps(identifier)
+        if last_error:
+            bad.add(source.name, lineno, "rpps", last_error)
+            stats.bad += 1
+            continue
+        if pad:
+            parts.append(b"")
+        activities.write(
+            [
+                b"%d" % lineno,
+                hexlify(md5(raw).digest()),
+                last_rpps,
+                *pick_values(parts),
+                b" ".join(b" ".join(pick_street(parts)).split()),
+            ]
+        )
+        stats.staged += 1
+        quality = 0 if parts[skill_type_at].strip() == b"S" else 1 if parts[skill_code_at] else 2
+        rank = quality * 10_000_000_000 + lineno
+        if person is None or person[0] != last_rpps or rank < person_rank:
+            if person is not None and person[0] != last_rpps:
+                professionals.write(person)
+                if last_rpps < person[0]:
+                    grouped = False
+            person_rank = rank
+            person = [
+                last_rpps,
+                b"%d" % rank,
+                *[parts[i].strip() for i in person_at],
+            ]
+    if person is not None:
+        professionals.write(person)
+    stats.grouped = grouped
+    progress.tick(stream.tell(), stats.lines, force=True)
+    return stats
+
+
+def read_mssante(
+    source: Source,
+    layout: Layout,
+    mailboxes: Writer,
+    bad: BadLines,
+    progress: Progress,
+) -> FileStats:
+    stats = FileStats(source.name, layout)
+    fields = layout.field_count
+    at = layout.positions
+    kind_at, address_at, type_at, id_at = (
+        at["mailbox_type"],
+        at["address"],
+        at["id_type"],
+        at["id"],
+    )
+    national_at = at.get("national_id")
+    structure_at = at.get("structure_name", fields)
+    structure_limit = MSSanteAddress._meta.get_field("structure_name").max_length or 200
+    kinds = {kind.encode() for kind in MAILBOX_KINDS}
+    stream = source.stream
+    for lineno, raw in enumerate(stream, start=2):
+        raw = raw.rstrip(b"\r\n")
+        if not raw:
+            continue
+        stats.lines += 1
+        if stats.lines % TICK_LINES == 0:
+            progress.tick(stream.tell(), stats.lines)
+        if not raw.isascii():
+            raw = _to_utf8(raw, stats)
+        pipes = raw.count(b"|")
+        if pipes == fields and raw.endswith(b"|"):
+            raw = raw[:-1]
+        elif pipes != fields - 1:
+            bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
+            stats.bad += 1
+            continue
+        parts = raw.split(b"|")
+        parts.append(b"")
+        kind = parts[kind_at].strip().upper()
+        if kind not in kinds:
+            bad.add(source.name, lineno, "kind", repr(kind.decode()))
+            stats.bad += 1
+            continue
+        # Addresses are compared without case: MSSanté addresses are lower case.
+        address = parts[address_at].strip().lower()
+        if (
+            address.count(b"@") != 1
+            or not address.endswith(b".mssante.fr")
+            or address.startswith(b"@")
+            or len(address) > MAX_ADDRESS
+        ):
+            bad.add(source.name, lineno, "domain", repr(address.decode()[:80]))
+            stats.bad += 1
+            continue
+        identifier = parts[id_at].strip()
+        if not identifier and national_at is not None:
+            identifier = parts[national_at].strip()
+        rpps = b""
+        if identifier and parts[type_at].strip() == b"8":
+            rpps, error = check_rpps(identifier)
+            if error:
+                bad.add(source.name, lineno, "rpps", error)
+                stats.bad += 1
+                continue
+        structure = parts[structure_at].strip()
+        if len(structure) > structure_limit:
+            structure = structure.decode()[:structure_limit].encode()
+        mailboxes.write([b"%d" % lineno, address, kind, rpps, structure])
+        stats.staged += 1
+    progress.tick(stream.tell(), stats.lines, force=True)
+    return stats
+
+
+# --- staging ---------------------------------------------------------------------------
+
+STAGE_ACTIVITY = "dir_stage_activity"
+STAGE_MSSANTE = "dir_stage_mssante"
+STAGE_PROFESSIONAL = "dir_stage_professional"
+STAGE_TYPES = {"lineno": "integer", "rank": "bigint"}
+
+
+def _create_temp(cursor: Any, name: str, columns: Sequence[str]) -> None:
+    types = dict(STAGE_TYPES)
+    if connection.vendor == "postgresql":
+        types["key"] = "uuid"
+    body = ", ".join(f"{column} {types.get(column, 'text')}" for column in columns)
+    _drop_temp(cursor, name)
+    if connection.vendor == "postgresql":
+        cursor.execute(f"CREATE TEMP TABLE {name} ({body}) ON COMMIT DROP")
+    else:
+        cursor.execute(f"CREATE TEMP TABLE {name} ({body})")
+
+
+def _drop_temp(cursor: Any, name: str) -> None:
+    # Normally gone at commit (PostgreSQL) or dropped at the end; inside an enclosing
+    # transaction (tests) a previous run's table may still be there.
+    schema = "pg_temp" if connection.vendor == "postgresql" else "temp"
+    cursor.execute(f"DROP TABLE IF EXISTS {schema}.{name}")
+
+
+def _copy_row(row: list[bytes]) -> bytes:
+    line = b"|".join(row)
+    # COPY's text format gives "\" (and a bare CR) a meaning; "|" cannot occur in a field.
+    if b"\\" in line:
+        line = line.replace(b"\\", b"\\\\")
+    if b"\r" in line:
+        line = line.replace(b"\r", b"\\r")
+    return line + b"\n"
+
+
+def _copy_sql(table: str, columns: Sequence[str]) -> str:
+    return f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT text, DELIMITER '|')"
+
+
+class CopyWriter(Writer):
+    """PostgreSQL: ``COPY … FROM STDIN`` through psycopg 3, in 1 MB blocks."""
+
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        self._cursor = connection.connection.cursor()  # psycopg 3, inside Django's transaction
+        self._copy_cm = self._cursor.copy(_copy_sql(table, columns))
+        self._copy = self._copy_cm.__enter__()
+        self._buffer: list[bytes] = []
+        self._size = 0
+
+    def write(self, row: list[bytes]) -> None:
+        line = b"|".join(row)
+        # COPY's text format gives the backslash (and a bare CR) a meaning; "|" cannot
+        # occur inside a field.
+        if b"\\" in line or b"\r" in line:
+            line = line.replace(b"\\", b"\\\\").replace(b"\r", b"\\r")
+        self._buffer.append(line)
+        self._buffer.append(b"\n")
+        self._size += len(line)
+        if self._size >= FLUSH_BYTES:
+            self._copy.write(b"".join(self._buffer))
+            self._buffer.clear()
+            self._size = 0
+
+    def close(self) -> None:
+        if self._buffer:
+            self._copy.write(b"".join(self._buffer))
+            self._buffer.clear()
+        self._copy_cm.__exit__(None, None, None)
+        self._cursor.close()
+
+    def abort(self) -> None:
+        try:
+            self._copy_cm.__exit__(RuntimeError, RuntimeError("import interrompu"), None)
+        except Exception:  # noqa: S110 — the original error is the one to report
+            pass
+        finally:
+            self._cursor.close()
+
+
+class SpooledCopyWriter(Writer):
+    """PostgreSQL allows one COPY at a time per connection: rows for a second table go
+    to a temporary file (disk, not memory) and are copied once the first COPY is done."""
+
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        self._sql = _copy_sql(table, columns)
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed in close()/abort()
+        self._buffer: list[bytes] = []
+
+    def write(self, row: list[bytes]) -> None:
+        self._buffer.append(_copy_row(row))
+        if len(self._buffer) >= 8192:
+            self._spool.write(b"".join(self._buffer))
+            self._buffer.clear()
+
+    def close(self) -> None:
+        self._spool.write(b"".join(self._buffer))
+        self._buffer.clear()
+        self._spool.seek(0)
+        with connection.connection.cursor() as cursor, cursor.copy(self._sql) as copy:
+            while block := self._spool.read(FLUSH_BYTES):
+                copy.write(block)
+        self._spool.close()
+
+    def abort(self) -> None:
+        self._spool.close()
+
+
+class InsertWriter(Writer):
+    """SQLite: executemany into a temporary table, in batches (slower, equally atomic)."""
+
+    BATCH = 5000
+
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        self._cursor = connection.connection.cursor()
+        marks = ", ".join("?" for _ in columns)
+        self._sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+        self._rows: list[tuple[str, ...]] = []
+
+    def write(self, row: list[bytes]) -> None:
+        self._rows.append(tuple(value.decode() for value in row))
+        if len(self._rows) >= self.BATCH:
+            self._cursor.executemany(self._sql, self._rows)
+            self._rows.clear()
+
+    def close(self) -> None:
+        if self._rows:
+            self._cursor.executemany(self._sql, self._rows)
+            self._rows.clear()
+        self._cursor.close()
+
+    def abort(self) -> None:
+        self._cursor.close()
+
+
+def _writer(table: str, columns: Sequence[str], *, second: bool = False) -> Writer:
+    if connection.vendor != "postgresql":
+        return InsertWriter(table, columns)
+    return SpooledCopyWriter(table, columns) if second else CopyWriter(table, columns)
+
+
+# --- validation and apply (set-based SQL, same statements on both engines) -------------
+
+
+def _report_duplicates(
+    cursor: Any, table: str, key: str, file: str, bad: BadLines, what: str
+) -> int:
+    """Report and drop every line whose key an earlier line already had."""
+    cursor.execute(
+        f"SELECT s.lineno, d.first FROM {table} s JOIN "
+        f"(SELECT {key} AS k, MIN(lineno) AS first FROM {table} GROUP BY {key} "
+        f"HAVING COUNT(*) > 1) d ON d.k = s.{key} WHERE s.lineno > d.first ORDER BY s.lineno"
+    )
+    duplicates = cursor.fetchall()
+    for lineno, first in duplicates:
+        bad.add(file, lineno, "duplicate", f"{what} déjà vue ligne {first}")
+    if duplicates:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE lineno IN (SELECT s.lineno FROM {table} s JOIN "
+            f"(SELECT {key} AS k, MIN(lineno) AS first FROM {table} GROUP BY {key} "
+            f"HAVING COUNT(*) > 1) d ON d.k = s.{key} WHERE s.lineno > d.first)"
+        )
+    return len(duplicates)
+
+
+def _prepare_stage(cursor: Any, table: str, index_on: str) -> None:
+    if connection.vendor == "postgresql":
+        cursor.execute(f"ANALYZE {table}")
+    else:
+        cursor.execute(f"CREATE INDEX temp.{table}_{index_on} ON {table} ({index_on})")
+
+
+def _settle_professionals(cursor: Any) -> None:
+    """Keep one candidate per RPPS: the best-ranked line (only matters when a
+    professional's lines are not consecutive in the file)."""
+    cursor.execute(
+        f"DELETE FROM {STAGE_PROFESSIONAL} WHERE EXISTS (SELECT 1 FROM {STAGE_PROFESSIONAL} b "
+        f"WHERE b.rpps = {STAGE_PROFESSIONAL}.rpps AND b.rank < {STAGE_PROFESSIONAL}.rank)"
+    )
+
+
+def _replace(
+    cursor: Any,
+    *,
+    target: str,
+    source: str,
+    key: str,
+    columns: Sequence[str],
+    compare: bool = True,
+) -> Changes:
+    """Make ``target`` hold exactly the rows of ``source`` (matched on ``key``), touching
+    only rows that differ."""
+    changes = Changes()
+    cursor.execute(
+        f"DELETE FROM {target} WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {source} s WHERE s.{key} = {target}.{key})"
+    )
+    changes.removed = cursor.rowcount
+    if compare:
+        assignments = ", ".join(f"{column} = s.{column}" for column in columns)
+        differs = " OR ".join(f"{target}.{column} <> s.{column}" for column in columns)
+        cursor.execute(
+            f"UPDATE {target} SET {assignments} FROM {source} s "
+            f"WHERE s.{key} = {target}.{key} AND ({differs})"
+        )
+        changes.changed = cursor.rowcount
+    names = ", ".join([key, *columns])
+    values = ", ".join(f"s.{column}" for column in [key, *columns])
+    cursor.execute(
+        f"INSERT INTO {target} ({names}) SELECT {values} FROM {source} s WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {target} t WHERE t.{key} = s.{key})"
+    )
+    changes.added = cursor.rowcount
+    return changes
+
+
+def _empty_table_fast_path(cursor: Any, table: str) -> list[str]:
+    """First import into an empty table (PostgreSQL): drop its secondary indexes and
+    unique constraints, to rebuild them once after the bulk insert — much faster than
+    maintaining them row by row. Returns the statements that rebuild them. Transactional
+    like the rest: a failed run gets them back. The lock this takes only delays readers
+    of a table that is empty anyway."""
+    if connection.vendor != "postgresql":
+        return []
+    cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
+    if cursor.fetchone() is not None:
+        return []
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype = 'u'",
+        [table],
+    )
+    uniques = cursor.fetchall()
+    cursor.execute(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
+        "AND NOT x.indisprimary "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+        [table],
+    )
+    plain = cursor.fetchall()
+    rebuild = []
+    for name, definition in uniques:
+        cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        rebuild.append(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    for name, definition in plain:
+        cursor.execute(f'DROP INDEX "{name}"')
+        rebuild.append(definition)
+    return rebuild
+
+
+def _replace_fast(cursor: Any, **kwargs: Any) -> Changes:
+    rebuild = _empty_table_fast_path(cursor, kwargs["target"])
+    changes = _replace(cursor, **kwargs)
+    for statement in rebuild:
+        cursor.execute(statement)
+    return changes
+
+
+def _apply_professionals(cursor: Any) -> Changes:
+    return _replace_fast(
+        cursor,
+        target=Professional._meta.db_table,
+        source=STAGE_PROFESSIONAL,
+        key="rpps",
+        columns=PROFESSIONAL_VALUES,
+    )
+
+
+def _apply_activities(cursor: Any) -> Changes:
+    # The key is a digest of the whole line: same key, same content — nothing to compare.
+    return _replace_fast(
+        cursor,
+        target=Activity._meta.db_table,
+        source=STAGE_ACTIVITY,
+        key="key",
+        columns=("rpps", *ACTIVITY_VALUES),
+        compare=False,
+    )
+
+
+def _apply_addresses(cursor: Any) -> Changes:
+    return _replace_fast(
+        cursor,
+        target=MSSanteAddress._meta.db_table,
+        source=STAGE_MSSANTE,
+        key="address",
+        columns=MAILBOX_VALUES,
+    )
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+def _read_header(source: Source) -> tuple[Layout, bytes]:
+    first = source.stream.readline()
+    try:
+        header = first.decode("utf-8")
+    except UnicodeDecodeError:
+        header = first.decode("cp1252", errors="replace")
+    try:
+        return formats.recognise(header), first
+    except formats.UnknownHeader as exc:
+        raise ImportRefused(f"{source.name} : {exc}. Rien n'a été modifié.") from exc
+
+
+def import_directory(
+    *,
+    by: Any,
+    paths: Sequence[Path],
+    report: TextIO | None = None,
+    report_path: Path | None = None,
+    progress: Progress | None = None,
+    max_bad_share: float = 0.01,
+    allow_shrink: bool = False,
+    force: bool = False,
+    work_mem: str = "256MB",
+) -> ImportSummary:
+    """Replace the directory with the content of ``paths`` — all of it, or nothing.
+
+    Raises :class:`ImportRefused` (nothing changed) for an unknown header, an unreadable
+    or truncated archive, too many bad lines, or a file that would empty the directory.
+    """
+    started = time.monotonic()
+    progress = progress or Progress(None, tty=False)
+    bad = BadLines(report)
+    summary = ImportSummary(report_path=report_path)
+    if not paths:
+        raise ImportRefused("Aucun fichier à importer.")
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One import at a time; readers are never blocked.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('concerto.import-directory'))")
+            # Hash joins and the per-RPPS sort over millions of rows stay in memory.
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
+            cursor.execute("SELECT set_config('maintenance_work_mem', %s, true)", [work_mem])
+        layouts: dict[str, tuple[Layout, FileStats]] = {}
+        seen: set[str] = set()
+        for path in paths:
+            try:
+                layout, stats = _read_file(cursor, Path(path), bad, progress, force, seen)
+            except SourceError as exc:
+                raise ImportRefused(str(exc)) from exc
+            except ARCHIVE_ERRORS as exc:
+                raise ImportRefused(
+                    f"{Path(path).name} : archive ZIP tronquée ou endommagée ({exc}). "
+                    "Rien n'a été modifié."
+                ) from exc
+            summary.files.append(stats)
+            if stats.unchanged_since is None:
+                layouts[layout.kind] = (layout, stats)
+            elif layout.kind == ACTIVITY:
+                summary.professionals, summary.activities = Changes(), Changes()
+            else:
+                summary.addresses = Changes()
+
+        progress.phase("Validation…")
+        if ACTIVITY in layouts:
+            _, stats = layouts[ACTIVITY]
+            _prepare_stage(cursor, STAGE_ACTIVITY, "key")
+            dropped = _report_duplicates(cursor, STAGE_ACTIVITY, "key", stats.name, bad, "ligne")
+            stats.bad += dropped
+            stats.staged -= dropped
+        if MSSANTE in layouts:
+            _, stats = layouts[MSSANTE]
+            _prepare_stage(cursor, STAGE_MSSANTE, "address")
+            dropped = _report_duplicates(
+                cursor, STAGE_MSSANTE, "address", stats.name, bad, "adresse"
+            )
+            stats.bad += dropped
+            stats.staged -= dropped
+        for _, stats in layouts.values():
+            _check_file(stats, max_bad_share)
+
+        if ACTIVITY in layouts:
+            # Statistics (PostgreSQL) or an index (SQLite) for the joins that follow.
+            _prepare_stage(cursor, STAGE_PROFESSIONAL, "rpps")
+            if not layouts[ACTIVITY][1].grouped:
+                _settle_professionals(cursor)
+            _fit_stage(cursor, STAGE_ACTIVITY, Activity, ACTIVITY_VALUES)
+            _fit_stage(cursor, STAGE_PROFESSIONAL, Professional, PROFESSIONAL_VALUES)
+            cursor.execute(f"SELECT COUNT(*) FROM {STAGE_PROFESSIONAL}")
+            _check_shrink(Professional, "professionnels", cursor.fetchone()[0], allow_shrink)
+        if MSSANTE in layouts:
+            cursor.execute(f"SELECT COUNT(*) FROM {STAGE_MSSANTE}")
+            _check_shrink(MSSanteAddress, "adresses MSSanté", cursor.fetchone()[0], allow_shrink)
+
+        progress.phase("Application des changements…")
+        if ACTIVITY in layouts:
+            summary.professionals = _apply_professionals(cursor)
+            progress.phase(f"Professionnels : {summary.professionals}")
+            summary.activities = _apply_activities(cursor)
+            progress.phase(f"Activités : {summary.activities}")
+        if MSSANTE in layouts:
+            summary.addresses = _apply_addresses(cursor)
+            progress.phase(f"Adresses MSSanté : {summary.addresses}")
+
+        summary.totals = _totals()
+        for _, stats in layouts.values():
+            _remember(stats, summary.totals)
+        summary.bad_lines = bad.total
+        summary.bad_by_reason = {REASONS[k]: v for k, v in bad.by_reason.items()}
+        summary.examples = list(bad.examples)
+        summary.seconds = time.monotonic() - started
+        trail.record(
+            by=by,
+            action="directory.import",
+            details={
+                "files": [f.name for f in summary.files],
+                "rows_read": summary.rows_read,
+                "bad_lines": summary.bad_lines,
+                "professionals": vars(summary.professionals) if summary.professionals else None,
+                "activities": vars(summary.activities) if summary.activities else None,
+                "addresses": vars(summary.addresses) if summary.addresses else None,
+                "totals": summary.totals,
+            },
+        )
+        for table in (STAGE_ACTIVITY, STAGE_MSSANTE, STAGE_PROFESSIONAL):
+            _drop_temp(cursor, table)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _read_file(
+    cursor: Any, path: Path, bad: BadLines, progress: Progress, force: bool, seen: set[str]
+) -> tuple[Layout, FileStats]:
+    with open_source(path) as source:
+        layout, _ = _read_header(source)
+        if layout.kind in seen:
+            raise ImportRefused(
+                f"{source.name} : deux fichiers du même type ({layout.label}) dans le même import."
+            )
+        seen.add(layout.kind)
+        previous = DirectorySource.objects.filter(kind=layout.kind).first()
+        reread = False
+        if not force and previous is not None and previous.size == source.size:
+            # Same size as the last file applied: hash it (a fast block read) to know.
+            while source.stream.read(FLUSH_BYTES):
+                pass
+            if source.digest.hexdigest() == previous.digest and _still_as_imported(previous):
+                progress.phase(
+                    f"{source.name} : identique au fichier importé le "
+                    f"{timezone.localtime(previous.imported_at):%d/%m/%Y à %H:%M} — rien à faire "
+                    "(--force pour tout comparer)."
+                )
+                return layout, FileStats(
+                    source.name,
+                    layout,
+                    size=source.size,
+                    digest=previous.digest,
+                    unchanged_since=previous.imported_at,
+                )
+            reread = True
+    if reread:  # not the same file after all: read it again from the start
+        return _read_file(cursor, path, bad, progress, True, seen - {layout.kind})
+    with open_source(path) as source:
+        layout, _ = _read_header(source)
+        progress.start(f"{source.name} ({layout.label})", source.size)
+        stats = _stage_file(cursor, source, layout, bad, progress)
+        stats.size = source.size
+        stats.digest = source.digest.hexdigest()  # the whole file has been read
+        return layout, stats
+
+
+def _still_as_imported(previous: DirectorySource) -> bool:
+    """Nothing changed the tables since that import (counts as recorded then)."""
+    if previous.kind == ACTIVITY:
+        return (
+            Activity.objects.count() == previous.rows
+            and Professional.objects.count() == previous.professionals
+        )
+    return MSSanteAddress.objects.count() == previous.rows
+
+
+def _remember(stats: FileStats, totals: dict[str, int]) -> None:
+    kind = stats.layout.kind
+    rows = (
+        totals["activities"]
+        if kind == ACTIVITY
+        else sum(totals[f"addresses_{k}"] for k in MAILBOX_KINDS)
+    )
+    DirectorySource.objects.update_or_create(
+        kind=kind,
+        defaults={
+            "name": stats.name[:255],
+            "size": stats.size,
+            "digest": stats.digest,
+            "rows": rows,
+            "professionals": totals["professionals"] if kind == ACTIVITY else 0,
+            "imported_at": clock.now(),
+        },
+    )
+
+
+def _stage_file(
+    cursor: Any,
+    source: Source,
+    layout: Layout,
+    bad: BadLines,
+    progress: Progress,
+) -> FileStats:
+    writers: list[Writer] = []
+    try:
+        if layout.kind == ACTIVITY:
+            # Both tables exist before the COPY starts: nothing else may run during it.
+            _create_temp(cursor, STAGE_ACTIVITY, ACTIVITY_STAGE)
+            _create_temp(cursor, STAGE_PROFESSIONAL, PROFESSIONAL_STAGE)
+            activities = _writer(STAGE_ACTIVITY, ACTIVITY_STAGE)
+            writers.append(activities)
+            professionals = _writer(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE, second=True)
+            writers.append(professionals)
+            stats = read_activity(source, layout, activities, professionals, bad, progress)
+        else:
+            _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
+            mailboxes = _writer(STAGE_MSSANTE, MAILBOX_STAGE)
+            writers.append(mailboxes)
+            stats = read_mssante(source, layout, mailboxes, bad, progress)
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    for writer in writers:
+        writer.close()
+    return stats
+
+
+def _check_file(stats: FileStats, max_bad_share: float) -> None:
+    if stats.lines and stats.bad / stats.lines > max_bad_share:
+        raise ImportRefused(
+            f"{stats.name} : {stats.bad} lignes rejetées sur {stats.lines} "
+            f"({stats.bad / stats.lines:.1%}), au-delà du maximum autorisé "
+            f"({max_bad_share:.1%}). Rien n'a été modifié."
+        )
+    if stats.staged == 0:
+        raise ImportRefused(
+            f"{stats.name} : aucune ligne valide ; l'annuaire n'est pas vidé. Rien n'a été modifié."
+        )
+
+
+def _check_shrink(model: Any, label: str, new_count: int, allow_shrink: bool) -> None:
+    current = model.objects.count()
+    if not allow_shrink and current >= 1000 and new_count < current / 2:
+        raise ImportRefused(
+            f"Le nouvel import ne compte que {new_count} {label} contre {current} aujourd'hui "
+            "(moins de la moitié) : fichier incomplet ? Relancez avec --allow-shrink si c'est "
+            "voulu. Rien n'a été modifié."
+        )
+
+
+def _totals() -> dict[str, int]:
+    totals = {
+        "professionals": Professional.objects.count(),
+        "activities": Activity.objects.count(),
+    }
+    for kind in MAILBOX_KINDS:
+        totals[f"addresses_{kind}"] = MSSanteAddress.objects.filter(kind=kind).count()
+    return totals

@@ -1,0 +1,508 @@
+"""``concerto import-directory``: layouts, encodings, bad lines, atomicity, refresh counts."""
+
+from __future__ import annotations
+
+import zipfile
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from concerto.audit.models import AuditEvent
+from concerto.directory import importer
+from concerto.directory.importer import ImportRefused, import_directory
+from concerto.directory.lookup import mssante_addresses
+from concerto.directory.models import Activity, MSSanteAddress, Professional
+from concerto.directory.sample import MSSANTE_HEADER
+from tests.directory.files import (
+    BAD_LUHN,
+    RPPS,
+    activity_file,
+    activity_row,
+    mailbox_row,
+    mssante_file,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*paths: Path, report: StringIO | None = None, **kw):
+    return import_directory(by=None, paths=list(paths), report=report or StringIO(), **kw)
+
+
+def snapshot() -> dict[str, list[tuple]]:
+    return {
+        "professionals": sorted(
+            Professional.objects.values_list("rpps", "last_name", "first_name", "specialty_code")
+        ),
+        "activities": sorted(Activity.objects.values_list("key", "rpps", "structure_name")),
+        "addresses": sorted(
+            MSSanteAddress.objects.values_list("address", "kind", "rpps", "structure_name")
+        ),
+    }
+
+
+@pytest.fixture
+def v1(tmp_path: Path) -> tuple[Path, Path]:
+    """A first directory: three doctors, four activities, four mailboxes."""
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    act = activity_file(
+        folder,
+        [
+            activity_row(RPPS[0], **{"Nom d'exercice": "PREMIERFICTIF"}),
+            activity_row(RPPS[0], **{"Raison sociale site": "CENTRE HOSPITALIER FICTIF"}),
+            activity_row(RPPS[1], **{"Nom d'exercice": "SECONDEXEMPLE"}),
+            activity_row(RPPS[2], **{"Nom d'exercice": "TROISIEMEDEMO"}),
+        ],
+    )
+    mss = mssante_file(
+        folder,
+        [
+            mailbox_row("premier.fictif@medecin.mssante.fr", RPPS[0]),
+            mailbox_row("secretariat@ch-fictif.mssante.fr", RPPS[0], kind="ORG"),
+            mailbox_row("second.exemple@medecin.mssante.fr", RPPS[1]),
+            mailbox_row("troisieme.demo@medecin.mssante.fr", RPPS[2]),
+        ],
+    )
+    return act, mss
+
+
+# --- layouts and encodings -------------------------------------------------------------
+
+
+def test_first_import_fills_the_directory(v1):
+    summary = run(*v1)
+    assert Professional.objects.count() == 3
+    assert Activity.objects.count() == 4
+    assert MSSanteAddress.objects.count() == 4
+    first = Professional.objects.get(rpps=RPPS[0])
+    assert (first.last_name, first.first_name, first.civility) == (
+        "PREMIERFICTIF",
+        "Jean",
+        "Docteur",
+    )
+    assert (first.profession_code, first.specialty_code) == ("10", "SM54")
+    assert first.specialty_label == "Médecine générale"
+    assert summary.professionals is not None and summary.professionals.added == 3
+    assert summary.addresses is not None and summary.addresses.added == 4
+    assert summary.totals["addresses_PER"] == 3 and summary.totals["addresses_ORG"] == 1
+    activity = Activity.objects.filter(rpps=RPPS[1]).get()
+    assert activity.street == "3 Rue DES EXEMPLES"
+    assert (activity.postal_code, activity.city) == ("86000", "Poitiers")
+
+
+def _schema() -> dict[str, dict]:
+    with connection.cursor() as cursor:
+        return {
+            model._meta.db_table: {
+                name: (tuple(c["columns"]), c["unique"], c["index"], c["check"])
+                for name, c in connection.introspection.get_constraints(
+                    cursor, model._meta.db_table
+                ).items()
+            }
+            for model in (Professional, Activity, MSSanteAddress)
+        }
+
+
+def test_first_import_keeps_every_index_and_constraint(v1):
+    # On PostgreSQL the first import into empty tables rebuilds indexes after the insert.
+    before = _schema()
+    run(*v1)
+    assert _schema() == before
+    assert any(
+        unique and columns == ("key",)
+        for columns, unique, _, _ in before[Activity._meta.db_table].values()
+    )
+
+
+def test_lookup_gives_personal_addresses_only(v1):
+    run(*v1)
+    assert mssante_addresses(RPPS[0]) == ["premier.fictif@medecin.mssante.fr"]
+    assert MSSanteAddress.objects.filter(rpps=RPPS[0], kind="ORG").exists()
+    assert mssante_addresses(RPPS[5]) == []
+
+
+def test_older_52_column_activity_file(tmp_path):
+    path = activity_file(tmp_path, [activity_row(RPPS[3])], columns=52)
+    summary = run(path)
+    assert summary.files[0].layout.field_count == 52
+    assert Professional.objects.get(rpps=RPPS[3]).last_name == f"NOMFICTIF{RPPS[3][-3:]}"
+
+
+@pytest.mark.parametrize("trailing", [True, False])
+def test_trailing_pipe_present_or_absent(tmp_path, trailing):
+    act = activity_file(tmp_path, [activity_row(RPPS[4])], trailing=trailing)
+    mss = mssante_file(
+        tmp_path, [mailbox_row("quatre@medecin.mssante.fr", RPPS[4])], trailing=trailing
+    )
+    summary = run(act, mss)
+    assert summary.bad_lines == 0
+    assert {f.layout.trailing_pipe for f in summary.files} == {trailing}
+    assert mssante_addresses(RPPS[4]) == ["quatre@medecin.mssante.fr"]
+    assert Professional.objects.get(rpps=RPPS[4]).first_name == "Jean"
+
+
+def test_empty_last_field_is_not_a_trailing_pipe(tmp_path):
+    # No trailing "|" and an empty last column ("Pays"): the line still ends with "|".
+    mss = mssante_file(
+        tmp_path,
+        [mailbox_row("vide@medecin.mssante.fr", RPPS[4], **{"Pays structure BAL": ""})],
+        trailing=False,
+    )
+    assert run(mss).bad_lines == 0
+    assert MSSanteAddress.objects.filter(address="vide@medecin.mssante.fr").exists()
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_both_encodings(tmp_path, encoding):
+    name = "HÉLÈNE-FRANÇOISE"
+    act = activity_file(
+        tmp_path,
+        [activity_row(RPPS[5], **{"Prénom d'exercice": name, "Nom d'exercice": "CHIMÈRE"})],
+        encoding=encoding,
+        newline="\r\n",
+    )
+    summary = run(act)
+    professional = Professional.objects.get(rpps=RPPS[5])
+    assert (professional.first_name, professional.last_name) == (name, "CHIMÈRE")
+    assert summary.files[0].cp1252_lines == (1 if encoding == "cp1252" else 0)
+
+
+def test_names_without_structure_bal_suffix(tmp_path):
+    header = [name.replace(" structure BAL", "") for name in MSSANTE_HEADER]
+    row = mailbox_row("sans.suffixe@medecin.mssante.fr", RPPS[6])
+    row["Raison Sociale"] = "CABINET SANS SUFFIXE"
+    mss = mssante_file(tmp_path, [row], header=header)
+    run(mss)
+    assert MSSanteAddress.objects.get().structure_name == "CABINET SANS SUFFIXE"
+
+
+def test_zip_input(tmp_path, v1):
+    archives = []
+    for path in v1:
+        archive = tmp_path / (path.stem + ".zip")
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.write(path, path.name)
+        archives.append(archive)
+    summary = run(*archives)
+    assert Professional.objects.count() == 3
+    assert MSSanteAddress.objects.count() == 4
+    assert sorted(f.name for f in summary.files) == [
+        "Extraction_Correspondance_MSSante_202611270300.zip:"
+        "Extraction_Correspondance_MSSante_202611270300.txt",
+        "PS_LibreAcces_Personne_activite_202611270300.zip:"
+        "PS_LibreAcces_Personne_activite_202611270300.txt",
+    ]
+
+
+@pytest.mark.parametrize("order", ["grouped", "scattered"])
+def test_the_professional_comes_from_the_line_with_a_specialty(tmp_path, order):
+    no_skill = {"Code type savoir-faire": "", "Code savoir-faire": "", "Libellé savoir-faire": ""}
+    other = {"Code type savoir-faire": "CEX", "Code savoir-faire": "CE01"}
+    a = [
+        activity_row(RPPS[9], **{"Nom d'exercice": "SANSSPECIALITE"}, **no_skill),
+        activity_row(RPPS[9], **{"Nom d'exercice": "AUTRESAVOIR"}, **other),
+        activity_row(RPPS[9], **{"Nom d'exercice": "AVECSPECIALITE"}),
+    ]
+    b = [activity_row(RPPS[3]), activity_row(RPPS[12])]
+    rows = [b[0], *a, b[1]] if order == "grouped" else [a[0], b[0], a[1], b[1], a[2]]
+    summary = run(activity_file(tmp_path, rows))
+    assert summary.files[0].grouped == (order == "grouped")
+    professional = Professional.objects.get(rpps=RPPS[9])
+    assert (professional.last_name, professional.specialty_code) == ("AVECSPECIALITE", "SM54")
+    assert Professional.objects.count() == 3
+
+
+def test_over_long_values_are_cut_to_the_column_size(tmp_path):
+    act = activity_file(
+        tmp_path,
+        [
+            activity_row(
+                RPPS[8],
+                **{"Nom d'exercice": "É" * 150, "Raison sociale site": "CABINET " + "Ç" * 300},
+            )
+        ],
+    )
+    run(act)
+    assert Professional.objects.get(rpps=RPPS[8]).last_name == "É" * 120
+    assert Activity.objects.get(rpps=RPPS[8]).structure_name == ("CABINET " + "Ç" * 300)[:200]
+
+
+def test_adeli_lines_are_ignored_not_rejected(tmp_path):
+    act = activity_file(
+        tmp_path,
+        [
+            activity_row(RPPS[7]),
+            activity_row("123456789", **{"Type d'identifiant PP": "0"}),
+        ],
+    )
+    summary = run(act)
+    assert summary.bad_lines == 0
+    assert summary.files[0].ignored == 1
+    assert list(Professional.objects.values_list("rpps", flat=True)) == [RPPS[7]]
+
+
+# --- bad lines -------------------------------------------------------------------------
+
+
+def test_each_bad_line_is_reported_with_its_number_and_the_run_goes_on(tmp_path):
+    good_act = [activity_row(r) for r in RPPS[:20]]
+    act = activity_file(
+        tmp_path,
+        [
+            *good_act[:5],
+            "8|" + RPPS[20] + "|too|few|fields|",  # line 7
+            activity_row("1234567890"),  # line 8: 10 digits
+            activity_row(BAD_LUHN),  # line 9: Luhn
+            *good_act[5:],
+        ],
+    )
+    mss = mssante_file(
+        tmp_path,
+        [mailbox_row(f"dr{n}@medecin.mssante.fr", r) for n, r in enumerate(RPPS[:20])]
+        + [
+            mailbox_row("dr.gmail@gmail.com", RPPS[0]),  # line 22: outside MSSanté
+            mailbox_row("DR3@medecin.mssante.fr", RPPS[3]),  # line 23: duplicate of line 5
+            mailbox_row("inconnu@medecin.mssante.fr", RPPS[4], kind="XYZ"),  # line 24
+        ],
+    )
+    report = StringIO()
+    summary = run(act, mss, report=report, max_bad_share=0.5)
+    lines = report.getvalue().splitlines()
+    assert lines[0] == "fichier\tligne\tmotif\tdétail"
+    rejected = {
+        (line.split("\t")[0], int(line.split("\t")[1]), line.split("\t")[2]) for line in lines[1:]
+    }
+    assert rejected == {
+        (act.name, 7, "nombre de champs incorrect"),
+        (act.name, 8, "RPPS invalide"),
+        (act.name, 9, "RPPS invalide"),
+        (mss.name, 22, "adresse hors domaine MSSanté"),
+        (mss.name, 23, "ligne ou adresse en double"),
+        (mss.name, 24, "type de BAL inconnu"),
+    }
+    assert "clé de contrôle (Luhn) fausse" in report.getvalue()
+    assert "10 chiffres au lieu de 11" in report.getvalue()
+    assert "déjà vue ligne 5" in report.getvalue()
+    assert summary.bad_lines == 6
+    # The run went on: every good line is in.
+    assert Professional.objects.count() == 20
+    assert MSSanteAddress.objects.count() == 20
+
+
+def test_too_many_bad_lines_stop_the_run_and_change_nothing(tmp_path, v1):
+    run(*v1)
+    before = snapshot()
+    act = activity_file(
+        tmp_path, [activity_row(RPPS[10]), activity_row(BAD_LUHN), activity_row(RPPS[11])]
+    )
+    report = StringIO()
+    with pytest.raises(ImportRefused, match=r"1 lignes rejetées sur 3 \(33.3%\)"):
+        run(act, report=report, max_bad_share=0.2)
+    assert snapshot() == before
+    assert f"{act.name}\t3\tRPPS invalide" in report.getvalue()
+
+
+def test_unknown_header_stops_the_run(tmp_path, v1):
+    run(*v1)
+    before = snapshot()
+    path = tmp_path / "autre.txt"
+    path.write_text("Nom|Prénom|Ville|\nDUPONT|Jean|Paris|\n", encoding="utf-8")
+    with pytest.raises(ImportRefused, match="en-tête non reconnu"):
+        run(v1[1], path)  # the MSSanté file first: its staging is discarded too
+    assert snapshot() == before
+
+
+def test_truncated_zip_stops_the_run(tmp_path, v1):
+    run(*v1)
+    before = snapshot()
+    archive = tmp_path / "PS_LibreAcces.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(v1[0], v1[0].name)
+    data = archive.read_bytes()
+    archive.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImportRefused, match="ZIP illisible ou tronquée"):
+        run(archive)
+    assert snapshot() == before
+
+
+def test_empty_file_does_not_empty_the_directory(tmp_path, v1):
+    run(*v1)
+    before = snapshot()
+    with pytest.raises(ImportRefused, match="aucune ligne valide"):
+        run(mssante_file(tmp_path, []))
+    assert snapshot() == before
+
+
+def test_two_files_of_the_same_kind_are_refused(v1):
+    with pytest.raises(ImportRefused, match="deux fichiers du même type"):
+        run(v1[0], v1[0])
+    assert Professional.objects.count() == 0
+
+
+# --- atomicity -------------------------------------------------------------------------
+
+
+def test_an_error_midway_leaves_the_previous_directory(monkeypatch, tmp_path, v1):
+    run(*v1)
+    before = snapshot()
+    events = AuditEvent.objects.count()
+    act = activity_file(
+        tmp_path, [activity_row(r, **{"Nom d'exercice": "CHANGE"}) for r in RPPS[:5]]
+    )
+    mss = mssante_file(tmp_path, [mailbox_row("nouvelle@medecin.mssante.fr", RPPS[0])])
+    applied = []
+
+    def explode(cursor):
+        # Professionals and activities are already rewritten when this runs.
+        applied.append(Professional.objects.filter(last_name="CHANGE").count())
+        raise RuntimeError("panne simulée")
+
+    monkeypatch.setattr(importer, "_apply_addresses", explode)
+    with pytest.raises(RuntimeError, match="panne simulée"):
+        run(act, mss)
+    assert applied == [5]
+    assert snapshot() == before
+    assert mssante_addresses(RPPS[0]) == ["premier.fictif@medecin.mssante.fr"]
+    assert AuditEvent.objects.count() == events
+
+
+# --- refresh ---------------------------------------------------------------------------
+
+
+def test_refresh_counts_additions_changes_and_removals_exactly(tmp_path, v1):
+    run(*v1)
+    folder = tmp_path / "v2"
+    folder.mkdir()
+    act = activity_file(
+        folder,
+        [
+            # RPPS[0]: unchanged, one of its two activities dropped.
+            activity_row(RPPS[0], **{"Nom d'exercice": "PREMIERFICTIF"}),
+            # RPPS[1]: renamed → 1 change; its activity line changes → 1 removal + 1 addition.
+            activity_row(RPPS[1], **{"Nom d'exercice": "SECONDRENOMME"}),
+            # RPPS[2]: gone. RPPS[3], RPPS[4]: new, with three activities.
+            activity_row(RPPS[3]),
+            activity_row(RPPS[4]),
+            activity_row(RPPS[4], **{"Raison sociale site": "MAISON DE SANTE FICTIVE"}),
+        ],
+    )
+    mss = mssante_file(
+        folder,
+        [
+            mailbox_row("premier.fictif@medecin.mssante.fr", RPPS[0]),  # unchanged
+            mailbox_row(  # structure renamed → 1 change
+                "secretariat@ch-fictif.mssante.fr",
+                RPPS[0],
+                kind="ORG",
+                **{"Raison Sociale structure BAL": "CH FICTIF RENOMME"},
+            ),
+            # second.exemple… and troisieme.demo… removed → 2 removals
+            mailbox_row("quatre@medecin.mssante.fr", RPPS[3]),  # 1 addition
+        ],
+    )
+    summary = run(act, mss)
+    professionals, activities, addresses = (
+        summary.professionals,
+        summary.activities,
+        summary.addresses,
+    )
+    assert professionals and activities and addresses
+    assert vars(professionals) == {"added": 2, "changed": 1, "removed": 1}
+    assert vars(activities) == {"added": 4, "changed": 0, "removed": 3}
+    assert vars(addresses) == {"added": 1, "changed": 1, "removed": 2}
+    assert Professional.objects.get(rpps=RPPS[1]).last_name == "SECONDRENOMME"
+    assert not Professional.objects.filter(rpps=RPPS[2]).exists()
+    assert Activity.objects.count() == 5
+    assert MSSanteAddress.objects.get(
+        address="secretariat@ch-fictif.mssante.fr"
+    ).structure_name == ("CH FICTIF RENOMME")
+    event = AuditEvent.objects.filter(action="directory.import").latest("id")
+    assert event.details["professionals"] == {"added": 2, "changed": 1, "removed": 1}
+
+
+def test_reimporting_the_same_files_rewrites_nothing(v1):
+    run(*v1)
+    xmins = _xmins()
+    summary = run(*v1, force=True)  # the full comparison, not the unchanged-file shortcut
+    assert summary.rewritten == 0
+    assert vars(summary.professionals) == {"added": 0, "changed": 0, "removed": 0}
+    if connection.vendor == "postgresql":
+        # Not one row version was written: every row keeps its creating transaction.
+        assert _xmins() == xmins
+
+
+def test_an_unchanged_file_is_recognised_and_not_read_again(v1):
+    run(*v1)
+    xmins = _xmins()
+    summary = run(*v1)
+    assert [f.unchanged_since is not None for f in summary.files] == [True, True]
+    assert summary.rows_read == 0
+    assert vars(summary.addresses) == {"added": 0, "changed": 0, "removed": 0}
+    assert _xmins() == xmins
+
+
+def test_the_shortcut_is_not_taken_when_the_tables_changed_since(v1):
+    run(*v1)
+    MSSanteAddress.objects.filter(address="second.exemple@medecin.mssante.fr").delete()
+    summary = run(*v1)
+    assert [f.unchanged_since is None for f in summary.files] == [False, True]
+    assert vars(summary.addresses) == {"added": 1, "changed": 0, "removed": 0}
+    assert mssante_addresses(RPPS[1]) == ["second.exemple@medecin.mssante.fr"]
+
+
+def _xmins() -> dict[str, list[str]]:
+    if connection.vendor != "postgresql":
+        return {}
+    result = {}
+    with connection.cursor() as cursor:
+        for model in (Professional, Activity, MSSanteAddress):
+            cursor.execute(f"SELECT id, xmin::text FROM {model._meta.db_table} ORDER BY id")  # noqa: S608
+            result[model.__name__] = cursor.fetchall()
+    return result
+
+
+def test_a_mailbox_only_refresh_keeps_the_professionals(tmp_path, v1):
+    run(*v1)
+    mss = mssante_file(tmp_path, [mailbox_row("seule@medecin.mssante.fr", RPPS[1])])
+    summary = run(mss)
+    assert summary.professionals is None
+    assert Professional.objects.count() == 3
+    assert mssante_addresses(RPPS[1]) == ["seule@medecin.mssante.fr"]
+    assert MSSanteAddress.objects.count() == 1
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+def test_command_prints_progress_and_summary(tmp_path, v1):
+    out = StringIO()
+    report = tmp_path / "rapport.tsv"
+    call_command(
+        "import-directory",
+        *map(str, v1),
+        "--report",
+        str(report),
+        "--progress-every",
+        "0",
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "Lecture de Extraction_Correspondance_MSSante_202611270300.txt" in text
+    assert "lignes/s" in text
+    assert "Professionnels : 3 ajout(s), 0 modification(s), 0 retrait(s)" in text
+    assert "adresses PER 3 / ORG 1" in text
+    assert "Lignes rejetées : 0" in text
+    assert report.read_text(encoding="utf-8").startswith("fichier\tligne\tmotif")
+
+
+def test_command_failure_is_a_clear_message(tmp_path):
+    path = tmp_path / "inconnu.txt"
+    path.write_text("A|B|C\n1|2|3\n", encoding="utf-8")
+    report = tmp_path / "rapport.tsv"
+    with pytest.raises(CommandError, match="en-tête non reconnu"):
+        call_command("import-directory", str(path), "--report", str(report), stdout=StringIO())
+    assert "import arrêté" in report.read_text(encoding="utf-8")
