@@ -30,6 +30,8 @@ class Reason(enum.Enum):
     SESSION_CANCELLED = "session_cancelled"
     SESSION_STARTED = "session_started"
     ALREADY_NOTIFIED = "already_notified"
+    # Not produced by evaluate(): the scan's verdict on a row of a former GP.
+    GP_CHANGED = "gp_changed"
 
     @property
     def label(self) -> str:
@@ -47,6 +49,7 @@ REASON_LABELS = {
     Reason.SESSION_CANCELLED: "séance annulée",
     Reason.SESSION_STARTED: "séance déjà commencée",
     Reason.ALREADY_NOTIFIED: "médecin traitant déjà notifié",
+    Reason.GP_CHANGED: "le médecin traitant déclaré a changé depuis",
 }
 
 

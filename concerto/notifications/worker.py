@@ -64,7 +64,7 @@ SCAN_HORIZON_DAYS = 21
 # was due while every worker was down is recorded as expired, never silently dropped.
 EXPIRY_LOOKBACK_DAYS = 7
 Status = Notification.Status
-GP_CHANGED = "gp_changed"
+GP_CHANGED = Reason.GP_CHANGED.value
 
 
 def send_hour() -> dt.time:
@@ -347,10 +347,11 @@ def _with_db_retry(action: Callable[[], int]) -> int:
             if time.monotonic() >= deadline:
                 raise
             log.warning("base de données indisponible : nouvel essai dans %.1f s", pause)
-            try:
-                connection.close()
-            except DatabaseError:
-                pass
+            if not connection.in_atomic_block:
+                try:
+                    connection.close()
+                except DatabaseError:
+                    pass
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
 
