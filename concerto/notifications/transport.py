@@ -185,14 +185,17 @@ class Connection:
             raise TransportError(
                 f"DATA refusé : {_reply(code, reply)}", permanent=code >= 500, code=code
             )
-        # As smtplib.SMTP.data(), split so that a fault point sits between the
-        # message being sent and the server's reply being read.
+        # As smtplib.SMTP.data(), in two writes: the content, then the end-of-data
+        # mark. Until that mark is sent, a crash delivers nothing (the server discards
+        # an unterminated message); once it is sent, the server may deliver whatever
+        # happens to us: that window ends with our commit (after_250_before_commit).
         payload = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
         payload = _LEADING_DOT.sub(b"..", payload)
         if not payload.endswith(b"\r\n"):
             payload += b"\r\n"
-        smtp.send(payload + b".\r\n")
+        smtp.send(payload)
         faults.hit("after_data_sent")
+        smtp.send(b".\r\n")
         code, reply = smtp.getreply()
         if code != 250:
             raise TransportError(
