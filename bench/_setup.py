@@ -114,7 +114,9 @@ class Region:
             rows.append(session)
         return Session.objects.bulk_create(rows, batch_size=5000, ignore_conflicts=False)
 
-    def registrations(self, sessions: list, per_session: int, completed_days_before: int = 8) -> int:
+    def registrations(
+        self, sessions: list, per_session: int, completed_days_before: int = 8
+    ) -> int:
         from concerto.patients.models import Patient
         from concerto.rcp.models import Registration
 

@@ -83,7 +83,8 @@ def main() -> None:
     ours = result.sent / (time.perf_counter() - started)
     assert handler.count == result.sent == len(messages), (handler.count, result)
     controller.stop()
-    print(f"database: {url.split('@')[-1]}; {len(messages)} messages, batch {settings.NOTIFY_BATCH_SIZE}")
+    batch = settings.NOTIFY_BATCH_SIZE
+    print(f"database: {url.split('@')[-1]}; {len(messages)} messages, batch {batch}")
     print(f"bare smtplib loop : {bare:7.1f} messages/s")
     print(f"concerto notify   : {ours:7.1f} messages/s (claim, send, commit each, audit event)")
     print(f"ratio             : {ours / bare:.2f} (goal ≥ 0.8)")

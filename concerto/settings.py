@@ -238,7 +238,9 @@ MSSANTE_CLIENT_KEY = env_str(
     "MSSANTE_CLIENT_KEY", "" if PRODUCTION else str(_mail_tls_dir / "client-key.pem")
 )
 # CA bundle that signs the MSSanté servers (IGC Santé), never the system default alone.
-MSSANTE_CA_BUNDLE = env_str("MSSANTE_CA_BUNDLE", "" if PRODUCTION else str(_mail_tls_dir / "ca.pem"))
+MSSANTE_CA_BUNDLE = env_str(
+    "MSSANTE_CA_BUNDLE", "" if PRODUCTION else str(_mail_tls_dir / "ca.pem")
+)
 MSSANTE_FROM = env_str("MSSANTE_FROM", "concerto-demo@rcp.demo.mssante.fr")
 MSSANTE_X_MSS_NIL = env_str("MSSANTE_X_MSS_NIL", "CONCERTO-DEMO")
 MSSANTE_MESSAGE_ID_DOMAIN = env_str("MSSANTE_MESSAGE_ID_DOMAIN", "concerto.demo.invalid")

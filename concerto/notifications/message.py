@@ -104,9 +104,9 @@ def build(content: Content, *, now: dt.datetime) -> EmailMessage:
         "<p>Votre patient(e) est inscrit(e) à une réunion de concertation"
         " pluridisciplinaire (RCP) dont vous êtes le médecin traitant déclaré.</p>"
         "<table><tbody>"
-        f"<tr><th scope=\"row\">Patient</th><td>{escape(content.patient_identity)}</td></tr>"
-        f"<tr><th scope=\"row\">RCP</th><td>{escape(content.board_title)}</td></tr>"
-        f"<tr><th scope=\"row\">Date et heure prévues</th><td>le {day} à {hour}</td></tr>"
+        f'<tr><th scope="row">Patient</th><td>{escape(content.patient_identity)}</td></tr>'
+        f'<tr><th scope="row">RCP</th><td>{escape(content.board_title)}</td></tr>'
+        f'<tr><th scope="row">Date et heure prévues</th><td>le {day} à {hour}</td></tr>'
         "</tbody></table>"
         "<p>Pour consulter la pré-fiche et apporter votre contribution, connectez-vous"
         " avec votre carte CPS ou e-CPS (Pro Santé Connect) :<br>"

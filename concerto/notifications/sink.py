@@ -151,7 +151,7 @@ class LoopbackController(Controller):
 
     def _trigger_server(self) -> None:
         if self.port == 0 and self.server is not None:
-            self.port = self.server.sockets[0].getsockname()[1]
+            self.port = self.server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         super()._trigger_server()
 
 

@@ -67,9 +67,7 @@ def tls_context() -> ssl.SSLContext:
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(cafile=settings.MSSANTE_CA_BUNDLE)
     if settings.MSSANTE_CLIENT_CERT:
-        context.load_cert_chain(
-            settings.MSSANTE_CLIENT_CERT, settings.MSSANTE_CLIENT_KEY or None
-        )
+        context.load_cert_chain(settings.MSSANTE_CLIENT_CERT, settings.MSSANTE_CLIENT_KEY or None)
     return context
 
 
@@ -91,9 +89,7 @@ class Connection:
             raise TransportError(f"Certificats MSSanté illisibles : {exc}") from exc
         try:
             if settings.MSSANTE_SMTP_MODE == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    host, port, timeout=timeout, context=context
-                )
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
                 smtp.ehlo()
             else:
                 smtp = smtplib.SMTP(host, port, timeout=timeout)

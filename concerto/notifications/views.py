@@ -25,5 +25,8 @@ def demo_mailbox(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "notifications/demo_mailbox.html",
-        {"messages_received": received_messages(settings.MAIL_SINK_DIR), "folder": settings.MAIL_SINK_DIR},
+        {
+            "messages_received": received_messages(settings.MAIL_SINK_DIR),
+            "folder": settings.MAIL_SINK_DIR,
+        },
     )

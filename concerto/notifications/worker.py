@@ -22,6 +22,7 @@ nothing. See docs/decisions/0001-notification-outbox.md.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -111,9 +112,9 @@ def _candidates(now: dt.datetime) -> Q:
         session__starts_at__gt=now - dt.timedelta(days=EXPIRY_LOOKBACK_DAYS),
         session__date__lte=today + dt.timedelta(days=SCAN_HORIZON_DAYS),
     ).values("pk")
-    still_open = Notification.objects.filter(
-        status__in=[Status.PENDING, Status.SENDING]
-    ).values("registration_id")
+    still_open = Notification.objects.filter(status__in=[Status.PENDING, Status.SENDING]).values(
+        "registration_id"
+    )
     return Q(pk__in=near) | Q(pk__in=still_open)
 
 
@@ -162,10 +163,10 @@ def plan(now: dt.datetime) -> Plan:
         .order_by("session__starts_at", "pk")
     )
     rows: dict[int, list[Notification]] = {}
-    for row in Notification.objects.filter(
+    for existing_row in Notification.objects.filter(
         registration_id__in=Registration.objects.filter(condition).values("pk")
     ):
-        rows.setdefault(row.registration_id, []).append(row)
+        rows.setdefault(existing_row.registration_id, []).append(existing_row)
     addresses = addresses_by_rpps(r.patient.gp_rpps or "" for r in registrations)
     result = Plan()
     for registration in registrations:
@@ -188,9 +189,7 @@ def plan(now: dt.datetime) -> Plan:
             status = None
         else:
             status = Status.NOT_ELIGIBLE
-        result.items.append(
-            PlanItem(registration, gp_rpps, eligibility, status, found, due, row)
-        )
+        result.items.append(PlanItem(registration, gp_rpps, eligibility, status, found, due, row))
     return result
 
 
@@ -229,7 +228,9 @@ def scan(now: dt.datetime) -> ScanResult:
                     updated_at=now,
                     closed_at=now if item.status == Status.EXPIRED else None,
                     last_error=(
-                        "Séance commencée avant tout envoi." if item.status == Status.EXPIRED else ""
+                        "Séance commencée avant tout envoi."
+                        if item.status == Status.EXPIRED
+                        else ""
                     ),
                 )
             )
@@ -282,9 +283,9 @@ def scan(now: dt.datetime) -> ScanResult:
             guard = guard.filter(claim_token=row.claim_token, lease_until__lte=now)
         result.updated += guard.update(**changes)
     for orphan in current.orphans:
-        result.updated += Notification.objects.filter(
-            pk=orphan.pk, status=Status.PENDING
-        ).update(status=Status.NOT_ELIGIBLE, reasons=[GP_CHANGED], updated_at=now)
+        result.updated += Notification.objects.filter(pk=orphan.pk, status=Status.PENDING).update(
+            status=Status.NOT_ELIGIBLE, reasons=[GP_CHANGED], updated_at=now
+        )
     if new_rows:
         created = Notification.objects.bulk_create(new_rows, ignore_conflicts=True)
         result.created = len(created)
@@ -348,10 +349,8 @@ def _with_db_retry(action: Callable[[], int]) -> int:
                 raise
             log.warning("base de données indisponible : nouvel essai dans %.1f s", pause)
             if not connection.in_atomic_block:
-                try:
+                with contextlib.suppress(DatabaseError):
                     connection.close()
-                except DatabaseError:
-                    pass
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
 
@@ -565,10 +564,8 @@ def run_loop(*, stop: Callable[[], bool], interval: float) -> None:
                 )
         except (OperationalError, InterfaceError) as exc:
             log.warning("base de données indisponible, passe reportée : %s", exc)
-            try:
+            with contextlib.suppress(DatabaseError):
                 connection.close()
-            except DatabaseError:
-                pass
         deadline = time.monotonic() + interval
         while not stop() and time.monotonic() < deadline:
             time.sleep(min(0.1, interval))

@@ -86,7 +86,12 @@ class Handler:
             if session.ssl is not None:
                 peer = session.ssl.get("peercert") if isinstance(session.ssl, dict) else None
             self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or b"", peer)
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.original_content or b"",
+                    peer,
+                )
             )
         return "250 2.0.0 Ok: queued"
 

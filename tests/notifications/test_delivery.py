@@ -31,10 +31,14 @@ def test_message_arrives_with_subject_headers_parts_and_link(mssante):
     received = server.received[0]
     row = _row(registration)
     assert row.status == S.SENT
-    assert received.rcpt_tos == row.addresses == [f"gp.{registration.patient.gp_rpps}@medecin.mssante.fr"]
+    assert (
+        received.rcpt_tos
+        == row.addresses
+        == [f"gp.{registration.patient.gp_rpps}@medecin.mssante.fr"]
+    )
     message = received.message
     assert message["Subject"] == "Médecin – Notification préalable RCP"
-    assert "\u2013" in message["Subject"] and SUBJECT == message["Subject"]
+    assert "\u2013" in message["Subject"] and message["Subject"] == SUBJECT
     assert message["X-MSS-NIL"] == "CONCERTO-TEST"
     assert message["Message-ID"] == row.message_id
     assert row.message_id.endswith("@concerto.test>")

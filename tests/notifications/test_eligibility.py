@@ -47,8 +47,10 @@ def test_all_conditions_hold():
         ({"session_cancelled": True}, Reason.SESSION_CANCELLED),
         ({"now": dt.datetime(2022, 9, 13, 14, 0, tzinfo=PARIS)}, Reason.SESSION_STARTED),
         ({"already_notified": True}, Reason.ALREADY_NOTIFIED),
-        ({"prefiche_completed_at": None, "now": dt.datetime(2022, 9, 12, 9, tzinfo=PARIS)},
-         Reason.PREFICHE_INCOMPLETE),
+        (
+            {"prefiche_completed_at": None, "now": dt.datetime(2022, 9, 12, 9, tzinfo=PARIS)},
+            Reason.PREFICHE_INCOMPLETE,
+        ),
     ],
 )
 def test_each_condition_alone(change, reason):

@@ -43,7 +43,9 @@ class Database:
 
     def statuses(self) -> Counter[str]:
         return Counter(
-            dict(self.rows("SELECT status, COUNT(*) FROM notifications_notification GROUP BY status"))
+            dict(
+                self.rows("SELECT status, COUNT(*) FROM notifications_notification GROUP BY status")
+            )
         )
 
     def sent_ids(self) -> set[str]:
@@ -164,9 +166,7 @@ RANDOM_KILLS = 45
 
 
 @pytest.mark.slow
-def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(
-    database, server, tls, tmp_path
-):
+def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(database, server, tls, tmp_path):
     handler, port = server
     workers = Workers(database, tls, port, tmp_path)
     workers.env["NOTIFY_BATCH_SIZE"] = "5"
@@ -202,9 +202,7 @@ def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(
                 in_flight[point].add(run[-1])
     # A clean worker finishes the rest, including rows whose killed worker's lease expired.
     final = workers.start()
-    finished = wait_for(
-        lambda: set(database.statuses()) <= {"sent", "failed"}, timeout=120
-    )
+    finished = wait_for(lambda: set(database.statuses()) <= {"sent", "failed"}, timeout=120)
     final.send_signal(signal.SIGTERM)
     assert final.wait(timeout=30) == 0
     elapsed = time.monotonic() - started
@@ -281,10 +279,13 @@ def test_four_workers_on_postgresql_send_each_notification_exactly_once(
         process.send_signal(signal.SIGTERM)
     assert all(process.wait(timeout=30) == 0 for process in processes)
     ids = received_ids(handler)
-    claimed_by = database.rows(
-        "SELECT COUNT(DISTINCT claimed_by) FROM notifications_notification"
-    )[0][0]
-    print(f"\nCONCURRENCY: 4 workers, {count} notifications, {len(ids)} received, {claimed_by} workers claimed")
+    claimed_by = database.rows("SELECT COUNT(DISTINCT claimed_by) FROM notifications_notification")[
+        0
+    ][0]
+    print(
+        f"\nCONCURRENCY: 4 workers, {count} notifications, {len(ids)} received,"
+        f" {claimed_by} workers claimed"
+    )
     assert done, database.statuses()
     assert len(ids) == count and Counter(ids).most_common(1)[0][1] == 1
     assert set(ids) == database.sent_ids()

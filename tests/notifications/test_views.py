@@ -28,10 +28,10 @@ def mailbox(settings, tmp_path):  # type: ignore[no-untyped-def]
         mail_from="rcp@demo.mssante.fr",
         rcpt_tos=["dr.fictif@medecin.mssante.fr"],
         original_content=(
-            "Subject: =?utf-8?q?M=C3=A9decin_=E2=80=93_Notification_pr=C3=A9alable_RCP?=\r\n"
-            "To: dr.fictif@medecin.mssante.fr\r\nMessage-ID: <x@concerto.test>\r\n"
-            "Content-Type: text/plain; charset=utf-8\r\n\r\nPatient : Homme FICTIF DENIS\r\n"
-        ).encode(),
+            b"Subject: =?utf-8?q?M=C3=A9decin_=E2=80=93_Notification_pr=C3=A9alable_RCP?=\r\n"
+            b"To: dr.fictif@medecin.mssante.fr\r\nMessage-ID: <x@concerto.test>\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n\r\nPatient : Homme FICTIF DENIS\r\n"
+        ),
     )
     reply = asyncio.run(handler.handle_DATA(None, None, envelope))  # type: ignore[arg-type]
     assert reply.startswith("250")

@@ -214,7 +214,9 @@ def test_statuses_for_in_constant_queries(mssante):
         big_result = queries.statuses_for(big.registrations)
     assert len(few) == len(many) <= 3
     assert {s.code for s in big_result.values()} == {"sent"}
-    assert all(s.label.startswith("Envoyée le 09/09/2022 à 08:00 à gp.") for s in small_result.values())
+    assert all(
+        s.label.startswith("Envoyée le 09/09/2022 à 08:00 à gp.") for s in small_result.values()
+    )
 
 
 def test_statuses_for_registrations_the_worker_has_not_seen(mssante):
@@ -309,8 +311,10 @@ def test_database_unavailable_after_the_250_loses_and_duplicates_nothing(mssante
     failures = {"left": 2}
 
     def flaky_commit(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        if sql.startswith('UPDATE "notifications_notification"') and failures["left"] and (
-            "sent_at" in sql
+        if (
+            sql.startswith('UPDATE "notifications_notification"')
+            and failures["left"]
+            and ("sent_at" in sql)
         ):
             failures["left"] -= 1
             raise OperationalError("the database system is starting up")

@@ -23,7 +23,9 @@ class Command(BaseCommand):
     help = "Envoie les notifications MSSanté préalables aux RCP qui sont dues."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--loop", action="store_true", help="Tourne sans fin (SIGTERM : arrêt propre).")
+        parser.add_argument(
+            "--loop", action="store_true", help="Tourne sans fin (SIGTERM : arrêt propre)."
+        )
         parser.add_argument(
             "--now", help="Évalue à cet instant (ISO 8601 avec fuseau), pour rejouer ou tester."
         )
@@ -60,7 +62,9 @@ class Command(BaseCommand):
             interval = options["interval"]
             if interval is None:
                 interval = float(settings.NOTIFY_LOOP_INTERVAL_SECONDS)
-            self.stdout.write(f"Notifications : boucle toutes les {interval:g} s (SIGTERM pour arrêter).")
+            self.stdout.write(
+                f"Notifications : boucle toutes les {interval:g} s (SIGTERM pour arrêter)."
+            )
             self.stdout.flush()
             worker.run_loop(stop=lambda: stopping["flag"], interval=interval)
             self.stdout.write("Notifications : arrêt propre.")
@@ -97,13 +101,13 @@ class Command(BaseCommand):
                 if item.due_at <= now:
                     line = "enverrait à " + ", ".join(item.addresses)
                 else:
-                    line = f"enverra le {local_due:%d/%m/%Y à %H:%M} à " + ", ".join(
-                        item.addresses
-                    )
+                    line = f"enverra le {local_due:%d/%m/%Y à %H:%M} à " + ", ".join(item.addresses)
             elif item.status == "expired":
                 line = "expirée : séance commencée avant l'envoi"
             else:
                 prefix = "en attente" if item.eligibility.provisional else "non éligible"
                 line = f"{prefix} : " + " ; ".join(item.eligibility.labels)
             self.stdout.write(f"{head} : {line}")
-        self.stdout.write(f"(simulation : rien n'a été envoyé ni enregistré ; {len(current.items)} inscriptions)")
+        self.stdout.write(
+            f"(simulation : rien n'a été envoyé ni enregistré ; {len(current.items)} inscriptions)"
+        )
