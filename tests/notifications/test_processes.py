@@ -99,6 +99,15 @@ class Workers:
             LOG_LEVEL="ERROR",
         )
         self.log = (tmp_path / "workers.log").open("ab")
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def close(self) -> None:
+        """Kill whatever a failed test left running, then close the log."""
+        for process in self.started:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        self.log.close()
 
     def seed(self, count: int) -> None:
         subprocess.run(
@@ -112,13 +121,28 @@ class Workers:
         env = dict(self.env, **extra)
         if fault:
             env["CONCERTO_NOTIFY_FAULT"] = fault
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "-m", "concerto", "notify", "--loop", "--interval", "0.2"],
             cwd=ROOT,
             env=env,
             stdout=self.log,
             stderr=self.log,
         )
+        self.started.append(process)
+        return process
+
+
+@pytest.fixture
+def make_workers() -> Iterator:
+    made: list[Workers] = []
+
+    def make(*args) -> Workers:  # type: ignore[no-untyped-def]
+        made.append(Workers(*args))
+        return made[-1]
+
+    yield make
+    for workers in made:
+        workers.close()
 
 
 def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
@@ -166,9 +190,11 @@ RANDOM_KILLS = 45
 
 
 @pytest.mark.slow
-def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(database, server, tls, tmp_path):
+def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(
+    database, server, tls, tmp_path, make_workers
+):
     handler, port = server
-    workers = Workers(database, tls, port, tmp_path)
+    workers = make_workers(database, tls, port, tmp_path)
     workers.env["NOTIFY_BATCH_SIZE"] = "5"
     workers.seed(CRASH_NOTIFICATIONS)
     rng = random.Random(20220913)
@@ -239,11 +265,11 @@ def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(database, ser
 
 
 def test_sigterm_finishes_the_message_in_flight_and_leaves_no_lease(
-    database, server, tls, tmp_path
+    database, server, tls, tmp_path, make_workers
 ):
     handler, port = server
     handler.delay = 0.3  # a slow server: SIGTERM lands while a message is in flight
-    workers = Workers(database, tls, port, tmp_path)
+    workers = make_workers(database, tls, port, tmp_path)
     workers.seed(30)
     process = workers.start(NOTIFY_LEASE_SECONDS="300")
     assert wait_for(lambda: len(received_ids(handler)) >= 3, timeout=60)
@@ -267,10 +293,10 @@ def test_sigterm_finishes_the_message_in_flight_and_leaves_no_lease(
 
 @pytest.mark.postgres
 def test_four_workers_on_postgresql_send_each_notification_exactly_once(
-    database, server, tls, tmp_path
+    database, server, tls, tmp_path, make_workers
 ):
     handler, port = server
-    workers = Workers(database, tls, port, tmp_path)
+    workers = make_workers(database, tls, port, tmp_path)
     count = 400
     workers.seed(count)
     processes = [workers.start(NOTIFY_LEASE_SECONDS="300") for _ in range(4)]
