@@ -46,6 +46,10 @@ def use_database(suffix: str) -> str:
     return url
 
 
+def has_address(index: int) -> bool:
+    return index % 10 != 9  # one GP in ten has no MSSanté address
+
+
 def luhn_rpps(index: int) -> str:
     from stdnum import luhn
 
@@ -68,8 +72,9 @@ class Region:
                     territory=self.territory,
                     title=f"RCP banc {i}",
                     specialty="Digestif",
-                    notifications_enabled=i % 5 != 0,
-                    notifications_enabled_at=now if i % 5 != 0 else None,
+                    # The last fifth of the boards did not opt in.
+                    notifications_enabled=i < boards * 4 // 5,
+                    notifications_enabled_at=now if i < boards * 4 // 5 else None,
                     webconference_url="https://visio.exemple.test/rcp",
                 )
                 for i in range(boards)
@@ -92,8 +97,8 @@ class Region:
         MSSanteAddress.objects.bulk_create(
             [
                 MSSanteAddress(address=f"gp.{n}@medecin.mssante.fr", kind="PER", rpps=n)
-                for n in numbers
-                if int(n[-3]) != 0  # ~10 % of GPs without an address
+                for i, n in enumerate(numbers)
+                if has_address(start + i)
             ],
             batch_size=5000,
         )
@@ -115,16 +120,24 @@ class Region:
         return Session.objects.bulk_create(rows, batch_size=5000, ignore_conflicts=False)
 
     def registrations(
-        self, sessions: list, per_session: int, completed_days_before: int = 8
+        self,
+        sessions: list,
+        per_session: int,
+        completed_days_before: int = 8,
+        reachable_only: bool = False,
     ) -> int:
         from concerto.patients.models import Patient
         from concerto.rcp.models import Registration
 
         patients = []
-        for s_index, _session in enumerate(sessions):
-            for j in range(per_session):
+        gp_index = 0
+        for _session in sessions:
+            for _ in range(per_session):
                 n = self.patient_count
                 self.patient_count += 1
+                gp_index = (gp_index + 1) % max(self.gp_count, 1)
+                while reachable_only and not has_address(gp_index):
+                    gp_index = (gp_index + 1) % self.gp_count
                 patients.append(
                     Patient(
                         birth_name=f"BANCFICTIF{n}",
@@ -133,7 +146,7 @@ class Region:
                         birth_date=dt.date(1950, 1, 1) + dt.timedelta(days=n % 9000),
                         birth_place_code="86194",
                         gp_name="Dr BANC",
-                        gp_rpps=luhn_rpps((s_index * per_session + j) % max(self.gp_count, 1)),
+                        gp_rpps=luhn_rpps(gp_index),
                     )
                 )
         patients = Patient.objects.bulk_create(patients, batch_size=5000)

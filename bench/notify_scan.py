@@ -45,14 +45,15 @@ def build(region: Region, registrations: int, sessions: int, due: int) -> None:
     in_window = int(per_day * (SCAN_HORIZON_DAYS - 7))
     later = region.sessions([today + dt.timedelta(days=8 + i % 10) for i in range(100)])
     region.registrations(later, max(in_window // 100, 1))
-    # …the 500 due now: sessions on Thursday 12/03 (notification day Tue 10/03)…
+    # …the 500 due now: sessions on Thursday 12/03 (notification day Tue 10/03), of
+    # opted-in boards, for GPs with an address…
     if due:
         due_sessions = region.sessions([dt.date(2026, 3, 12)] * 25)
-        region.registrations(due_sessions, due // 25)
+        region.registrations(due_sessions, due // 25, reachable_only=True)
     # …and the rest of the year, outside the window.
     rest = registrations - in_window - due
     year = region.sessions(year_dates(sessions - 125, window))
-    region.registrations(year, max(rest // len(year), 1))
+    region.registrations(year, max(-(-rest // len(year)), 1))  # rounded up
 
 
 def measure(label: str) -> tuple[int, float, int]:

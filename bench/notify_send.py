@@ -54,10 +54,13 @@ def main() -> None:
     settings.MSSANTE_CLIENT_CERT = str(tls_dir / "client.pem")
     settings.MSSANTE_CLIENT_KEY = str(tls_dir / "client-key.pem")
 
+    from concerto.rcp.models import Board
+
     region = Region(boards=25)
-    region.directory(count)
+    Board.objects.update(notifications_enabled=True, notifications_enabled_at=NOW)
+    region.directory(count * 2)
     sessions = region.sessions([dt.date(2026, 3, 12)] * 25)
-    region.registrations(sessions, count // 25)
+    region.registrations(sessions, count // 25, reachable_only=True)
     worker.scan(NOW)
     rows = list(
         Notification.objects.filter(status="pending").select_related(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import smtplib
+import socket
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -119,6 +120,11 @@ class Connection:
             ) from exc
         except OSError as exc:
             raise TransportError(f"Connexion au serveur SMTP impossible : {exc}") from exc
+        # The end-of-data mark is a separate small write (see _send): without
+        # TCP_NODELAY, Nagle's algorithm and the server's delayed ACK add ~40 ms to
+        # every message.
+        if smtp.sock is not None:
+            smtp.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.smtp = smtp
 
     def close(self) -> None:
