@@ -100,6 +100,8 @@ class Workers:
         )
         self.log = (tmp_path / "workers.log").open("ab")
         self.started: list[subprocess.Popen[bytes]] = []
+        self.outputs: dict[int, Path] = {}
+        self.folder = tmp_path
 
     def close(self) -> None:
         """Kill whatever a failed test left running, then close the log."""
@@ -121,15 +123,32 @@ class Workers:
         env = dict(self.env, **extra)
         if fault:
             env["CONCERTO_NOTIFY_FAULT"] = fault
-        process = subprocess.Popen(
-            [sys.executable, "-m", "concerto", "notify", "--loop", "--interval", "0.2"],
+        output = self.folder / f"worker-{len(self.started)}.log"
+        with output.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "concerto", "notify", "--loop", "--interval", "0.2"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=self.log,
+            )
+        self.started.append(process)
+        self.outputs[process.pid] = output
+        return process
+
+    def ready(self, process: subprocess.Popen[bytes]) -> bool:
+        """The worker has installed its SIGTERM handler and started looping."""
+        return b"Notifications : boucle" in self.outputs[process.pid].read_bytes()
+
+    def one_pass(self) -> int:
+        return subprocess.run(
+            [sys.executable, "-m", "concerto", "notify"],
             cwd=ROOT,
-            env=env,
+            env=self.env,
             stdout=self.log,
             stderr=self.log,
-        )
-        self.started.append(process)
-        return process
+            check=False,
+        ).returncode
 
 
 @pytest.fixture
@@ -190,6 +209,7 @@ RANDOM_KILLS = 45
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # ~2.5 min alone (SQLite), ~3.5 min (PostgreSQL); more on a busy box
 def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(
     database, server, tls, tmp_path, make_workers
 ):
@@ -226,11 +246,13 @@ def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(
             run = received_ids(handler)[before:]
             if run:
                 in_flight[point].add(run[-1])
-    # A clean worker finishes the rest, including rows whose killed worker's lease expired.
-    final = workers.start()
-    finished = wait_for(lambda: set(database.statuses()) <= {"sent", "failed"}, timeout=120)
-    final.send_signal(signal.SIGTERM)
-    assert final.wait(timeout=30) == 0
+
+    # Clean passes finish the rest, including rows whose killed worker's lease expired.
+    def finish() -> bool:
+        assert workers.one_pass() == 0
+        return set(database.statuses()) <= {"sent", "failed"}
+
+    finished = wait_for(finish, timeout=180)
     elapsed = time.monotonic() - started
 
     statuses = database.statuses()
@@ -272,6 +294,7 @@ def test_sigterm_finishes_the_message_in_flight_and_leaves_no_lease(
     workers = make_workers(database, tls, port, tmp_path)
     workers.seed(30)
     process = workers.start(NOTIFY_LEASE_SECONDS="300")
+    assert wait_for(lambda: workers.ready(process), timeout=60)
     assert wait_for(lambda: len(received_ids(handler)) >= 3, timeout=60)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
@@ -300,6 +323,7 @@ def test_four_workers_on_postgresql_send_each_notification_exactly_once(
     count = 400
     workers.seed(count)
     processes = [workers.start(NOTIFY_LEASE_SECONDS="300") for _ in range(4)]
+    assert wait_for(lambda: all(workers.ready(p) for p in processes), timeout=60)
     done = wait_for(lambda: database.statuses().get("sent", 0) == count, timeout=180)
     for process in processes:
         process.send_signal(signal.SIGTERM)

@@ -329,3 +329,22 @@ def test_database_unavailable_after_the_250_loses_and_duplicates_nothing(mssante
 
 def test_session_day_constant():
     assert SESSION_DAY.weekday() == 1  # Tuesday, as in the seed
+
+
+def test_notify_command_one_pass_as_of_now(mssante):
+    server = mssante()
+    make_due(2)
+    out = StringIO()
+    call_command("notify", "--now", SEND_TIME.isoformat(), stdout=out)
+    assert "2 envoyées" in out.getvalue()
+    assert len(server.received) == 2
+
+
+def test_notify_command_rejects_naive_or_looping_now(mssante):
+    from django.core.management.base import CommandError
+
+    mssante()
+    with pytest.raises(CommandError, match="fuseau"):
+        call_command("notify", "--now", "2022-09-09T08:00")
+    with pytest.raises(CommandError, match="--loop"):
+        call_command("notify", "--loop", "--now", SEND_TIME.isoformat())
