@@ -19,8 +19,15 @@ def seed(count: int) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    import itertools
+
     from concerto.notifications.calendar import is_business_day, notification_day
+    from concerto.patients.models import Patient
+    from tests import builders
     from tests.builders import World, at, gp
+
+    # Numbers (user names, RPPS…) must not collide with an earlier seed of this database.
+    builders._seq = itertools.count(2 * (Patient.objects.count() + 100))
 
     now = dt.datetime.now(PARIS)
     today = now.date()

@@ -223,7 +223,13 @@ def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(
     kills: Counter[str] = Counter()
     in_flight: dict[str, set[str]] = defaultdict(set)  # last message received before a kill
     started = time.monotonic()
+    total = CRASH_NOTIFICATIONS
     for point in plan:
+        statuses = database.statuses()
+        if statuses["pending"] + statuses["sending"] < 40:
+            # A busy machine lets runs send more before their kill: keep work to kill in.
+            workers.seed(200)
+            total += 200
         before = len(received_ids(handler))
         if point == "random":
             process = workers.start()
@@ -235,7 +241,7 @@ def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(
         else:
             process = workers.start(fault=f"{point}@{rng.randint(1, 2)}")
             try:
-                killed = process.wait(timeout=15) == -signal.SIGKILL
+                killed = process.wait(timeout=10) == -signal.SIGKILL
             except subprocess.TimeoutExpired:  # nothing left to reach the point with
                 process.kill()
                 process.wait()
@@ -259,7 +265,7 @@ def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(
     ids = received_ids(handler)
     counts = Counter(ids)
     sent = database.sent_ids()
-    lost = CRASH_NOTIFICATIONS - len(sent & set(counts))
+    lost = total - len(sent & set(counts))
     duplicated = {mid: n - 1 for mid, n in counts.items() if n > 1}
     allowed_250 = in_flight["after_250_before_commit"]
     dup_250 = sum(n for mid, n in duplicated.items() if mid in allowed_250)
@@ -268,7 +274,7 @@ def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(
     )
     dup_elsewhere = sum(duplicated.values()) - dup_250 - dup_random
     print(
-        f"\nCRASH TEST ({database.url.split(':')[0]}): {CRASH_NOTIFICATIONS} notifications,"
+        f"\nCRASH TEST ({database.url.split(':')[0]}): {total} notifications,"
         f" {sum(kills.values())} SIGKILLs in {elapsed:.0f}s — per point: {dict(kills)};"
         f" statuses {dict(statuses)}; received {len(ids)} messages;"
         f" lost {lost}; duplicates: after_250_before_commit {dup_250}"
@@ -278,7 +284,7 @@ def test_sigkill_crash_loses_nothing_and_duplicates_only_after_250(
     assert finished, f"not finished: {statuses}"
     assert sum(kills.values()) >= 100
     assert all(kills[point] >= 10 for point in POINTS), kills
-    assert statuses == Counter({"sent": CRASH_NOTIFICATIONS})
+    assert statuses == Counter({"sent": total})
     assert lost == 0
     assert set(counts) == sent  # nothing received that the outbox does not know
     assert dup_elsewhere == 0
