@@ -284,3 +284,42 @@ DIRECTORY_FHIR_URL = env_str(
 ).rstrip("/")
 DIRECTORY_FHIR_API_KEY = env_str("DIRECTORY_FHIR_API_KEY")
 DIRECTORY_FHIR_TIMEOUT = float(env_str("DIRECTORY_FHIR_TIMEOUT", "5"))
+
+# --- MSSanté notification (the pre-RCP notification to the GP, concerto.notifications) ---
+# Demo defaults point at the local mail sink (`concerto mail-sink`, started by scripts/demo),
+# whose certificates are generated into var/mail-tls/. In production, point them at the
+# MSSanté operator's SMTP submission service and the IGC Santé material.
+_mail_tls_dir = DATA_DIR / "mail-tls"
+MSSANTE_SMTP_HOST = env_str("MSSANTE_SMTP_HOST", "127.0.0.1")
+MSSANTE_SMTP_PORT = env_int("MSSANTE_SMTP_PORT", 8025)
+# "starttls" (submission, 587) or "tls" (implicit TLS, 465). Never plaintext.
+MSSANTE_SMTP_MODE = env_str("MSSANTE_SMTP_MODE", "starttls")
+if MSSANTE_SMTP_MODE not in {"starttls", "tls"}:
+    raise ConfigurationError("MSSANTE_SMTP_MODE doit valoir 'starttls' ou 'tls'.")
+MSSANTE_SMTP_TIMEOUT = env_int("MSSANTE_SMTP_TIMEOUT", 30)
+MSSANTE_CLIENT_CERT = env_str(
+    "MSSANTE_CLIENT_CERT", "" if PRODUCTION else str(_mail_tls_dir / "client.pem")
+)
+MSSANTE_CLIENT_KEY = env_str(
+    "MSSANTE_CLIENT_KEY", "" if PRODUCTION else str(_mail_tls_dir / "client-key.pem")
+)
+# CA bundle that signs the MSSanté servers (IGC Santé), never the system default alone.
+MSSANTE_CA_BUNDLE = env_str(
+    "MSSANTE_CA_BUNDLE", "" if PRODUCTION else str(_mail_tls_dir / "ca.pem")
+)
+MSSANTE_FROM = env_str("MSSANTE_FROM", "concerto-demo@rcp.demo.mssante.fr")
+MSSANTE_X_MSS_NIL = env_str("MSSANTE_X_MSS_NIL", "CONCERTO-DEMO")
+MSSANTE_MESSAGE_ID_DOMAIN = env_str("MSSANTE_MESSAGE_ID_DOMAIN", "concerto.demo.invalid")
+# Sending starts on the notification day at this hour (Europe/Paris).
+NOTIFY_SEND_HOUR = env_str("NOTIFY_SEND_HOUR", "08:00")
+NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 300)
+NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 20)
+NOTIFY_RETRY_BASE_SECONDS = env_int("NOTIFY_RETRY_BASE_SECONDS", 60)
+NOTIFY_RETRY_MAX_SECONDS = env_int("NOTIFY_RETRY_MAX_SECONDS", 3600)
+NOTIFY_LOOP_INTERVAL_SECONDS = env_int("NOTIFY_LOOP_INTERVAL_SECONDS", 60)
+# How long the worker keeps retrying to record an outcome while the database is away.
+NOTIFY_DB_RETRY_SECONDS = env_int("NOTIFY_DB_RETRY_SECONDS", 60)
+# The demo mail sink: where it listens and where it writes the .eml files.
+MAIL_SINK_DIR = Path(env_str("CONCERTO_MAIL_SINK_DIR", str(DATA_DIR / "mail")))
+MAIL_SINK_TLS_DIR = _mail_tls_dir
+# (`concerto notify` refuses to start without the client certificate, key and CA bundle.)

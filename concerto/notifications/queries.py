@@ -1,15 +1,22 @@
 """What the rest of Concerto asks about GP notifications (the interface other apps use).
 
-The notification issue implements these on top of its outbox model. Until it lands,
-nothing has been notified: ``gp_was_notified`` is False and every status is unknown.
+Answers come from the outbox (:mod:`concerto.notifications.models`); a registration the
+worker has not looked at yet gets its status computed with the same pure eligibility
+rule, so organisers always see why a GP will or will not be notified.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
+from concerto.lib import clock
+from concerto.notifications.eligibility import reason_labels
+from concerto.notifications.models import Notification
 from concerto.rcp.models import Registration
+
+PARIS = ZoneInfo("Europe/Paris")
 
 
 @dataclass(frozen=True)
@@ -23,13 +30,100 @@ class NotificationStatus:
 
 def gp_was_notified(registration: Registration, rpps: str) -> bool:
     """True when a notification for this registration was sent to the GP with this RPPS."""
-    return False
+    if not rpps:
+        return False
+    return Notification.objects.filter(
+        registration_id=registration.pk, gp_rpps=rpps, status=Notification.Status.SENT
+    ).exists()
+
+
+def _local(instant) -> str:  # type: ignore[no-untyped-def]
+    return f"{instant.astimezone(PARIS):%d/%m/%Y à %H:%M}"
+
+
+def status_of_row(row: Notification) -> NotificationStatus:
+    S = Notification.Status
+    if row.status == S.SENT:
+        assert row.sent_at is not None
+        return NotificationStatus(
+            "sent", f"Envoyée le {_local(row.sent_at)} à {', '.join(row.addresses)}"
+        )
+    if row.status == S.PENDING:
+        if row.attempts and row.last_error:
+            return NotificationStatus(
+                "pending",
+                f"En attente : nouvelle tentative ({row.attempts} déjà) — {row.last_error}",
+            )
+        due = f" : envoi prévu le {_local(row.due_at)}" if row.due_at else ""
+        return NotificationStatus("pending", f"En attente{due}")
+    if row.status == S.SENDING:
+        return NotificationStatus("sending", "Envoi en cours")
+    if row.status == S.EXPIRED:
+        return NotificationStatus(
+            "expired",
+            "Expirée : non envoyée avant le début de la séance"
+            + (f" ({row.last_error})" if row.last_error else ""),
+            needs_attention=True,
+        )
+    if row.status == S.FAILED:
+        return NotificationStatus("failed", f"Échec : {row.last_error}", needs_attention=True)
+    return NotificationStatus(
+        "not_eligible", "Non éligible : " + " ; ".join(reason_labels(row.reasons))
+    )
 
 
 def statuses_for(registrations: Iterable[Registration]) -> dict[int, NotificationStatus]:
     """Status of each registration's notification, keyed by registration id, in a
-    constant number of queries."""
-    return {
-        registration.pk: NotificationStatus(code="unknown", label="Non disponible")
-        for registration in registrations
+    constant number of queries (three at most)."""
+    from concerto.notifications import worker  # the scan's own rule, without a cycle
+
+    ids = [registration.pk for registration in registrations]
+    if not ids:
+        return {}
+    fresh = {
+        r.pk: r
+        for r in Registration.objects.filter(pk__in=ids).select_related(
+            "session__board__territory", "patient"
+        )
     }
+    rows: dict[int, Notification] = {}
+    for row in Notification.objects.filter(registration_id__in=ids):
+        registration = fresh.get(row.registration_id)
+        current_gp = (registration.patient.gp_rpps or "") if registration else ""
+        if row.registration_id not in rows or row.gp_rpps == current_gp:
+            rows[row.registration_id] = row
+    missing = [fresh[pk] for pk in ids if pk not in rows and pk in fresh]
+    addresses = worker.addresses_by_rpps(r.patient.gp_rpps or "" for r in missing)
+    now = clock.now()
+    result: dict[int, NotificationStatus] = {}
+    for pk in ids:
+        if pk in rows:
+            result[pk] = status_of_row(rows[pk])
+            continue
+        registration = fresh.get(pk)
+        if registration is None:
+            result[pk] = NotificationStatus("unknown", "Non disponible")
+            continue
+        facts, due = worker.facts_for(
+            registration, addresses.get(registration.patient.gp_rpps or "", []), now
+        )
+        eligibility = worker.evaluate(facts)
+        if eligibility.eligible:
+            result[pk] = NotificationStatus("pending", f"En attente : envoi prévu le {_local(due)}")
+        elif eligibility.reasons == (worker.Reason.SESSION_STARTED,):
+            result[pk] = NotificationStatus(
+                "expired",
+                "Expirée : non envoyée avant le début de la séance",
+                needs_attention=True,
+            )
+        elif eligibility.provisional:
+            result[pk] = NotificationStatus(
+                "pending",
+                "En attente de la pré-fiche (à compléter au plus tard le"
+                f" {facts.notification_day:%d/%m/%Y})",
+            )
+        else:
+            result[pk] = NotificationStatus(
+                "not_eligible", "Non éligible : " + " ; ".join(eligibility.labels)
+            )
+    return result

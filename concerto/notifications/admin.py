@@ -1,0 +1,109 @@
+"""Back office: every notification with its status, reasons and what needs attention.
+
+Read-only: rows are written by the worker only. Organisers see the rows of the boards
+they may manage (scoped through concerto.accounts.policy); each listing is recorded in
+the access trail since it names patients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.html import format_html_join
+
+from concerto.accounts import policy
+from concerto.audit.access import record_access
+from concerto.notifications.models import Notification
+
+
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    title = "à traiter"
+    parameter_name = "a_traiter"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("oui", "À traiter (échec ou expirée)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "oui":
+            return queryset.filter(status__in=Notification.NEEDS_ATTENTION)
+        return queryset
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "registration",
+        "status",
+        "attention",
+        "reasons_display",
+        "addresses_display",
+        "due_at",
+        "sent_at",
+        "attempts",
+    ]
+    list_filter = [NeedsAttentionFilter, "status"]
+    list_select_related = ["registration__patient", "registration__session__board"]
+    search_fields = ["message_id", "gp_rpps"]
+    readonly_fields = [field.name for field in Notification._meta.fields] + ["reasons_display"]
+    exclude = ["claim_token"]
+
+    @admin.display(description="à traiter", boolean=True)
+    def attention(self, obj: Notification) -> bool:
+        return obj.needs_attention
+
+    @admin.display(description="motifs")
+    def reasons_display(self, obj: Notification) -> str:
+        if obj.status in Notification.NEEDS_ATTENTION:
+            return obj.last_error
+        return format_html_join("", "<div>{}</div>", ((label,) for label in obj.reason_labels))
+
+    @admin.display(description="adresses")
+    def addresses_display(self, obj: Notification) -> str:
+        return ", ".join(obj.addresses)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Notification]:
+        queryset = super().get_queryset(request)
+        return queryset.filter(
+            registration__in=policy.visible_registrations(request.user).values("pk")
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        record_access(request, action="notification.list", patient_id=None)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        row = self.get_queryset(request).filter(pk=object_id).select_related("registration").first()
+        record_access(
+            request,
+            action="notification.view",
+            patient_id=row.registration.patient_id if row else None,
+            obj=row,
+        )
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -1,0 +1,128 @@
+"""The MSSanté message of the pre-RCP notification (SPEC §4).
+
+Text and HTML parts in French: the patient's identity, the board's title, the session's
+date and hour (Europe/Paris), a link that lands on the patient's pre-fiche after the
+CPS / e-CPS login, and the webconference link when the board has one. No document is
+attached: the GP reads the file in the application.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils.html import escape
+
+PARIS = ZoneInfo("Europe/Paris")
+SUBJECT = "Médecin – Notification préalable RCP"  # the dash is U+2013, as in the seed
+
+
+def new_message_id() -> str:
+    domain = settings.MSSANTE_MESSAGE_ID_DOMAIN
+    return f"<rcp-notification.{uuid.uuid4().hex}@{domain}>"
+
+
+def prefiche_url(registration_id: int) -> str:
+    """Where the GP lands after logging in (the portal's pre-fiche; an anonymous visit goes
+    through the login and comes back). The registration id only: no patient data in URLs."""
+    return settings.SITE_URL + reverse("portal:prefiche", args=[registration_id])
+
+
+@dataclass(frozen=True)
+class Content:
+    """Plain values the message is built from (tests build it without a database)."""
+
+    notification_id: int
+    message_id: str
+    recipients: tuple[str, ...]
+    patient_identity: str
+    board_title: str
+    session_start: dt.datetime
+    registration_id: int
+    webconference_url: str = ""
+    webconference_code: str = ""
+
+
+def _date_fr(instant: dt.datetime) -> tuple[str, str]:
+    local = instant.astimezone(PARIS)
+    return local.strftime("%d/%m/%Y"), local.strftime("%H:%M").replace(":", " h ")
+
+
+def build(content: Content, *, now: dt.datetime) -> EmailMessage:
+    day, hour = _date_fr(content.session_start)
+    link = prefiche_url(content.registration_id)
+    lines = [
+        "Bonjour Docteur,",
+        "",
+        "Votre patient(e) est inscrit(e) à une réunion de concertation pluridisciplinaire"
+        " (RCP) dont vous êtes le médecin traitant déclaré.",
+        "",
+        f"Patient : {content.patient_identity}",
+        f"RCP : {content.board_title}",
+        f"Date et heure prévues : le {day} à {hour}",
+        "",
+        "Pour consulter la pré-fiche et apporter votre contribution, connectez-vous"
+        " avec votre carte CPS ou e-CPS (Pro Santé Connect) :",
+        link,
+    ]
+    html_extra = ""
+    if content.webconference_url:
+        lines += ["", "Accès à la webconférence le jour de la RCP :", content.webconference_url]
+        html_extra = (
+            "<h2>Webconférence</h2><p>Accès le jour de la RCP : "
+            f'<a href="{escape(content.webconference_url)}">'
+            f"{escape(content.webconference_url)}</a>"
+        )
+        if content.webconference_code:
+            lines.append(f"Code d'accès : {content.webconference_code}")
+            html_extra += f"<br>Code d'accès : {escape(content.webconference_code)}"
+        html_extra += (
+            "</p><p>Lors de votre connexion, indiquez votre nom et celui de votre patient,"
+            " et laissez votre micro fermé en dehors de vos prises de parole.</p>"
+        )
+        lines += [
+            "Lors de votre connexion, indiquez votre nom et celui de votre patient,"
+            " et laissez votre micro fermé en dehors de vos prises de parole.",
+        ]
+    lines += [
+        "",
+        "Les éléments de la pré-fiche pourront évoluer jusqu'à la RCP avant validation"
+        " du compte-rendu.",
+        "",
+        "Message envoyé automatiquement par Concerto (une seule notification par"
+        " inscription, sans rappel).",
+    ]
+    html = (
+        '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
+        f"<title>{escape(SUBJECT)}</title></head><body>"
+        "<p>Bonjour Docteur,</p>"
+        "<p>Votre patient(e) est inscrit(e) à une réunion de concertation"
+        " pluridisciplinaire (RCP) dont vous êtes le médecin traitant déclaré.</p>"
+        "<table><tbody>"
+        f'<tr><th scope="row">Patient</th><td>{escape(content.patient_identity)}</td></tr>'
+        f'<tr><th scope="row">RCP</th><td>{escape(content.board_title)}</td></tr>'
+        f'<tr><th scope="row">Date et heure prévues</th><td>le {day} à {hour}</td></tr>'
+        "</tbody></table>"
+        "<p>Pour consulter la pré-fiche et apporter votre contribution, connectez-vous"
+        " avec votre carte CPS ou e-CPS (Pro Santé Connect) :<br>"
+        f'<a href="{escape(link)}">Consulter la pré-fiche</a></p>'
+        f"{html_extra}"
+        "<p>Les éléments de la pré-fiche pourront évoluer jusqu'à la RCP avant validation"
+        " du compte-rendu.</p></body></html>"
+    )
+    message = EmailMessage()
+    message["Subject"] = SUBJECT
+    message["From"] = settings.MSSANTE_FROM
+    message["To"] = ", ".join(content.recipients)
+    message["Date"] = format_datetime(now.astimezone(dt.UTC))
+    message["Message-ID"] = content.message_id
+    message["X-MSS-NIL"] = settings.MSSANTE_X_MSS_NIL
+    message.set_content("\n".join(lines) + "\n")
+    message.add_alternative(html, subtype="html")
+    return message

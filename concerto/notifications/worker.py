@@ -1,0 +1,571 @@
+"""The notification worker: scan what is due, claim it, send it, record the outcome.
+
+One pass (:func:`run_pass`):
+
+1. **plan / scan** — every registration whose session is near (or whose notification is
+   still open) is evaluated with the pure eligibility rule; the notification day and the
+   send hour are recomputed from the session each time, so a moved session re-plans its
+   pending notifications. Rows are created (``bulk_create``, unique per registration and
+   GP) or moved by *conditional* UPDATEs; terminal rows are never touched.
+2. **claim** — a batch of due ``pending`` rows becomes ``sending`` with a lease and a claim
+   token, in one committed transaction (``select_for_update(skip_locked=True)`` on
+   PostgreSQL; the conditional ``UPDATE … WHERE status='pending'`` does the job on SQLite,
+   whose writers are serialised anyway).
+3. **deliver** — one SMTP connection per batch; after each server reply the outcome is
+   committed at once (``sent``/``failed``, or back to ``pending`` with a backoff).
+
+A worker killed between the server's 250 and the commit leaves a ``sending`` row whose
+lease expires; the next scan puts it back to ``pending`` and it is sent again — the only
+duplicate SMTP allows (RFC 5321 §6.1). Every other crash point loses and duplicates
+nothing. See docs/decisions/0001-notification-outbox.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
+from django.db.models import F, Q
+
+from concerto.audit import trail
+from concerto.directory.models import MSSanteAddress
+from concerto.lib import clock
+from concerto.notifications import faults
+from concerto.notifications.calendar import notification_day
+from concerto.notifications.eligibility import Eligibility, Facts, Reason, evaluate
+from concerto.notifications.message import Content, build, new_message_id
+from concerto.notifications.models import Notification
+from concerto.notifications.transport import Connection, Delivery, TransportError
+from concerto.rcp.models import Registration, Session
+
+PARIS = ZoneInfo("Europe/Paris")
+log = logging.getLogger("concerto.notifications")
+
+# The notification day is at most a couple of weeks before the session (two jours
+# ouvrés, plus weekends and holiday stretches); sessions further away need no row yet.
+SCAN_HORIZON_DAYS = 21
+# Sessions started less than this ago are still looked at, so that a registration that
+# was due while every worker was down is recorded as expired, never silently dropped.
+EXPIRY_LOOKBACK_DAYS = 7
+Status = Notification.Status
+GP_CHANGED = Reason.GP_CHANGED.value
+
+
+def send_hour() -> dt.time:
+    hour, _, minute = settings.NOTIFY_SEND_HOUR.partition(":")
+    return dt.time(int(hour), int(minute or 0))
+
+
+def due_at_for(session_date: dt.date, subdivision: str) -> dt.datetime:
+    """Sending starts on the notification day at the configured hour (Europe/Paris)."""
+    day = notification_day(session_date, subdivision)
+    return dt.datetime.combine(day, send_hour(), tzinfo=PARIS).astimezone(dt.UTC)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- 1. plan and scan -------------------------------------------------------------------
+
+
+@dataclass
+class PlanItem:
+    """What the scan decided for one registration (and its GP)."""
+
+    registration: Registration
+    gp_rpps: str
+    eligibility: Eligibility
+    status: str | None  # None: nothing to record yet (pre-fiche still expected)
+    addresses: list[str]
+    due_at: dt.datetime
+    row: Notification | None
+
+
+@dataclass
+class Plan:
+    items: list[PlanItem] = field(default_factory=list)
+    # Open rows of a registration whose declared GP has changed since.
+    orphans: list[Notification] = field(default_factory=list)
+
+
+def _candidates(now: dt.datetime) -> Q:
+    today = now.astimezone(PARIS).date()
+    near = Registration.objects.filter(
+        session__starts_at__gt=now - dt.timedelta(days=EXPIRY_LOOKBACK_DAYS),
+        session__date__lte=today + dt.timedelta(days=SCAN_HORIZON_DAYS),
+    ).values("pk")
+    still_open = Notification.objects.filter(status__in=[Status.PENDING, Status.SENDING]).values(
+        "registration_id"
+    )
+    return Q(pk__in=near) | Q(pk__in=still_open)
+
+
+def addresses_by_rpps(numbers: Iterable[str]) -> dict[str, list[str]]:
+    """Personal (PER) MSSanté addresses of many GPs in one query (as directory.lookup)."""
+    found: dict[str, list[str]] = {}
+    wanted = sorted({n for n in numbers if n})
+    if not wanted:
+        return found
+    rows = MSSanteAddress.objects.filter(
+        rpps__in=wanted, kind=MSSanteAddress.Kind.PERSONAL
+    ).values_list("rpps", "address")
+    for number, address in rows:
+        found.setdefault(number, []).append(address)
+    return {number: sorted(addresses) for number, addresses in found.items()}
+
+
+def facts_for(
+    registration: Registration, addresses: list[str], now: dt.datetime, *, already: bool = False
+) -> tuple[Facts, dt.datetime]:
+    session = registration.session
+    subdivision = session.board.territory.holiday_subdivision
+    patient = registration.patient
+    facts = Facts(
+        gp_name=patient.gp_name,
+        gp_rpps=patient.gp_rpps,
+        mssante_addresses=tuple(addresses),
+        board_opted_in=session.board.notifications_enabled,
+        prefiche_completed_at=registration.prefiche_completed_at,
+        notification_day=notification_day(session.date, subdivision),
+        registration_withdrawn=registration.status == Registration.Status.WITHDRAWN,
+        session_cancelled=session.status == Session.Status.CANCELLED,
+        session_starts_at=session.starts_at,
+        now=now,
+        already_notified=already,
+    )
+    return facts, due_at_for(session.date, subdivision)
+
+
+def plan(now: dt.datetime) -> Plan:
+    """Evaluate every candidate registration; writes nothing (``--dry-run`` prints it)."""
+    condition = _candidates(now)
+    registrations = list(
+        Registration.objects.filter(condition)
+        .select_related("session__board__territory", "patient")
+        .order_by("session__starts_at", "pk")
+    )
+    rows: dict[int, list[Notification]] = {}
+    for existing_row in Notification.objects.filter(
+        registration_id__in=Registration.objects.filter(condition).values("pk")
+    ):
+        rows.setdefault(existing_row.registration_id, []).append(existing_row)
+    addresses = addresses_by_rpps(r.patient.gp_rpps or "" for r in registrations)
+    result = Plan()
+    for registration in registrations:
+        gp_rpps = registration.patient.gp_rpps or ""
+        existing = rows.get(registration.pk, [])
+        row = next((r for r in existing if r.gp_rpps == gp_rpps), None)
+        result.orphans += [
+            r for r in existing if r.gp_rpps != gp_rpps and r.status in (Status.PENDING,)
+        ]
+        found = addresses.get(gp_rpps, [])
+        facts, due = facts_for(registration, found, now)
+        eligibility = evaluate(facts)
+        status: str | None
+        if eligibility.eligible:
+            status = Status.PENDING
+        elif eligibility.reasons == (Reason.SESSION_STARTED,):
+            # Would have been sent: nobody sent it in time. Shown as needing attention.
+            status = Status.EXPIRED
+        elif eligibility.provisional:
+            status = None
+        else:
+            status = Status.NOT_ELIGIBLE
+        result.items.append(PlanItem(registration, gp_rpps, eligibility, status, found, due, row))
+    return result
+
+
+@dataclass
+class ScanResult:
+    evaluated: int = 0
+    created: int = 0
+    updated: int = 0
+    expired: int = 0
+    reclaimed: int = 0
+
+
+def scan(now: dt.datetime) -> ScanResult:
+    """Bring the outbox in line with the plan. Safe with several workers at once."""
+    current = plan(now)
+    result = ScanResult(evaluated=len(current.items))
+    new_rows: list[Notification] = []
+    for item in current.items:
+        reasons = [reason.value for reason in item.eligibility.reasons]
+        row = item.row
+        if row is None:
+            if item.status is None:
+                continue
+            new_rows.append(
+                Notification(
+                    registration=item.registration,
+                    gp_rpps=item.gp_rpps,
+                    status=item.status,
+                    reasons=[] if item.status != Status.NOT_ELIGIBLE else reasons,
+                    addresses=item.addresses,
+                    message_id=new_message_id(),
+                    due_at=item.due_at,
+                    session_starts_at=item.registration.session.starts_at,
+                    next_attempt_at=item.due_at,
+                    created_at=now,
+                    updated_at=now,
+                    closed_at=now if item.status == Status.EXPIRED else None,
+                    last_error=(
+                        "Séance commencée avant tout envoi."
+                        if item.status == Status.EXPIRED
+                        else ""
+                    ),
+                )
+            )
+            if item.status == Status.EXPIRED:
+                result.expired += 1
+            continue
+        if row.status in Notification.TERMINAL:
+            continue
+        lease_expired = row.status == Status.SENDING and (
+            row.lease_until is None or row.lease_until <= now
+        )
+        if row.status == Status.SENDING and not lease_expired:
+            continue  # in flight in a live worker
+        target = item.status or Status.NOT_ELIGIBLE
+        if item.status is None and row.status == Status.NOT_ELIGIBLE:
+            target = Status.NOT_ELIGIBLE
+        changes: dict[str, object] = {}
+        if target != row.status:
+            changes["status"] = target
+        if target == Status.NOT_ELIGIBLE and row.reasons != reasons:
+            changes["reasons"] = reasons
+        if target == Status.PENDING and row.reasons:
+            changes["reasons"] = []
+        if row.addresses != item.addresses and target != Status.EXPIRED:
+            changes["addresses"] = item.addresses
+        if row.due_at != item.due_at:
+            changes["due_at"] = item.due_at
+            if row.attempts == 0 or (row.next_attempt_at and row.next_attempt_at < item.due_at):
+                changes["next_attempt_at"] = item.due_at
+        starts_at = item.registration.session.starts_at
+        if row.session_starts_at != starts_at:
+            changes["session_starts_at"] = starts_at
+        if row.status == Status.SENDING:
+            # The worker that claimed it died (or lost its lease): back in the queue.
+            changes.update(lease_until=None, claim_token="", claimed_by="")
+            if target == Status.PENDING:
+                changes["next_attempt_at"] = now
+                changes["last_error"] = (
+                    f"Réservation expirée ({row.claimed_by}) : nouvelle tentative."
+                )
+                result.reclaimed += 1
+        if target == Status.EXPIRED:
+            changes.update(closed_at=now, last_error="Séance commencée avant l'envoi.")
+            result.expired += 1
+        if not changes:
+            continue
+        changes["updated_at"] = now
+        guard = Notification.objects.filter(pk=row.pk, status=row.status)
+        if row.status == Status.SENDING:
+            guard = guard.filter(claim_token=row.claim_token, lease_until__lte=now)
+        result.updated += guard.update(**changes)
+    for orphan in current.orphans:
+        result.updated += Notification.objects.filter(pk=orphan.pk, status=Status.PENDING).update(
+            status=Status.NOT_ELIGIBLE, reasons=[GP_CHANGED], updated_at=now
+        )
+    if new_rows:
+        created = Notification.objects.bulk_create(new_rows, ignore_conflicts=True)
+        result.created = len(created)
+    return result
+
+
+# --- 2. claim ---------------------------------------------------------------------------
+
+
+def claim(now: dt.datetime, *, limit: int, worker: str) -> list[Notification]:
+    """Move up to ``limit`` due rows to ``sending`` under a lease; committed on return."""
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        due = Notification.objects.filter(
+            status=Status.PENDING,
+            due_at__lte=now,
+            next_attempt_at__lte=now,
+            # Re-checked at claim time: what changed since the scan is not sent.
+            registration__status=Registration.Status.ACTIVE,
+            registration__session__status=Session.Status.PLANNED,
+            registration__session__starts_at__gt=now,
+            registration__session__board__notifications_enabled=True,
+        ).order_by("next_attempt_at", "pk")
+        if connection.vendor == "postgresql":
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        ids = list(due.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        Notification.objects.filter(pk__in=ids, status=Status.PENDING).update(
+            status=Status.SENDING,
+            claim_token=token,
+            claimed_by=worker,
+            lease_until=now + dt.timedelta(seconds=settings.NOTIFY_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    claimed = list(
+        Notification.objects.filter(claim_token=token, status=Status.SENDING)
+        .select_related("registration__patient", "registration__session__board")
+        .order_by("pk")
+    )
+    faults.hit("after_claim")
+    return claimed
+
+
+# --- 3. deliver and record --------------------------------------------------------------
+
+
+def _with_db_retry(action: Callable[[], int]) -> int:
+    """Run a short write, retrying while the database is briefly unavailable.
+
+    The message may already be with the server: giving up early would turn a database
+    hiccup into a duplicate once the lease expires."""
+    deadline = time.monotonic() + settings.NOTIFY_DB_RETRY_SECONDS
+    pause = 0.2
+    while True:
+        try:
+            return action()
+        except (OperationalError, InterfaceError):
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("base de données indisponible : nouvel essai dans %.1f s", pause)
+            if not connection.in_atomic_block:
+                with contextlib.suppress(DatabaseError):
+                    connection.close()
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    seconds = settings.NOTIFY_RETRY_BASE_SECONDS * (2 ** max(attempts - 1, 0))
+    return dt.timedelta(seconds=min(seconds, settings.NOTIFY_RETRY_MAX_SECONDS))
+
+
+def _mine(row: Notification) -> Q:
+    return Q(pk=row.pk, status=Status.SENDING, claim_token=row.claim_token)
+
+
+def record_sent(row: Notification, delivery: Delivery) -> int:
+    def write() -> int:
+        now = clock.now()
+        with transaction.atomic():
+            changed = Notification.objects.filter(_mine(row)).update(
+                status=Status.SENT,
+                sent_at=now,
+                closed_at=now,
+                recipient_outcomes=delivery.outcomes(),
+                lease_until=None,
+                claim_token="",
+                last_error="",
+                updated_at=now,
+            )
+            if changed:
+                trail.record(
+                    by=None,
+                    action="notification.sent",
+                    obj=row,
+                    patient_id=row.registration.patient_id,
+                    details={"registration": row.registration_id, "to": delivery.accepted},
+                )
+        return changed
+
+    changed = _with_db_retry(write)
+    if not changed:
+        log.error("notification %s envoyée mais réservation perdue (doublon possible)", row.pk)
+    return changed
+
+
+def record_failed(row: Notification, error: TransportError) -> int:
+    def write() -> int:
+        now = clock.now()
+        with transaction.atomic():
+            changed = Notification.objects.filter(_mine(row)).update(
+                status=Status.FAILED,
+                closed_at=now,
+                last_error=str(error),
+                recipient_outcomes={
+                    address: {"code": code, "reply": reply}
+                    for address, (code, reply) in error.refused.items()
+                },
+                lease_until=None,
+                claim_token="",
+                updated_at=now,
+            )
+            if changed:
+                trail.record(
+                    by=None,
+                    action="notification.failed",
+                    obj=row,
+                    patient_id=row.registration.patient_id,
+                    outcome="error",
+                    details={"registration": row.registration_id, "error": str(error)[:500]},
+                )
+        return changed
+
+    return _with_db_retry(write)
+
+
+def record_retry(row: Notification, error: Exception) -> int:
+    def write() -> int:
+        now = clock.now()
+        return Notification.objects.filter(_mine(row)).update(
+            status=Status.PENDING,
+            next_attempt_at=now + backoff(row.attempts),
+            last_error=str(error)[:2000],
+            lease_until=None,
+            claim_token="",
+            updated_at=now,
+        )
+
+    return _with_db_retry(write)
+
+
+def release(rows: Iterable[Notification]) -> int:
+    """Give back claimed rows that were not tried (graceful stop)."""
+    released = 0
+    for row in rows:
+
+        def write(row: Notification = row) -> int:
+            return Notification.objects.filter(_mine(row)).update(
+                status=Status.PENDING,
+                lease_until=None,
+                claim_token="",
+                claimed_by="",
+                attempts=F("attempts") - 1,
+                updated_at=clock.now(),
+            )
+
+        released += _with_db_retry(write)
+    return released
+
+
+def content_for(row: Notification) -> Content:
+    registration = row.registration
+    board = registration.session.board
+    return Content(
+        notification_id=row.pk,
+        message_id=row.message_id,
+        recipients=tuple(row.addresses),
+        patient_identity=registration.patient.identity_label,
+        board_title=board.title,
+        session_start=registration.session.starts_at,
+        registration_id=registration.pk,
+        webconference_url=board.webconference_url,
+        webconference_code=board.webconference_code,
+    )
+
+
+@dataclass
+class PassResult:
+    scan: ScanResult = field(default_factory=ScanResult)
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    released: int = 0
+
+
+def deliver(rows: list[Notification], result: PassResult, stop: Callable[[], bool]) -> None:
+    smtp = Connection()
+    try:
+        try:
+            smtp.open()
+        except TransportError as exc:
+            log.warning("connexion MSSanté impossible : %s", exc)
+            for row in rows:
+                result.retried += record_retry(row, exc)
+            return
+        for index, row in enumerate(rows):
+            if stop():
+                result.released += release(rows[index:])
+                return
+            if smtp.smtp is None:
+                try:
+                    smtp.open()
+                except TransportError as exc:
+                    for rest in rows[index:]:
+                        result.retried += record_retry(rest, exc)
+                    return
+            message = build(content_for(row), now=clock.now())
+            try:
+                delivery = smtp.send(message, list(row.addresses))
+            except TransportError as exc:
+                if exc.permanent:
+                    result.failed += record_failed(row, exc)
+                else:
+                    result.retried += record_retry(row, exc)
+                continue
+            faults.hit("after_250_before_commit")
+            result.sent += record_sent(row, delivery)
+            faults.hit("after_commit")
+    finally:
+        smtp.close()
+
+
+def run_pass(
+    *, now: dt.datetime | None = None, stop: Callable[[], bool] = lambda: False
+) -> PassResult:
+    """Scan, then claim and send batches until nothing is due (or ``stop()``)."""
+    result = PassResult()
+    instant = now or clock.now()
+    with clock.as_of(instant) if now is not None else _no_override():
+        result.scan = scan(clock.now())
+        worker = worker_name()
+        while not stop():
+            rows = claim(clock.now(), limit=settings.NOTIFY_BATCH_SIZE, worker=worker)
+            if not rows:
+                break
+            result.claimed += len(rows)
+            deliver(rows, result, stop)
+    return result
+
+
+class _no_override:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def run_loop(*, stop: Callable[[], bool], interval: float) -> None:
+    """``concerto notify --loop``: passes forever; a database outage only delays them."""
+    while not stop():
+        close_old_connections()
+        try:
+            result = run_pass(stop=stop)
+            if result.claimed or result.scan.created or result.scan.expired:
+                log.info(
+                    "passe : %s créées, %s envoyées, %s échecs, %s à réessayer, %s expirées",
+                    result.scan.created,
+                    result.sent,
+                    result.failed,
+                    result.retried,
+                    result.scan.expired,
+                )
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("base de données indisponible, passe reportée : %s", exc)
+            with contextlib.suppress(DatabaseError):
+                connection.close()
+        deadline = time.monotonic() + interval
+        while not stop() and time.monotonic() < deadline:
+            time.sleep(min(0.1, interval))

@@ -1,0 +1,213 @@
+"""Delivery against a real SMTP server on loopback: STARTTLS, required client certificate."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from urllib.parse import urlsplit
+
+import pytest
+from django.urls import resolve
+
+from concerto.notifications import worker
+from concerto.notifications.message import SUBJECT
+from concerto.notifications.models import Notification
+from tests.notifications import smtp
+from tests.notifications.conftest import SEND_TIME, make_due
+
+pytestmark = pytest.mark.django_db
+S = Notification.Status
+
+
+def _row(registration) -> Notification:  # type: ignore[no-untyped-def]
+    return Notification.objects.get(registration=registration)
+
+
+def test_message_arrives_with_subject_headers_parts_and_link(mssante):
+    server = mssante()
+    due = make_due()
+    registration = due.registrations[0]
+    result = worker.run_pass(now=SEND_TIME)
+    assert result.sent == 1
+    assert len(server.received) == 1
+    received = server.received[0]
+    row = _row(registration)
+    assert row.status == S.SENT
+    assert (
+        received.rcpt_tos
+        == row.addresses
+        == [f"gp.{registration.patient.gp_rpps}@medecin.mssante.fr"]
+    )
+    message = received.message
+    assert message["Subject"] == "Médecin – Notification préalable RCP"
+    assert "\u2013" in message["Subject"] and message["Subject"] == SUBJECT
+    assert message["X-MSS-NIL"] == "CONCERTO-TEST"
+    assert message["Message-ID"] == row.message_id
+    assert row.message_id.endswith("@concerto.test>")
+    assert message["From"] == "rcp-test@concerto.test.mssante.fr"
+    assert [part.get_content_type() for part in message.walk()] == [
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+    ]
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    link = f"https://concerto.test/portail/inscription/{registration.pk}/"
+    assert resolve(urlsplit(link).path).view_name == "portal:prefiche"  # lands on the pre-fiche
+    for body in (text, html):
+        assert registration.patient.identity_label in body
+        assert due.world.board.title in body
+        assert "13/09/2022" in body and "14 h 00" in body
+        assert link in body
+        assert "https://visio.exemple.test/rcp" in body
+        assert "134679" in body
+    assert 'lang="fr"' in html
+    assert not any(part.get_filename() for part in message.walk())  # nothing attached
+    assert row.sent_at == SEND_TIME
+    assert row.recipient_outcomes[row.addresses[0]]["code"] == 250
+
+
+def test_no_webconference_no_link(mssante):
+    server = mssante()
+    make_due(webconference=False)
+    worker.run_pass(now=SEND_TIME)
+    text = server.received[0].message.get_body(("plain",)).get_content()
+    assert "webconférence" not in text.lower()
+
+
+def test_one_connection_for_a_batch_and_each_once(mssante):
+    server = mssante()
+    due = make_due(5)
+    result = worker.run_pass(now=SEND_TIME)
+    assert result.sent == 5
+    assert sorted(r.message["Message-ID"] for r in server.received) == sorted(
+        Notification.objects.values_list("message_id", flat=True)
+    )
+    # A second pass sends nothing more: sent is terminal.
+    assert worker.run_pass(now=SEND_TIME + dt.timedelta(hours=1)).sent == 0
+    assert len(server.received) == 5
+    assert len(due.registrations) == 5
+
+
+@pytest.mark.parametrize("reply", ["421 4.3.2 Service shutting down", "451 4.3.0 Try later"])
+def test_temporary_reply_is_retried_then_succeeds(mssante, reply):
+    server = mssante(smtp.Handler(data_replies=deque([reply])))
+    due = make_due()
+    first = worker.run_pass(now=SEND_TIME)
+    row = _row(due.registrations[0])
+    assert first.retried == 1 and row.status == S.PENDING
+    assert row.last_error.startswith("Message refusé : " + reply[:3])
+    assert row.next_attempt_at == SEND_TIME + dt.timedelta(seconds=60)
+    # Not before the backoff…
+    assert worker.run_pass(now=SEND_TIME + dt.timedelta(seconds=30)).claimed == 0
+    # …then it goes.
+    second = worker.run_pass(now=SEND_TIME + dt.timedelta(seconds=61))
+    row.refresh_from_db()
+    assert second.sent == 1 and row.status == S.SENT and row.attempts == 2
+    assert len(server.received) == 1
+
+
+def test_backoff_is_exponential_and_capped(settings):
+    settings.NOTIFY_RETRY_BASE_SECONDS = 60
+    settings.NOTIFY_RETRY_MAX_SECONDS = 600
+    assert [worker.backoff(n).total_seconds() for n in (1, 2, 3, 4, 5)] == [60, 120, 240, 480, 600]
+
+
+def test_550_fails_permanently_with_the_reply(mssante):
+    server = mssante()
+    due = make_due()
+    address = f"gp.{due.registrations[0].patient.gp_rpps}@medecin.mssante.fr"
+    server.rcpt_replies[address] = "550 5.1.1 Mailbox unknown"
+    worker.run_pass(now=SEND_TIME)
+    row = _row(due.registrations[0])
+    assert row.status == S.FAILED and row.needs_attention
+    assert "550 5.1.1 Mailbox unknown" in row.last_error
+    assert row.recipient_outcomes == {address: {"code": 550, "reply": "550 5.1.1 Mailbox unknown"}}
+    # Never retried.
+    worker.run_pass(now=SEND_TIME + dt.timedelta(days=1))
+    row.refresh_from_db()
+    assert row.status == S.FAILED and row.attempts == 1 and server.received == []
+
+
+def test_550_on_the_message(mssante):
+    mssante(smtp.Handler(data_replies=deque(["554 5.6.0 Message rejected"])))
+    due = make_due()
+    worker.run_pass(now=SEND_TIME)
+    row = _row(due.registrations[0])
+    assert row.status == S.FAILED and "554 5.6.0 Message rejected" in row.last_error
+
+
+def test_per_recipient_outcome_with_several_addresses(mssante):
+    server = mssante()
+    due = make_due(addresses=2)
+    row = _row_after_scan(due)
+    refused, accepted = row.addresses[0], row.addresses[1]
+    server.rcpt_replies[refused] = "550 5.1.1 Unknown"
+    worker.run_pass(now=SEND_TIME)
+    row.refresh_from_db()
+    assert row.status == S.SENT
+    assert row.recipient_outcomes[refused]["code"] == 550
+    assert row.recipient_outcomes[accepted]["code"] == 250
+    assert server.received[0].rcpt_tos == [accepted]
+
+
+def _row_after_scan(due) -> Notification:  # type: ignore[no-untyped-def]
+    worker.scan(SEND_TIME - dt.timedelta(hours=1))
+    return _row(due.registrations[0])
+
+
+def test_wrong_client_certificate_is_refused_and_reported(mssante, settings, other_tls):
+    server = mssante()
+    settings.MSSANTE_CLIENT_CERT = str(other_tls.client_cert)
+    settings.MSSANTE_CLIENT_KEY = str(other_tls.client_key)
+    due = make_due()
+    result = worker.run_pass(now=SEND_TIME)
+    row = _row(due.registrations[0])
+    assert result.sent == 0 and result.retried == 1
+    assert row.status == S.PENDING and row.attempts == 1
+    assert "TLS" in row.last_error
+    assert server.received == [] and server.mail_from_count == 0
+
+
+def test_server_certificate_from_another_ca_gets_nothing(mssante, other_tls):
+    server = mssante(server_tls=other_tls)
+    due = make_due()
+    worker.run_pass(now=SEND_TIME)
+    row = _row(due.registrations[0])
+    assert row.status == S.PENDING
+    assert "Certificat du serveur non reconnu" in row.last_error
+    assert server.received == [] and server.mail_from_count == 0
+
+
+def test_server_without_starttls_gets_no_plaintext(mssante):
+    server = mssante(starttls=False)
+    due = make_due()
+    worker.run_pass(now=SEND_TIME)
+    row = _row(due.registrations[0])
+    assert row.status == S.PENDING
+    assert "STARTTLS" in row.last_error
+    assert server.mail_from_count == 0 and server.received == []
+
+
+def test_connection_refused_is_temporary(mssante, settings):
+    mssante()
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        settings.MSSANTE_SMTP_PORT = probe.getsockname()[1]
+    due = make_due()
+    worker.run_pass(now=SEND_TIME)
+    row = _row(due.registrations[0])
+    assert row.status == S.PENDING and "Connexion au serveur SMTP impossible" in row.last_error
+
+
+def test_retries_stop_at_the_session_start_and_it_expires(mssante):
+    server = mssante(smtp.Handler(data_replies=deque(["451 4.3.0 later"] * 100)))
+    due = make_due()
+    worker.run_pass(now=SEND_TIME)
+    starts = due.session.starts_at
+    worker.run_pass(now=starts + dt.timedelta(minutes=1))
+    row = _row(due.registrations[0])
+    assert row.status == S.EXPIRED and row.needs_attention
+    assert server.received == []

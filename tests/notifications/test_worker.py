@@ -1,0 +1,350 @@
+"""The outbox and the worker's pass: planning, claiming, expiry, moves, statuses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
+
+from concerto.notifications import queries, worker
+from concerto.notifications.eligibility import Reason
+from concerto.notifications.models import Notification
+from concerto.patients import actions as patient_actions
+from concerto.rcp import actions
+from tests.builders import at, gp, paris
+from tests.notifications.conftest import BEFORE, SEND_TIME, SESSION_DAY, make_due
+
+pytestmark = pytest.mark.django_db
+S = Notification.Status
+
+
+def row_of(registration) -> Notification:  # type: ignore[no-untyped-def]
+    return Notification.objects.get(registration=registration)
+
+
+def test_row_is_planned_before_and_sent_from_0800_on_day_n(mssante):
+    server = mssante()
+    due = make_due()
+    early = worker.run_pass(now=paris(2022, 9, 9, 7, 59))
+    row = row_of(due.registrations[0])
+    assert early.scan.created == 1 and early.sent == 0
+    assert row.status == S.PENDING and row.due_at == SEND_TIME
+    assert worker.run_pass(now=SEND_TIME).sent == 1
+    assert len(server.received) == 1
+
+
+def test_late_prefiche_is_never_notified(mssante):
+    server = mssante()
+    due = make_due()
+    with at(BEFORE - dt.timedelta(days=1)):
+        session = due.session
+        patient = due.world.patient(gp_rpps=gp().rpps)
+        late = due.world.register(session, patient, complete=False)
+    with at(paris(2022, 9, 12, 9)):  # Monday, after the notification day
+        actions.complete_prefiche(by=due.world.registrar, registration=late)
+    worker.run_pass(now=paris(2022, 9, 12, 10))
+    row = row_of(late)
+    assert row.status == S.NOT_ELIGIBLE and row.reasons == [Reason.PREFICHE_LATE.value]
+    assert len(server.received) == 1  # only the one in time
+    status = queries.statuses_for([late])[late.pk]
+    assert status.code == "not_eligible"
+    assert "pré-fiche complétée après le jour de notification" in status.label
+
+
+def test_prefiche_completed_during_day_n_is_sent(mssante):
+    server = mssante()
+    due = make_due()
+    with at(BEFORE):
+        patient = due.world.patient(gp_rpps=gp().rpps)
+        registration = due.world.register(due.session, patient, complete=False)
+    worker.run_pass(now=SEND_TIME)
+    assert not Notification.objects.filter(registration=registration).exists()  # still possible
+    with at(paris(2022, 9, 9, 9)):
+        status = queries.statuses_for([registration])[registration.pk]
+    assert status.label == "En attente de la pré-fiche (à compléter au plus tard le 09/09/2022)"
+    with at(paris(2022, 9, 9, 15)):
+        actions.complete_prefiche(by=due.world.registrar, registration=registration)
+    worker.run_pass(now=paris(2022, 9, 9, 15, 1))
+    assert row_of(registration).status == S.SENT
+    assert len(server.received) == 2
+
+
+def test_withdrawn_or_cancelled_before_sending_is_not_notified(mssante):
+    server = mssante()
+    due = make_due(2)
+    worker.scan(paris(2022, 9, 8, 12))
+    with at(paris(2022, 9, 8, 13)):
+        actions.withdraw_registration(by=due.world.registrar, registration=due.registrations[0])
+    worker.run_pass(now=SEND_TIME)
+    assert row_of(due.registrations[0]).status == S.NOT_ELIGIBLE
+    assert row_of(due.registrations[0]).reasons == [Reason.REGISTRATION_WITHDRAWN.value]
+    assert len(server.received) == 1
+    other = make_due()
+    with at(paris(2022, 9, 9, 7)):
+        actions.cancel_session(by=other.world.secretary, session=other.session)
+    worker.run_pass(now=SEND_TIME)
+    assert row_of(other.registrations[0]).reasons == [Reason.SESSION_CANCELLED.value]
+    assert len(server.received) == 1
+
+
+def test_withdrawal_between_scan_and_claim_is_caught_by_the_claim(mssante):
+    server = mssante()
+    due = make_due()
+    worker.scan(SEND_TIME)
+    with at(SEND_TIME):
+        actions.withdraw_registration(by=due.world.registrar, registration=due.registrations[0])
+    assert worker.claim(SEND_TIME, limit=10, worker="test") == []
+    assert server.received == []
+
+
+def test_board_opt_in_is_required(mssante):
+    server = mssante()
+    due = make_due(opted_in=False)
+    worker.run_pass(now=SEND_TIME)
+    row = row_of(due.registrations[0])
+    assert row.status == S.NOT_ELIGIBLE and row.reasons == [Reason.BOARD_NOT_OPTED_IN.value]
+    assert server.received == []
+
+
+def test_moving_the_session_replans_the_pending_notification(mssante):
+    server = mssante()
+    due = make_due()
+    worker.scan(paris(2022, 9, 5, 9))
+    with at(paris(2022, 9, 5, 10)):
+        actions.move_session(
+            by=due.world.secretary, session=due.session, date=dt.date(2022, 9, 20), time=dt.time(9)
+        )
+    worker.run_pass(now=SEND_TIME)  # the old notification day: nothing
+    row = row_of(due.registrations[0])
+    assert server.received == [] and row.status == S.PENDING
+    assert row.due_at == paris(2022, 9, 16, 8)
+    worker.run_pass(now=paris(2022, 9, 16, 8))
+    assert len(server.received) == 1
+    assert "20/09/2022" in server.received[0].message.get_body(("plain",)).get_content()
+
+
+def test_a_sent_notification_is_never_resent_after_a_move(mssante):
+    server = mssante()
+    due = make_due()
+    worker.run_pass(now=SEND_TIME)
+    with at(paris(2022, 9, 10, 10)):
+        actions.move_session(
+            by=due.world.secretary, session=due.session, date=dt.date(2022, 9, 27), time=dt.time(9)
+        )
+    worker.run_pass(now=paris(2022, 9, 23, 8))
+    assert len(server.received) == 1
+    assert Notification.objects.count() == 1 and row_of(due.registrations[0]).status == S.SENT
+
+
+def test_worker_down_catches_up_before_the_session(mssante):
+    server = mssante()
+    make_due()
+    result = worker.run_pass(now=paris(2022, 9, 13, 13, 59))  # one minute before
+    assert result.scan.created == 1 and result.sent == 1 and len(server.received) == 1
+
+
+def test_worker_down_until_after_the_session_records_expired(mssante):
+    server = mssante()
+    due = make_due()
+    worker.run_pass(now=paris(2022, 9, 13, 14, 0))
+    row = row_of(due.registrations[0])
+    assert row.status == S.EXPIRED and row.needs_attention and server.received == []
+    status = queries.statuses_for(due.registrations)[due.registrations[0].pk]
+    assert status.code == "expired" and status.needs_attention
+
+
+def test_gp_changed_after_planning(mssante):
+    server = mssante()
+    due = make_due()
+    worker.scan(paris(2022, 9, 8, 9))
+    new_gp = gp()
+    patient = due.registrations[0].patient
+    old_rpps = patient.gp_rpps
+    with at(paris(2022, 9, 8, 10)):
+        patient_actions.declare_gp(
+            by=due.world.registrar, patient=patient, gp_name="Dr NOUVEAU", gp_rpps=new_gp.rpps
+        )
+    worker.run_pass(now=SEND_TIME)
+    rows = {r.gp_rpps: r for r in Notification.objects.filter(registration=due.registrations[0])}
+    assert rows[new_gp.rpps].status == S.SENT
+    assert [r.status for k, r in rows.items() if k != new_gp.rpps] == [S.NOT_ELIGIBLE]
+    assert server.received[0].rcpt_tos == [f"gp.{new_gp.rpps}@medecin.mssante.fr"]
+    assert queries.gp_was_notified(due.registrations[0], new_gp.rpps)
+    assert not queries.gp_was_notified(due.registrations[0], old_rpps or "")
+    assert rows[old_rpps].reasons == ["gp_changed"]
+
+
+def test_claims_are_disjoint(mssante):
+    mssante()
+    make_due(6)
+    worker.scan(SEND_TIME)
+    first = worker.claim(SEND_TIME, limit=4, worker="a")
+    second = worker.claim(SEND_TIME, limit=4, worker="b")
+    assert len(first) == 4 and len(second) == 2
+    assert not {r.pk for r in first} & {r.pk for r in second}
+    assert worker.claim(SEND_TIME, limit=4, worker="c") == []
+
+
+def test_a_dead_workers_claim_is_taken_again_after_the_lease(mssante, settings):
+    server = mssante()
+    settings.NOTIFY_LEASE_SECONDS = 300
+    due = make_due()
+    worker.scan(SEND_TIME)
+    [claimed] = worker.claim(SEND_TIME, limit=5, worker="dead")  # …and the worker dies
+    assert worker.run_pass(now=SEND_TIME + dt.timedelta(seconds=299)).sent == 0
+    result = worker.run_pass(now=SEND_TIME + dt.timedelta(seconds=301))
+    assert result.scan.reclaimed == 1 and result.sent == 1
+    row = row_of(due.registrations[0])
+    assert row.status == S.SENT and row.attempts == 2 and row.lease_until is None
+    assert len(server.received) == 1 and claimed.pk == row.pk
+
+
+def test_statuses_for_in_constant_queries(mssante):
+    mssante()
+    small = make_due(2)
+    big = make_due(12)
+    worker.run_pass(now=SEND_TIME)
+    with CaptureQueriesContext(connection) as few:
+        small_result = queries.statuses_for(small.registrations)
+    with CaptureQueriesContext(connection) as many:
+        big_result = queries.statuses_for(big.registrations)
+    assert len(few) == len(many) <= 3
+    assert {s.code for s in big_result.values()} == {"sent"}
+    assert all(
+        s.label.startswith("Envoyée le 09/09/2022 à 08:00 à gp.") for s in small_result.values()
+    )
+
+
+def test_statuses_for_registrations_the_worker_has_not_seen(mssante):
+    mssante()
+    with at(BEFORE):
+        due = make_due()
+        no_gp = due.world.patient()
+        registration = due.world.register(due.session, no_gp)
+    with at(paris(2022, 9, 5, 9)):
+        status = queries.statuses_for([registration, due.registrations[0]])
+    assert status[registration.pk].code == "not_eligible"
+    assert status[registration.pk].label == "Non éligible : pas de médecin traitant déclaré"
+    assert status[due.registrations[0].pk] == queries.NotificationStatus(
+        "pending", "En attente : envoi prévu le 09/09/2022 à 08:00"
+    )
+
+
+def test_scan_query_count_does_not_grow_with_size(mssante):
+    mssante()
+    make_due(3)
+    with CaptureQueriesContext(connection) as small:
+        worker.scan(SEND_TIME)
+    Notification.objects.all().delete()
+    make_due(30)
+    with CaptureQueriesContext(connection) as large:
+        worker.scan(SEND_TIME)
+    assert Notification.objects.count() == 33
+    assert len(small) == len(large)
+
+
+def test_dry_run_prints_and_changes_nothing(mssante):
+    server = mssante()
+    due = make_due()
+    with at(BEFORE):
+        orphan = due.world.patient()
+        due.world.register(due.session, orphan)
+    out = StringIO()
+    call_command("notify", "--dry-run", "--now", SEND_TIME.isoformat(), stdout=out)
+    lines = out.getvalue().splitlines()
+    assert f"inscription {due.registrations[0].pk} — " in lines[0] or any(
+        f"inscription {due.registrations[0].pk} — " in line for line in lines
+    )
+    assert any("enverrait à gp." in line for line in lines)
+    assert any("non éligible : pas de médecin traitant déclaré" in line for line in lines)
+    assert Notification.objects.count() == 0 and server.received == []
+
+
+def test_command_refuses_missing_certificates(settings):
+    from django.core.management.base import CommandError
+
+    settings.MSSANTE_CLIENT_CERT = ""
+    with pytest.raises(CommandError, match="MSSANTE_CLIENT_CERT"):
+        call_command("notify", "--now", SEND_TIME.isoformat())
+
+
+def test_status_machine_is_forward_only(mssante):
+    server = mssante()
+    due = make_due()
+    worker.run_pass(now=SEND_TIME)
+    row = row_of(due.registrations[0])
+    # Whatever changes afterwards, a terminal row stays as it is.
+    with at(paris(2022, 9, 12, 9)):
+        actions.withdraw_registration(by=due.world.registrar, registration=due.registrations[0])
+    worker.run_pass(now=paris(2022, 9, 12, 10))
+    row.refresh_from_db()
+    assert row.status == S.SENT and len(server.received) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_unavailable_at_claim_sends_nothing_then_recovers(mssante):
+    server = mssante()
+    make_due(2)
+    worker.scan(SEND_TIME)
+
+    def refuse_claims(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.startswith('UPDATE "notifications_notification"') and "claim_token" in sql:
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse_claims), pytest.raises(OperationalError):
+        worker.run_pass(now=SEND_TIME)
+    assert server.received == [] and server.mail_from_count == 0
+    assert set(Notification.objects.values_list("status", flat=True)) == {S.PENDING}
+    assert worker.run_pass(now=SEND_TIME).sent == 2
+    assert len(server.received) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_unavailable_after_the_250_loses_and_duplicates_nothing(mssante):
+    server = mssante()
+    due = make_due()
+    failures = {"left": 2}
+
+    def flaky_commit(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if (
+            sql.startswith('UPDATE "notifications_notification"')
+            and failures["left"]
+            and ("sent_at" in sql)
+        ):
+            failures["left"] -= 1
+            raise OperationalError("the database system is starting up")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(flaky_commit):
+        result = worker.run_pass(now=SEND_TIME)
+    assert failures["left"] == 0
+    assert result.sent == 1 and row_of(due.registrations[0]).status == S.SENT
+    assert len(server.received) == 1
+
+
+def test_session_day_constant():
+    assert SESSION_DAY.weekday() == 1  # Tuesday, as in the seed
+
+
+def test_notify_command_one_pass_as_of_now(mssante):
+    server = mssante()
+    make_due(2)
+    out = StringIO()
+    call_command("notify", "--now", SEND_TIME.isoformat(), stdout=out)
+    assert "2 envoyées" in out.getvalue()
+    assert len(server.received) == 2
+
+
+def test_notify_command_rejects_naive_or_looping_now(mssante):
+    from django.core.management.base import CommandError
+
+    mssante()
+    with pytest.raises(CommandError, match="fuseau"):
+        call_command("notify", "--now", "2022-09-09T08:00")
+    with pytest.raises(CommandError, match="--loop"):
+        call_command("notify", "--loop", "--now", SEND_TIME.isoformat())
