@@ -157,3 +157,14 @@ def test_pps_creates_the_gp_news_line():
         "Tumeur maligne du plancher antérieur de la bouche Nouveau PPS généré "
         "par BENAND PHILIPPE (POLYCLINIQUE DE POITIERS)"
     )
+
+
+def test_held_session_turns_the_upcoming_line_into_a_past_presentation():
+    world = World(title="Tumeurs rares neuroendocrines RENATEN")
+    with at(paris(2022, 9, 1, 9)):
+        registration = world.register(world.session(dt.date(2022, 9, 13)), world.patient())
+    with at(paris(2022, 9, 13, 18)):
+        actions.mark_session_held(by=world.secretary, session=registration.session)
+    item = NewsItem.objects.get(registration=registration, kind="upcoming")
+    assert item.text == "Présenté en Tumeurs rares neuroendocrines RENATEN le 13/09/2022"
+    assert item.date == dt.date(2022, 9, 13)

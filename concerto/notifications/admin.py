@@ -99,7 +99,12 @@ class NotificationAdmin(admin.ModelAdmin):
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        row = self.get_queryset(request).filter(pk=object_id).select_related("registration").first()
+        # The admin's own lookup turns a malformed id into "not found"; do the same.
+        row = (
+            self.get_queryset(request).filter(pk=object_id).select_related("registration").first()
+            if str(object_id).isdigit()
+            else None
+        )
         record_access(
             request,
             action="notification.view",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -11,6 +12,7 @@ from concerto.audit.access import record_access
 from concerto.notifications.sink import received_messages
 
 
+@login_required
 @require_GET
 def demo_mailbox(request: HttpRequest) -> HttpResponse:
     user = request.user

@@ -276,6 +276,10 @@ def mark_session_held(*, by: Any, session: Session) -> Session:
         raise ActionRefused("Une séance annulée ne peut pas être tenue.")
     session.status = Session.Status.HELD
     session.save(update_fields=["status"])
+    # The GP's "A venir" line becomes a past presentation (the line itself stays).
+    NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration__session=session).update(
+        text=rules.presented_text(session.board.title, session.date)
+    )
     trail.record(by=by, action="session.held", obj=session)
     return session
 

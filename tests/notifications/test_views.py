@@ -56,7 +56,7 @@ def test_demo_mailbox_page_for_admins_only(client, mailbox):
     client.force_login(user(is_staff=True))  # a secretary
     assert client.get("/notifications/messagerie-demo/").status_code == 404
     client.logout()
-    assert client.get("/notifications/messagerie-demo/").status_code == 404
+    assert client.get("/notifications/messagerie-demo/").status_code == 302  # to the login
 
 
 def test_demo_mailbox_refused_in_production(client, mailbox, settings):
