@@ -166,6 +166,9 @@ STORAGES = {
 DOCUMENTS_DIR = Path(env_str("CONCERTO_DOCUMENTS_DIR", str(DATA_DIR / "documents")))
 DOCUMENT_MAX_BYTES = env_int("CONCERTO_DOCUMENT_MAX_BYTES", 20 * 1024 * 1024)
 
+# Flash messages may name a patient: keep them server-side, never in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
 LOGIN_URL = "/connexion/"
 LOGIN_REDIRECT_URL = "/"
 

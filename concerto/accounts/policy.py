@@ -105,6 +105,14 @@ def can_take_part(user: Any, board: Board) -> bool:
     return board.memberships.filter(user=user).exists() or can_manage_board(user, board)
 
 
+def can_decide(user: Any, board: Board) -> bool:
+    """Record and validate decisions, compte-rendus and PPS: the board's participants
+    only (SPEC §1) — not its secretaries, not territory administrators."""
+    if not _authenticated(user):
+        return False
+    return board.memberships.filter(user=user, role=BoardMembership.Role.PARTICIPANT).exists()
+
+
 def can_register_patients(user: Any) -> bool:
     return _authenticated(user) and bool(user.is_registrar)
 

@@ -71,9 +71,9 @@ def clinical_registration(request: HttpRequest, pk: int, *, action: str) -> Regi
 
 
 def deciding_registration(request: HttpRequest, pk: int, *, action: str) -> Registration:
-    """Participants and organisers of the board only (decision, compte-rendu, PPS)."""
+    """The board's participants only (decision, compte-rendu, PPS)."""
     registration = clinical_registration(request, pk, action=action)
-    if not policy.can_take_part(request.user, registration.session.board):
+    if not policy.can_decide(request.user, registration.session.board):
         raise deny(request, action=action, patient_id=registration.patient_id)
     return registration
 

@@ -533,7 +533,6 @@ def test_statistics_page_and_csv_for_the_secretary_only(client, world, registrat
 
 
 def test_pages_send_no_inline_script_or_style(client, world, registration, document):
-    login(client, world.secretary)
     urls = [
         reverse("rcp:home"),
         reverse("rcp:board", args=[world.board.pk]),
@@ -541,10 +540,12 @@ def test_pages_send_no_inline_script_or_style(client, world, registration, docum
         reverse("rcp:session", args=[registration.session_id]),
         reverse("rcp:registration", args=[registration.pk]),
         reverse("rcp:prefiche-edit", args=[registration.pk]),
-        reverse("rcp:decision", args=[registration.pk]),
         reverse("rcp:statistics"),
     ]
-    for url in urls:
+    pages = [(world.secretary, url) for url in urls]
+    pages.append((world.participants[0][0], reverse("rcp:decision", args=[registration.pk])))
+    for who, url in pages:
+        login(client, who)
         response = client.get(url)
         assert response.status_code == 200, url
         html = response.content.decode()
@@ -633,3 +634,16 @@ def test_the_registration_form_offers_no_cancelled_or_past_session(client, world
     )
     assert response.status_code == 200
     assert not Registration.objects.filter(patient=patient).exists()
+
+
+def test_secretary_and_territory_admin_cannot_decide(client, world, registration):
+    """Decisions belong to the board's participants (SPEC §1), not to its organisers."""
+    from tests.builders import user
+
+    territory_admin = user()
+    territory_admin.admin_territories.add(world.board.territory)
+    for who in (world.secretary, territory_admin):
+        login(client, who)
+        assert client.get(reverse("rcp:decision", args=[registration.pk])).status_code == 404
+    login(client, world.participants[0][0])
+    assert client.get(reverse("rcp:decision", args=[registration.pk])).status_code == 200
