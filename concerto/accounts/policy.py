@@ -98,6 +98,18 @@ def can_manage_board(user: Any, board: Board) -> bool:
     return board.memberships.filter(user=user, role=BoardMembership.Role.ORGANISER).exists()
 
 
+def managed_boards(user: Any) -> QuerySet[Board]:
+    """The boards ``user`` organises or administers (same rule as can_manage_board)."""
+    if not _authenticated(user):
+        return Board.objects.none()
+    if user.is_regional_admin or user.is_superuser:
+        return Board.objects.all()
+    return Board.objects.filter(
+        Q(memberships__user=user, memberships__role=BoardMembership.Role.ORGANISER)
+        | Q(territory__in=user.admin_territories.all())
+    ).distinct()
+
+
 def can_take_part(user: Any, board: Board) -> bool:
     """Participants (and organisers) of the board: session files, decisions."""
     if not _authenticated(user):

@@ -1,10 +1,13 @@
 from django.contrib import admin
 
 from concerto.patients.models import Patient
+from concerto.rcp.admin import PatientDataAdmin
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(PatientDataAdmin):
+    """Read-only, superusers only; no search by name or INS (it would travel in the URL)."""
+
     list_display = [
         "birth_name",
         "used_name",
@@ -12,8 +15,6 @@ class PatientAdmin(admin.ModelAdmin):
         "sex",
         "birth_date",
         "identity_status",
-        "gp_name",
         "gp_rpps",
     ]
     list_filter = ["sex", "identity_status"]
-    search_fields = ["birth_name", "used_name", "first_names", "ins_number", "gp_rpps"]

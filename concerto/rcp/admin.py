@@ -14,7 +14,9 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from concerto.accounts import policy
 from concerto.audit import trail
+from concerto.audit.access import record_access
 from concerto.lib.errors import ActionRefused
 from concerto.rcp import actions
 from concerto.rcp.models import (
@@ -68,8 +70,25 @@ class ConsentInline(admin.TabularInline):
         return False
 
 
+class ManagedBoardsAdmin(AuditedAdmin):
+    """Boards and sessions: a secretary sees and changes only the boards they organise
+    (or administer by territory); the policy decides."""
+
+    board_path = ""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        managed = policy.managed_boards(request.user)
+        lookup = f"{self.board_path}__in" if self.board_path else "pk__in"
+        return super().get_queryset(request).filter(**{lookup: managed.values("pk")})
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "board":
+            kwargs["queryset"] = policy.managed_boards(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 @admin.register(Board)
-class BoardAdmin(AuditedAdmin):
+class BoardAdmin(ManagedBoardsAdmin):
     list_display = [
         "title",
         "specialty",
@@ -118,7 +137,8 @@ class BoardAdmin(AuditedAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(AuditedAdmin):
+class SessionAdmin(ManagedBoardsAdmin):
+    board_path = "board"
     list_display = ["board", "date", "time", "status"]
     list_filter = ["status", "board__territory", "board"]
     search_fields = ["board__title"]
@@ -147,68 +167,63 @@ class DocumentInline(admin.TabularInline):
         return False
 
 
-@admin.register(Registration)
-class RegistrationAdmin(admin.ModelAdmin):
-    list_display = ["patient", "session", "status", "prefiche_completed_at", "cim10_code"]
-    list_filter = ["status", "session__board__territory", "session__board"]
-    search_fields = [
-        "patient__birth_name",
-        "patient__used_name",
-        "session__board__title",
-        "cim10_code",
-    ]
-    raw_id_fields = ["session", "patient"]
-    readonly_fields = [
-        "registered_by",
-        "registered_at",
-        "status",
-        "withdrawn_at",
-        "prefiche_completed_at",
-    ]
-    inlines = [DocumentInline]
+class PatientDataAdmin(admin.ModelAdmin):
+    """Patient data in the back office: read-only, for superusers only, every read traced.
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        if change:
-            fields = {
-                name: form.cleaned_data[name]
-                for name in form.changed_data
-                if name in actions.PREFICHE_FIELDS
-            }
-            if fields:
-                actions.update_prefiche(by=request.user, registration=obj, **fields)
-        else:
-            actions.register_patient(
-                by=request.user,
-                session=obj.session,
-                patient=obj.patient,
-                **{name: form.cleaned_data[name] for name in actions.PREFICHE_FIELDS},
-            )
+    Secretaries and clinicians work on the application's own pages, which apply the
+    object-level policy; the admin cannot scope a changelist object by object as well.
+    """
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
 
-@admin.register(CompteRendu)
-class CompteRenduAdmin(admin.ModelAdmin):
-    list_display = ["registration", "version", "case_status", "quorum_met", "validated_at"]
-    list_filter = ["case_status", "quorum_met"]
-    search_fields = ["registration__patient__birth_name"]
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # validated compte-rendus are frozen
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        record_access(request, action=f"admin.{self.model._meta.model_name}.list", patient_id=None)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        record_access(
+            request,
+            action=f"admin.{self.model._meta.model_name}.view",
+            patient_id=None,
+            details={"object_id": str(object_id)[:20]},
+        )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(Registration)
+class RegistrationAdmin(PatientDataAdmin):
+    list_display = ["patient", "session", "status", "prefiche_completed_at", "cim10_code"]
+    list_filter = ["status", "session__board__territory", "session__board"]
+    search_fields = ["session__board__title", "cim10_code"]
+    inlines = [DocumentInline]
+
+
+@admin.register(CompteRendu)
+class CompteRenduAdmin(PatientDataAdmin):
+    list_display = ["registration", "version", "case_status", "quorum_met", "validated_at"]
+    list_filter = ["case_status", "quorum_met"]
+
 
 @admin.register(PPS)
-class PPSAdmin(admin.ModelAdmin):
+class PPSAdmin(PatientDataAdmin):
     list_display = ["patient", "doctor_name", "establishment_name", "created_at"]
-    search_fields = ["patient__birth_name", "doctor_name"]
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    search_fields = ["doctor_name"]
 
 
-admin.site.register(GPContribution)
-admin.site.register(NewsItem)
+admin.site.register(GPContribution, PatientDataAdmin)
+admin.site.register(NewsItem, PatientDataAdmin)
