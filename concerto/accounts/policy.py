@@ -53,19 +53,28 @@ def is_gp_of(user: Any, patient: Patient) -> bool:
     return _authenticated(user) and bool(user.rpps) and patient.gp_rpps == user.rpps
 
 
+def _visibility(user: Any, *, to_registration: str, to_patient: str) -> Q:
+    """The one visibility rule, written once for both querysets: board members see their
+    boards' registrations, the declared GP their patients, a registrar what they
+    registered, a territory administrator their territories'. ``to_registration`` and
+    ``to_patient`` are the lookup prefixes from the queried model."""
+    r, p = to_registration, to_patient
+    condition = Q(**{f"{r}session__board__memberships__user": user})
+    if user.rpps:
+        condition |= Q(**{f"{p}gp_rpps": user.rpps})
+    if user.is_registrar:
+        condition |= Q(**{f"{r}registered_by": user})
+    condition |= Q(**{f"{r}session__board__territory__in": user.admin_territories.all()})
+    return condition
+
+
 def visible_patients(user: Any) -> QuerySet[Patient]:
     """The patients ``user`` may see, as one query (use it to scope every lookup)."""
     if not _authenticated(user):
         return Patient.objects.none()
     if user.is_regional_admin or user.is_superuser:
         return Patient.objects.all()
-    condition = Q(registrations__session__board__memberships__user=user)
-    if user.rpps:
-        condition |= Q(gp_rpps=user.rpps)
-    if user.is_registrar:
-        condition |= Q(registrations__registered_by=user)
-    territories = user.admin_territories.all()
-    condition |= Q(registrations__session__board__territory__in=territories)
+    condition = _visibility(user, to_registration="registrations__", to_patient="")
     return Patient.objects.filter(condition).distinct()
 
 
@@ -78,12 +87,7 @@ def visible_registrations(user: Any) -> QuerySet[Registration]:
         return Registration.objects.none()
     if user.is_regional_admin or user.is_superuser:
         return Registration.objects.all()
-    condition = Q(session__board__memberships__user=user)
-    if user.rpps:
-        condition |= Q(patient__gp_rpps=user.rpps)
-    if user.is_registrar:
-        condition |= Q(registered_by=user)
-    condition |= Q(session__board__territory__in=user.admin_territories.all())
+    condition = _visibility(user, to_registration="", to_patient="patient__")
     return Registration.objects.filter(condition).distinct()
 
 
