@@ -39,7 +39,7 @@ import operator
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -286,6 +286,33 @@ def _fit_stage(cursor: Any, table: str, model: Any, columns: Sequence[str]) -> N
             )
 
 
+def _records(
+    source: Source, layout: Layout, stats: FileStats, bad: BadLines, progress: Progress
+) -> Iterator[tuple[int, bytes, list[bytes]]]:
+    """The data lines of a file as (line number, line, fields), for both readers: blank lines
+    skipped, non-UTF-8 lines re-encoded, the optional trailing "|" dropped, and a line
+    with the wrong number of fields reported (and counted) here rather than yielded."""
+    fields = layout.field_count
+    stream = source.stream
+    for lineno, raw in enumerate(stream, start=2):
+        raw = raw.rstrip(b"\r\n")
+        if not raw:
+            continue
+        stats.lines += 1
+        if stats.lines % TICK_LINES == 0:
+            progress.tick(stream.tell(), stats.lines)
+        if not raw.isascii():
+            raw = _to_utf8(raw, stats)
+        pipes = raw.count(b"|")
+        if pipes == fields and raw.endswith(b"|"):
+            raw = raw[:-1]
+        elif pipes != fields - 1:
+            bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
+            stats.bad += 1
+            continue
+        yield lineno, raw, raw.split(b"|")
+
+
 def read_activity(
     source: Source,
     layout: Layout,
@@ -318,25 +345,7 @@ def read_activity(
     person: list[bytes] | None = None
     person_rank = 0
     grouped = True  # RPPS never decrease: no RPPS can come back after another one
-    stream = source.stream
-    lineno = 1
-    for lineno, raw in enumerate(stream, start=2):  # noqa: B007
-        raw = raw.rstrip(b"\r\n")
-        if not raw:
-            continue
-        stats.lines += 1
-        if stats.lines % TICK_LINES == 0:
-            progress.tick(stream.tell(), stats.lines)
-        if not raw.isascii():
-            raw = _to_utf8(raw, stats)
-        pipes = raw.count(b"|")
-        if pipes == fields and raw.endswith(b"|"):
-            raw = raw[:-1]
-        elif pipes != fields - 1:
-            bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
-            stats.bad += 1
-            continue
-        parts = raw.split(b"|")
+    for lineno, raw, parts in _records(source, layout, stats, bad, progress):
         if parts[type_at].strip() != b"8":  # 0 = ADELI: not in the RPPS directory
             stats.ignored += 1
             continue
@@ -376,7 +385,7 @@ def read_activity(
     if person is not None:
         professionals.write(person)
     stats.grouped = grouped
-    progress.tick(stream.tell(), stats.lines, force=True)
+    progress.tick(source.stream.tell(), stats.lines, force=True)
     return stats
 
 
@@ -400,24 +409,7 @@ def read_mssante(
     structure_at = at.get("structure_name", fields)
     structure_limit = MSSanteAddress._meta.get_field("structure_name").max_length or 200
     kinds = {kind.encode() for kind in MAILBOX_KINDS}
-    stream = source.stream
-    for lineno, raw in enumerate(stream, start=2):
-        raw = raw.rstrip(b"\r\n")
-        if not raw:
-            continue
-        stats.lines += 1
-        if stats.lines % TICK_LINES == 0:
-            progress.tick(stream.tell(), stats.lines)
-        if not raw.isascii():
-            raw = _to_utf8(raw, stats)
-        pipes = raw.count(b"|")
-        if pipes == fields and raw.endswith(b"|"):
-            raw = raw[:-1]
-        elif pipes != fields - 1:
-            bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
-            stats.bad += 1
-            continue
-        parts = raw.split(b"|")
+    for lineno, _raw, parts in _records(source, layout, stats, bad, progress):
         parts.append(b"")
         kind = parts[kind_at].strip().upper()
         if kind not in kinds:
@@ -450,7 +442,7 @@ def read_mssante(
             structure = structure.decode()[:structure_limit].encode()
         mailboxes.write([b"%d" % lineno, address, kind, rpps, structure])
         stats.staged += 1
-    progress.tick(stream.tell(), stats.lines, force=True)
+    progress.tick(source.stream.tell(), stats.lines, force=True)
     return stats
 
 
