@@ -11,7 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
@@ -54,7 +57,18 @@ def _date_fr(instant: dt.datetime) -> tuple[str, str]:
     return local.strftime("%d/%m/%Y"), local.strftime("%H:%M").replace(":", " h ")
 
 
-def build(content: Content, *, now: dt.datetime) -> EmailMessage:
+def _part(body: str, subtype: str) -> MIMEText:
+    part = MIMEText(body, subtype, "utf-8")
+    del part["MIME-Version"]  # once, on the message
+    return part
+
+
+def build(content: Content, *, now: dt.datetime) -> Message:
+    """The message, multipart/alternative (text, then HTML), bodies in UTF-8 (base64).
+
+    Built with the ``compat32`` classes of :mod:`email.mime`: the modern ``EmailMessage``
+    API parses every header it is given, which made building a message cost as much as
+    sending it (bench/notify_send.py). The subject is RFC 2047-encoded here."""
     day, hour = _date_fr(content.session_start)
     link = prefiche_url(content.registration_id)
     lines = [
@@ -116,13 +130,13 @@ def build(content: Content, *, now: dt.datetime) -> EmailMessage:
         "<p>Les éléments de la pré-fiche pourront évoluer jusqu'à la RCP avant validation"
         " du compte-rendu.</p></body></html>"
     )
-    message = EmailMessage()
-    message["Subject"] = SUBJECT
+    message = MIMEMultipart("alternative")
+    message["Subject"] = Header(SUBJECT, "utf-8").encode()
     message["From"] = settings.MSSANTE_FROM
     message["To"] = ", ".join(content.recipients)
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
     message["Message-ID"] = content.message_id
     message["X-MSS-NIL"] = settings.MSSANTE_X_MSS_NIL
-    message.set_content("\n".join(lines) + "\n")
-    message.add_alternative(html, subtype="html")
+    message.attach(_part("\n".join(lines) + "\n", "plain"))
+    message.attach(_part(html, "html"))
     return message

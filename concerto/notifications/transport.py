@@ -13,7 +13,8 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import Message
+from email.policy import compat32
 
 from django.conf import settings
 
@@ -73,6 +74,7 @@ def tls_context() -> ssl.SSLContext:
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+_WIRE = compat32.clone(linesep="\r\n")  # as built (see message.build), CRLF on the wire
 
 
 class Connection:
@@ -135,7 +137,7 @@ class Connection:
                 self.smtp.close()
             self.smtp = None
 
-    def send(self, message: EmailMessage, recipients: list[str]) -> Delivery:
+    def send(self, message: Message, recipients: list[str]) -> Delivery:
         """MAIL FROM, RCPT TO each, DATA; a fault point between each step."""
         smtp = self.smtp
         if smtp is None:
@@ -158,7 +160,7 @@ class Connection:
             self.smtp.close()
             self.smtp = None
 
-    def _send(self, smtp: smtplib.SMTP, message: EmailMessage, recipients: list[str]) -> Delivery:
+    def _send(self, smtp: smtplib.SMTP, message: Message, recipients: list[str]) -> Delivery:
         code, reply = smtp.mail(settings.MSSANTE_FROM)
         if code != 250:
             raise TransportError(
@@ -191,7 +193,7 @@ class Connection:
         # mark. Until that mark is sent, a crash delivers nothing (the server discards
         # an unterminated message); once it is sent, the server may deliver whatever
         # happens to us: that window ends with our commit (after_250_before_commit).
-        payload = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        payload = message.as_bytes(policy=_WIRE)
         payload = _LEADING_DOT.sub(b"..", payload)
         if not payload.endswith(b"\r\n"):
             payload += b"\r\n"

@@ -56,10 +56,16 @@ class Handler:
 
     received: list[Received] = field(default_factory=list)
     mail_from_count: int = 0
+    tls_sessions: int = 0
     data_replies: deque[str] = field(default_factory=deque)
     rcpt_replies: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handle_STARTTLS(self, server, session, envelope) -> bool:  # noqa: ANN001
+        with self.lock:
+            self.tls_sessions += 1
+        return True
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: ANN001
         with self.lock:

@@ -75,11 +75,13 @@ def test_no_webconference_no_link(mssante):
     assert "webconférence" not in text.lower()
 
 
-def test_one_connection_for_a_batch_and_each_once(mssante):
+def test_one_connection_for_the_pass_and_each_once(mssante, settings):
     server = mssante()
+    settings.NOTIFY_BATCH_SIZE = 2  # three batches, one TLS session
     due = make_due(5)
     result = worker.run_pass(now=SEND_TIME)
-    assert result.sent == 5
+    assert result.sent == 5 and result.claimed == 5
+    assert server.tls_sessions == 1
     assert sorted(r.message["Message-ID"] for r in server.received) == sorted(
         Notification.objects.values_list("message_id", flat=True)
     )
