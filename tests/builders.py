@@ -21,6 +21,20 @@ from concerto.patients.models import Patient
 from concerto.rcp import actions, rules
 from concerto.rcp.models import Board, BoardMembership, Registration, Session, Territory
 
+# A complete production configuration (fictional values), for the tests that start
+# ``python -m concerto`` under production settings.
+PRODUCTION_ENV = {
+    "CONCERTO_MODE": "production",
+    "SECRET_KEY": "k" * 20 + "production-secret-for-tests-only-" + "z" * 20,
+    "ALLOWED_HOSTS": "dcc.exemple.test",
+    "DATABASE_URL": "postgresql://concerto@127.0.0.1:5432/concerto",
+    "CSRF_TRUSTED_ORIGINS": "https://dcc.exemple.test",
+    "PSC_ISSUER": "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet",
+    "PSC_CLIENT_ID": "concerto-test",
+    "PSC_CLIENT_SECRET": "secret-for-tests-only",
+    "PSC_REDIRECT_URI": "https://dcc.exemple.test/connexion/psc/retour/",
+}
+
 PARIS = ZoneInfo("Europe/Paris")
 _seq = itertools.count(1)
 

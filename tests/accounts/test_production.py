@@ -14,18 +14,7 @@ import sys
 import pytest
 
 from tests import builders
-
-PRODUCTION_ENV = {
-    "CONCERTO_MODE": "production",
-    "SECRET_KEY": "k" * 20 + "production-secret-for-tests-only-" + "z" * 20,
-    "ALLOWED_HOSTS": "dcc.exemple.test",
-    "DATABASE_URL": "postgresql://concerto@127.0.0.1:5432/concerto",
-    "CSRF_TRUSTED_ORIGINS": "https://dcc.exemple.test",
-    "PSC_ISSUER": "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet",
-    "PSC_CLIENT_ID": "concerto-test",
-    "PSC_CLIENT_SECRET": "secret-for-tests-only",
-    "PSC_REDIRECT_URI": "https://dcc.exemple.test/connexion/psc/retour/",
-}
+from tests.builders import PRODUCTION_ENV
 
 PROBE = """
 import json, django
