@@ -30,15 +30,12 @@ from concerto.rcp.access import (
 )
 from concerto.rcp.forms import RecurringSessionForm, SessionForm, WebconferenceForm
 from concerto.rcp.models import Board, NotificationConsent, Registration, Session
+from concerto.rcp.views.outcome import act, refusal_text
 
 MONTHS = [
     "janvier", "février", "mars", "avril", "mai", "juin",
     "juillet", "août", "septembre", "octobre", "novembre", "décembre",
 ]  # fmt: skip
-
-
-def _error_text(exc: ActionRefused) -> str:
-    return " ".join(exc.messages)
 
 
 def visible_boards(user: Any) -> QuerySet[Board]:
@@ -155,7 +152,7 @@ def board_consent(request: HttpRequest, pk: int) -> HttpResponse:
             by=request.user, board=board, user=request.user, agreed=agreed
         )
     except ActionRefused as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, refusal_text(exc))
     else:
         messages.success(
             request,
@@ -178,7 +175,7 @@ def board_notifications(request: HttpRequest, pk: int) -> HttpResponse:
             actions.disable_notifications(by=request.user, board=board)
             messages.success(request, "Notification du médecin traitant désactivée.")
     except ActionRefused as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, refusal_text(exc))
     return redirect("rcp:board", pk=board.pk)
 
 
@@ -227,7 +224,7 @@ def board_sessions(request: HttpRequest, pk: int) -> HttpResponse:
                         by=request.user, board=board, dates=plan.dates, time=data["time"]
                     )
                 except ActionRefused as exc:
-                    recurring.add_error(None, _error_text(exc))
+                    recurring.add_error(None, refusal_text(exc))
                 else:
                     text = f"{len(created)} séance(s) créée(s)."
                     if plan.skipped_holidays:
@@ -253,7 +250,7 @@ def board_sessions(request: HttpRequest, pk: int) -> HttpResponse:
                         time=single.cleaned_data["time"],
                     )
                 except ActionRefused as exc:
-                    single.add_error(None, _error_text(exc))
+                    single.add_error(None, refusal_text(exc))
                 else:
                     if existing:
                         single.add_error(None, "Une séance est déjà prévue à cette date et heure.")
@@ -329,12 +326,9 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     session = managed_session(request, pk)
-    try:
-        actions.cancel_session(by=request.user, session=session)
-    except ActionRefused as exc:
-        messages.error(request, _error_text(exc))
-    else:
-        messages.success(request, "Séance annulée.")
+    act(
+        request, lambda: actions.cancel_session(by=request.user, session=session), "Séance annulée."
+    )
     return redirect("rcp:session", pk=session.pk)
 
 
@@ -355,7 +349,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
             time=form.cleaned_data["time"],
         )
     except ActionRefused as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, refusal_text(exc))
     except IntegrityError:  # the unique (board, date, time) constraint
         messages.error(request, "Une séance de cette RCP est déjà prévue à cette date et heure.")
     else:
@@ -371,10 +365,9 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def session_held(request: HttpRequest, pk: int) -> HttpResponse:
     session = managed_session(request, pk)
-    try:
-        actions.mark_session_held(by=request.user, session=session)
-    except ActionRefused as exc:
-        messages.error(request, _error_text(exc))
-    else:
-        messages.success(request, "Séance marquée comme tenue.")
+    act(
+        request,
+        lambda: actions.mark_session_held(by=request.user, session=session),
+        "Séance marquée comme tenue.",
+    )
     return redirect("rcp:session", pk=session.pk)

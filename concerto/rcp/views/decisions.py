@@ -16,6 +16,7 @@ from concerto.rcp import actions, pdf, rules
 from concerto.rcp.access import deciding_registration, deny, role_of
 from concerto.rcp.forms import DecisionForm, PPSForm
 from concerto.rcp.models import PPS, BoardMembership, CompteRendu
+from concerto.rcp.views.outcome import refusal_text
 
 
 @login_required
@@ -57,7 +58,7 @@ def decision(request: HttpRequest, pk: int) -> HttpResponse:
                     quorum_override_reason=form.cleaned_data["quorum_override_reason"],
                 )
             except ActionRefused as exc:
-                form.add_error(None, " ".join(exc.messages))
+                form.add_error(None, refusal_text(exc))
             else:
                 messages.success(request, f"Compte-rendu validé (version {compte_rendu.version}).")
                 return redirect("rcp:compte-rendu", pk=compte_rendu.pk)
@@ -177,7 +178,7 @@ def pps_create(request: HttpRequest, pk: int) -> HttpResponse:
                 by=request.user, compte_rendu=compte_rendu, **form.cleaned_data
             )
         except ActionRefused as exc:
-            form.add_error(None, " ".join(exc.messages))
+            form.add_error(None, refusal_text(exc))
         else:
             messages.success(
                 request, "PPS généré ; le médecin traitant le voit dans ses actualités."

@@ -19,10 +19,7 @@ from concerto.rcp import actions, cim10, uploads
 from concerto.rcp.access import clinical_registration, deny, role_of
 from concerto.rcp.forms import DocumentForm, MoveRegistrationForm, PreficheForm, RegistrationForm
 from concerto.rcp.models import Document
-
-
-def _error_text(exc: ActionRefused) -> str:
-    return " ".join(exc.messages)
+from concerto.rcp.views.outcome import act, refusal_text
 
 
 @login_required
@@ -46,7 +43,7 @@ def register(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 **form.prefiche(),
             )
         except ActionRefused as exc:
-            form.add_error(None, _error_text(exc))
+            form.add_error(None, refusal_text(exc))
         else:
             messages.success(
                 request,
@@ -111,7 +108,7 @@ def prefiche_edit(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             actions.update_prefiche(by=request.user, registration=registration, **form.prefiche())
         except ActionRefused as exc:
-            form.add_error(None, _error_text(exc))
+            form.add_error(None, refusal_text(exc))
         else:
             messages.success(request, "Pré-fiche enregistrée.")
             return redirect("rcp:registration", pk=registration.pk)
@@ -126,12 +123,11 @@ def prefiche_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def registration_complete(request: HttpRequest, pk: int) -> HttpResponse:
     registration = clinical_registration(request, pk, action="registration.complete")
-    try:
-        actions.complete_prefiche(by=request.user, registration=registration)
-    except ActionRefused as exc:
-        messages.error(request, _error_text(exc))
-    else:
-        messages.success(request, "Pré-fiche marquée complète.")
+    act(
+        request,
+        lambda: actions.complete_prefiche(by=request.user, registration=registration),
+        "Pré-fiche marquée complète.",
+    )
     return redirect("rcp:registration", pk=registration.pk)
 
 
@@ -139,12 +135,11 @@ def registration_complete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def registration_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     registration = clinical_registration(request, pk, action="registration.withdraw")
-    try:
-        actions.withdraw_registration(by=request.user, registration=registration)
-    except ActionRefused as exc:
-        messages.error(request, _error_text(exc))
-    else:
-        messages.success(request, "Inscription retirée de la séance.")
+    act(
+        request,
+        lambda: actions.withdraw_registration(by=request.user, registration=registration),
+        "Inscription retirée de la séance.",
+    )
     return redirect("rcp:registration", pk=registration.pk)
 
 
@@ -161,7 +156,7 @@ def registration_move(request: HttpRequest, pk: int) -> HttpResponse:
             by=request.user, registration=registration, session=form.cleaned_data["session"]
         )
     except ActionRefused as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, refusal_text(exc))
         return redirect("rcp:registration", pk=registration.pk)
     messages.success(request, "Dossier déplacé vers la nouvelle séance.")
     return redirect("rcp:registration", pk=new.pk)
@@ -183,7 +178,7 @@ def document_upload(request: HttpRequest, pk: int) -> HttpResponse:
                 content=upload.read(),
             )
         except ActionRefused as exc:
-            form.add_error("file", _error_text(exc))
+            form.add_error("file", refusal_text(exc))
         else:
             messages.success(request, "Document ajouté.")
             return redirect("rcp:registration", pk=registration.pk)
