@@ -550,6 +550,10 @@ def validate_compte_rendu(
         raise ActionRefused("Cette inscription a été retirée.")
     if registration.session.status == Session.Status.CANCELLED:
         raise ActionRefused("La séance a été annulée.")
+    if clock.now() < registration.session.starts_at:
+        raise ActionRefused(
+            "La RCP n'a pas encore eu lieu : sa décision se valide à partir du début de la séance."
+        )
     if not proposal.strip():
         raise ActionRefused("La proposition de la RCP est obligatoire.")
     present = [

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
@@ -63,24 +64,27 @@ def test_registration_to_pps_in_the_browser(live_server, monkeypatch, tmp_path):
     errors: list[str] = []
     # All database work happens outside the Playwright block: its greenlet has its own
     # context, so a connection opened there would outlive the test.
-    cookies = {u.pk: _cookie_for(u, base) for u in (world.secretary, world.registrar, participant)}
+    cookies = {u.pk: _cookie_for(u, base) for u in (world.secretary, world.registrar)}
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
+    def launch(p):  # type: ignore[no-untyped-def]
+        return p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
             args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
         )
 
-        def page_for(user):
-            context = browser.new_context(locale="fr-FR")
-            context.add_cookies([cookies[user.pk]])
-            page = context.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            return page
+    def page_for(browser, user):  # type: ignore[no-untyped-def]
+        context = browser.new_context(locale="fr-FR")
+        context.add_cookies([cookies[user.pk]])
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        return page
+
+    with sync_playwright() as p:
+        browser = launch(p)
 
         # 1. The secretary creates a session.
-        page = page_for(world.secretary)
+        page = page_for(browser, world.secretary)
         page.goto(f"{base}/rcp/")
         page.get_by_role("link", name="calendrier").first.click()
         page.fill("#id_single-date", day.isoformat())
@@ -91,7 +95,7 @@ def test_registration_to_pps_in_the_browser(live_server, monkeypatch, tmp_path):
 
         # 2. The registrar finds no patient, creates one (GP from the directory),
         # registers them, attaches a document and completes the pre-fiche.
-        page = page_for(world.registrar)
+        page = page_for(browser, world.registrar)
         page.goto(f"{base}/rcp/")
         page.get_by_role("link", name="Inscrire un patient").click()
         page.fill("#id_birth_name", "NAVIGATEUR-FICTIF")
@@ -133,30 +137,40 @@ def test_registration_to_pps_in_the_browser(live_server, monkeypatch, tmp_path):
         page.get_by_role("button", name="Marquer la pré-fiche complète").click()
         expect(page.get_by_text("Pré-fiche marquée complète.")).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "3-inscripteur-prefiche-complete.png"), full_page=True)
-
-        # 3. A participant records the decision, checks the quorum, validates, makes the PPS.
-        page = page_for(participant)
-        page.goto(f"{base}/rcp/")
-        page.get_by_role("link", name=f"{day:%d/%m/%Y} à 14:00").click()
-        expect(page.get_by_text("Scanner thoraco-abdominal")).to_be_visible()
-        page.screenshot(path=str(ARTIFACTS / "4-participant-seance.png"), full_page=True)
-        page.get_by_role("link", name="Enregistrer la décision").click()
-        for _, specialty in world.participants:
-            page.get_by_label(specialty, exact=False).check()
-        page.get_by_label("dossier discuté").check()
-        page.fill("#id_proposal", "Colectomie sigmoïdienne puis surveillance.")
-        page.get_by_role("button", name="Vérifier le quorum").click()
-        expect(page.get_by_text("Quorum atteint.")).to_be_visible()
-        page.get_by_role("button", name="Valider le compte-rendu").click()
-        expect(page.get_by_text("Compte-rendu validé (version 1).")).to_be_visible()
-        page.screenshot(path=str(ARTIFACTS / "5-participant-compte-rendu.png"), full_page=True)
-        page.get_by_role("link", name="Générer le PPS").click()
-        page.fill("#id_establishment_name", "Centre Hospitalier Fictif")
-        page.get_by_role("button", name="Générer le PPS").click()
-        expect(page.get_by_text("PPS généré")).to_be_visible()
-        page.screenshot(path=str(ARTIFACTS / "6-participant-pps.png"), full_page=True)
         browser.close()
 
+    # 3. The day of the meeting: a participant records the decision, checks the quorum,
+    # validates, makes the PPS. (The clock moves for the live server's thread too.)
+    session = Session.objects.get(board=world.board, date=day)
+    meeting = time_machine.travel(session.starts_at + dt.timedelta(minutes=5), tick=True)
+    meeting.start()
+    cookies[participant.pk] = _cookie_for(participant, base)
+    try:
+        with sync_playwright() as p:
+            browser = launch(p)
+            page = page_for(browser, participant)
+            page.goto(f"{base}/rcp/")
+            page.get_by_role("link", name=f"{day:%d/%m/%Y} à 14:00").click()
+            expect(page.get_by_text("Scanner thoraco-abdominal")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "4-participant-seance.png"), full_page=True)
+            page.get_by_role("link", name="Enregistrer la décision").click()
+            for _, specialty in world.participants:
+                page.get_by_label(specialty, exact=False).check()
+            page.get_by_label("dossier discuté").check()
+            page.fill("#id_proposal", "Colectomie sigmoïdienne puis surveillance.")
+            page.get_by_role("button", name="Vérifier le quorum").click()
+            expect(page.get_by_text("Quorum atteint.")).to_be_visible()
+            page.get_by_role("button", name="Valider le compte-rendu").click()
+            expect(page.get_by_text("Compte-rendu validé (version 1).")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "5-participant-compte-rendu.png"), full_page=True)
+            page.get_by_role("link", name="Générer le PPS").click()
+            page.fill("#id_establishment_name", "Centre Hospitalier Fictif")
+            page.get_by_role("button", name="Générer le PPS").click()
+            expect(page.get_by_text("PPS généré")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "6-participant-pps.png"), full_page=True)
+            browser.close()
+    finally:
+        meeting.stop()
     assert Session.objects.filter(board=world.board, date=day).exists()
     registration = Registration.objects.get(patient__birth_name="NAVIGATEUR-FICTIF")
     assert registration.patient.gp_rpps == doctor.rpps

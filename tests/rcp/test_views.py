@@ -435,7 +435,10 @@ def _members(world):
     )
 
 
-def test_decision_check_then_validate_then_pdf_and_pps(client, world, registration, outsider):
+def test_decision_check_then_validate_then_pdf_and_pps(
+    client, world, registration, outsider, frozen
+):
+    frozen.move_to(registration.session.starts_at)  # decisions are taken at the meeting
     participant = world.participants[0][0]
     login(client, participant)
     url = reverse("rcp:decision", args=[registration.pk])
@@ -484,7 +487,8 @@ def test_decision_check_then_validate_then_pdf_and_pps(client, world, registrati
     assert client.post(url, data).status_code == 404
 
 
-def test_validation_without_quorum_needs_a_reason(client, world, registration):
+def test_validation_without_quorum_needs_a_reason(client, world, registration, frozen):
+    frozen.move_to(registration.session.starts_at)  # decisions are taken at the meeting
     login(client, world.participants[0][0])
     url = reverse("rcp:decision", args=[registration.pk])
     data = {
@@ -502,7 +506,8 @@ def test_validation_without_quorum_needs_a_reason(client, world, registration):
     assert not CompteRendu.objects.get().quorum_met
 
 
-def test_a_correction_makes_version_two_and_keeps_version_one(client, world, registration):
+def test_a_correction_makes_version_two_and_keeps_version_one(client, world, registration, frozen):
+    frozen.move_to(registration.session.starts_at)  # decisions are taken at the meeting
     login(client, world.participants[0][0])
     url = reverse("rcp:decision", args=[registration.pk])
     data = {"attendees": _members(world), "case_status": "discussed", "validate": "1"}

@@ -203,8 +203,30 @@ def test_a_failed_document_record_leaves_no_file(registration, documents_dir):
 # --- Decision, compte-rendu, PPS ---------------------------------------------------------
 
 
-def test_validation_without_quorum_is_refused_unless_a_reason_is_recorded(registration):
+def test_a_decision_is_not_validated_before_the_meeting(registration, frozen):
     world, reg = registration
+    everyone = world.attendees()
+
+    def validate():  # type: ignore[no-untyped-def]
+        return actions.validate_compte_rendu(
+            by=everyone[0][0],
+            registration=reg,
+            case_status=CompteRendu.CaseStatus.DISCUSSED,
+            proposal="Chirurgie.",
+            attendees=everyone,
+        )
+
+    frozen.move_to(reg.session.starts_at - dt.timedelta(minutes=1))
+    with pytest.raises(ActionRefused, match="n'a pas encore eu lieu"):
+        validate()
+    assert not CompteRendu.objects.exists()
+    frozen.move_to(reg.session.starts_at)
+    assert validate().version == 1
+
+
+def test_validation_without_quorum_is_refused_unless_a_reason_is_recorded(registration, frozen):
+    world, reg = registration
+    frozen.move_to(reg.session.starts_at)  # decisions are taken at the meeting
     two = world.attendees()[:2]
     with pytest.raises(ActionRefused, match="Quorum non atteint"):
         actions.validate_compte_rendu(
@@ -228,8 +250,9 @@ def test_validation_without_quorum_is_refused_unless_a_reason_is_recorded(regist
     assert events("compte_rendu.validate")[0].details == {"version": 1, "quorum_met": False}
 
 
-def test_a_board_requiring_core_specialties_needs_the_radiotherapist(registration):
+def test_a_board_requiring_core_specialties_needs_the_radiotherapist(registration, frozen):
     world, reg = registration
+    frozen.move_to(reg.session.starts_at)  # decisions are taken at the meeting
     world.board.requires_core_specialties = True
     world.board.save()
     present = [
@@ -247,8 +270,9 @@ def test_a_board_requiring_core_specialties_needs_the_radiotherapist(registratio
         )
 
 
-def test_a_validated_compte_rendu_is_frozen_and_a_correction_is_version_two(registration):
+def test_a_validated_compte_rendu_is_frozen_and_a_correction_is_version_two(registration, frozen):
     world, reg = registration
+    frozen.move_to(reg.session.starts_at)  # decisions are taken at the meeting
     by = world.participants[0][0]
     first = actions.validate_compte_rendu(
         by=by,
@@ -275,8 +299,9 @@ def test_a_validated_compte_rendu_is_frozen_and_a_correction_is_version_two(regi
     assert [cr.version for cr in CompteRendu.objects.filter(registration=reg)] == [1, 2]
 
 
-def test_the_gp_contribution_is_quoted_in_the_compte_rendu(registration):
+def test_the_gp_contribution_is_quoted_in_the_compte_rendu(registration, frozen):
     world, reg = registration
+    frozen.move_to(reg.session.starts_at)  # decisions are taken at the meeting
     from tests.builders import user
 
     gp = user(last_name="Generaliste", specialty="Médecine générale")
@@ -295,8 +320,9 @@ def test_the_gp_contribution_is_quoted_in_the_compte_rendu(registration):
     )
 
 
-def test_pps_from_a_validated_decision_creates_the_news_line(registration):
+def test_pps_from_a_validated_decision_creates_the_news_line(registration, frozen):
     world, reg = registration
+    frozen.move_to(reg.session.starts_at)  # decisions are taken at the meeting
     cr = actions.validate_compte_rendu(
         by=world.participants[0][0],
         registration=reg,
@@ -323,11 +349,12 @@ def test_frozen_error_is_a_validation_error():
 # --- Statistics ---------------------------------------------------------------------------
 
 
-def test_board_statistics_count_sessions_files_and_quorum(registration):
+def test_board_statistics_count_sessions_files_and_quorum(registration, frozen):
     world, reg = registration
     other = world.register(world.session(SESSION_DAY + dt.timedelta(days=7)), world.patient())
     cancelled = world.session(SESSION_DAY + dt.timedelta(days=14))
     actions.cancel_session(by=world.secretary, session=cancelled)
+    frozen.move_to(reg.session.starts_at)  # decisions are taken at the meeting
     actions.validate_compte_rendu(
         by=world.participants[0][0],
         registration=reg,
@@ -335,6 +362,7 @@ def test_board_statistics_count_sessions_files_and_quorum(registration):
         proposal="Chirurgie.",
         attendees=world.attendees(),
     )
+    frozen.move_to(other.session.starts_at)
     actions.validate_compte_rendu(
         by=world.participants[0][0],
         registration=other,
