@@ -371,13 +371,14 @@ def read_activity(
     # digests), instead of by a pass over the staging table.
     lines_of_person: dict[bytes, int] = {}
     for lineno, raw, parts in _records(source, layout, stats, bad, progress):
-        if parts[type_at].strip() != b"8":  # 0 = ADELI: not in the RPPS directory
+        # (Comparisons try the value as published before stripping it: cheaper.)
+        if parts[type_at] != b"8" and parts[type_at].strip() != b"8":  # 0 = ADELI: not RPPS
             stats.ignored += 1
             continue
-        identifier = parts[id_at].strip()
+        identifier = parts[id_at]
         if identifier != last_id:
             last_id = identifier
-            last_rpps, last_error = check_rpps(identifier)
+            last_rpps, last_error = check_rpps(identifier.strip())
         if last_error:
             bad.add(source.name, lineno, "rpps", last_error)
             stats.bad += 1
@@ -408,7 +409,10 @@ def read_activity(
             ]
         )
         stats.staged += 1
-        quality = 0 if parts[skill_type_at].strip() == b"S" else 1 if parts[skill_code_at] else 2
+        skill_type = parts[skill_type_at]
+        quality = 0 if skill_type == b"S" or skill_type.strip() == b"S" else 2
+        if quality and parts[skill_code_at]:
+            quality = 1
         rank = quality * 10_000_000_000 + lineno
         if person is None or rank < person_rank:
             person_rank = rank
@@ -536,17 +540,19 @@ class CopyWriter(Writer):
         if b"\\" in line or b"\r" in line:
             line = line.replace(b"\\", b"\\\\").replace(b"\r", b"\\r")
         self._buffer.append(line)
-        self._buffer.append(b"\n")
         self._size += len(line)
         if self._size >= FLUSH_BYTES:
-            self._copy.write(b"".join(self._buffer))
-            self._buffer.clear()
-            self._size = 0
+            self._flush()
+
+    def _flush(self) -> None:
+        self._buffer.append(b"")  # the last line's newline
+        self._copy.write(b"\n".join(self._buffer))
+        self._buffer.clear()
+        self._size = 0
 
     def close(self) -> None:
         if self._buffer:
-            self._copy.write(b"".join(self._buffer))
-            self._buffer.clear()
+            self._flush()
         self._copy_cm.__exit__(None, None, None)
         self._cursor.close()
 
