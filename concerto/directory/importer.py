@@ -33,6 +33,7 @@ in the COPY; the SQL work runs after it, on one backend.
 
 from __future__ import annotations
 
+import array
 import binascii
 import hashlib
 import operator
@@ -130,6 +131,12 @@ class FileStats:
     unchanged_since: Any = None  # same file as the last import: not read again
     grouped: bool = False  # activity file in RPPS order: one candidate per professional
     professionals: int = 0  # candidates staged (one per professional once settled)
+    # First import (PostgreSQL): activities COPY'd straight into their empty table, its
+    # indexes dropped (``rebuild`` gives them back), ``line_numbers`` giving each row's
+    # line in COPY order (row ids follow it), for the report of repeated lines.
+    direct: bool = False
+    rebuild: list[str] = field(default_factory=list)
+    line_numbers: Any = None
 
 
 @dataclass
@@ -229,6 +236,8 @@ ACTIVITY_VALUES = (
     "street",  # last: built from four columns
 )
 ACTIVITY_STAGE = ("lineno", "key", "rpps", *ACTIVITY_VALUES)
+ACTIVITY_LOADED = ("key", "rpps", *ACTIVITY_VALUES)  # straight into the table
+ACTIVITY_TABLE = Activity._meta.db_table
 PROFESSIONAL_VALUES = (
     "civility",
     "last_name",
@@ -331,6 +340,11 @@ def _records(
         progress.tick(stream.tell(), stats.lines)
 
 
+def _cut(value: bytes, limit: int) -> bytes:
+    """``value`` (UTF-8) cut to ``limit`` characters."""
+    return value if len(value) <= limit else value.decode()[:limit].encode()
+
+
 def read_activity(
     source: Source,
     layout: Layout,
@@ -338,8 +352,15 @@ def read_activity(
     professionals: Writer,
     bad: BadLines,
     progress: Progress,
+    *,
+    direct: bool = False,
 ) -> FileStats:
-    stats = FileStats(source.name, layout)
+    """Stage the activity file; with ``direct``, write the activities as rows of their
+    final table (no line number, values cut to the columns' sizes)."""
+    stats = FileStats(source.name, layout, direct=direct)
+    line_numbers = stats.line_numbers = array.array("L") if direct else None
+    limits = _limits(Activity, ACTIVITY_VALUES)
+    longer = operator.gt
     fields = layout.field_count
     at = layout.positions
     type_at, id_at = at["id_type"], at["id"]
@@ -399,15 +420,15 @@ def read_activity(
                 continue
         if pad:
             parts.append(b"")
-        activities.write(
-            [
-                b"%d" % lineno,
-                hexlify(digest),
-                last_rpps,
-                *pick_values(parts),
-                b" ".join(b" ".join(pick_street(parts)).split()),
-            ]
-        )
+        values = [*pick_values(parts), b" ".join(b" ".join(pick_street(parts)).split())]
+        if line_numbers is None:
+            activities.write([b"%d" % lineno, hexlify(digest), last_rpps, *values])
+        else:
+            # Byte lengths bound character lengths: only a longer one may need a cut.
+            if any(map(longer, map(len, values), limits)):
+                values = list(map(_cut, values, limits))
+            activities.write([hexlify(digest), last_rpps, *values])
+            line_numbers.append(lineno)
         stats.staged += 1
         skill_type = parts[skill_type_at]
         quality = 0 if skill_type == b"S" or skill_type.strip() == b"S" else 2
@@ -650,6 +671,35 @@ def _report_duplicates(
     return len(duplicates)
 
 
+def _report_loaded_duplicates(cursor: Any, stats: FileStats, bad: BadLines) -> int:
+    """Report and drop the repeated lines of a file COPY'd straight into the activity
+    table (first import, lines not grouped by RPPS). Row ids were given in COPY order
+    (the table is locked since its indexes were dropped), so ``id - first id`` is the
+    row's index in ``stats.line_numbers``."""
+    numbers = stats.line_numbers
+    cursor.execute(f"SELECT MIN(id), MAX(id), COUNT(*) FROM {ACTIVITY_TABLE}")
+    first_id, last_id, count = cursor.fetchone()
+    if count != len(numbers) or (count and last_id - first_id + 1 != count):
+        raise RuntimeError("activités chargées : identifiants non consécutifs")
+    repeated = (
+        f"SELECT t.id, d.first FROM {ACTIVITY_TABLE} t JOIN (SELECT key AS k, MIN(id) AS first "
+        f"FROM {ACTIVITY_TABLE} GROUP BY key HAVING COUNT(*) > 1) d ON d.k = t.key "
+        "WHERE t.id > d.first"
+    )
+    cursor.execute(repeated + " ORDER BY t.id")
+    duplicates = cursor.fetchall()
+    for row_id, first in duplicates:
+        bad.add(
+            stats.name,
+            numbers[row_id - first_id],
+            "duplicate",
+            f"ligne déjà vue ligne {numbers[first - first_id]}",
+        )
+    if duplicates:
+        cursor.execute(f"DELETE FROM {ACTIVITY_TABLE} WHERE id IN (SELECT id FROM ({repeated}) r)")
+    return len(duplicates)
+
+
 def _prepare_stage(cursor: Any, table: str, index_on: str) -> None:
     """SQLite: an index for the joins that follow. PostgreSQL: nothing — its joins with a
     staging table are hash joins planned from the table's size, which the planner reads
@@ -852,13 +902,19 @@ def import_directory(
         progress.phase("Validation…")
         if ACTIVITY in layouts:
             _, stats = layouts[ACTIVITY]
-            _prepare_stage(cursor, STAGE_ACTIVITY, "key")
-            if not stats.grouped:  # else already found while reading
-                dropped = _report_duplicates(
-                    cursor, STAGE_ACTIVITY, "key", stats.name, bad, "ligne"
-                )
-                stats.bad += dropped
-                stats.staged -= dropped
+            if stats.direct:
+                if not stats.grouped:
+                    dropped = _report_loaded_duplicates(cursor, stats, bad)
+                    stats.bad += dropped
+                    stats.staged -= dropped
+            else:
+                _prepare_stage(cursor, STAGE_ACTIVITY, "key")
+                if not stats.grouped:  # else already found while reading
+                    dropped = _report_duplicates(
+                        cursor, STAGE_ACTIVITY, "key", stats.name, bad, "ligne"
+                    )
+                    stats.bad += dropped
+                    stats.staged -= dropped
         if MSSANTE in layouts:
             _, stats = layouts[MSSANTE]
             _prepare_stage(cursor, STAGE_MSSANTE, "address")
@@ -887,7 +943,13 @@ def import_directory(
         if ACTIVITY in layouts:
             summary.professionals = _apply_professionals(cursor)
             progress.phase(f"Professionnels : {summary.professionals}")
-            summary.activities = _apply_activities(cursor)
+            stats = layouts[ACTIVITY][1]
+            if stats.direct:  # already in: its indexes only
+                for statement in stats.rebuild:
+                    cursor.execute(statement)
+                summary.activities = Changes(added=stats.staged)
+            else:
+                summary.activities = _apply_activities(cursor)
             progress.phase(f"Activités : {summary.activities}")
         if MSSANTE in layouts:
             summary.addresses = _apply_addresses(cursor)
@@ -962,7 +1024,7 @@ def _read_file(
     with open_source(path) as source:
         layout, _ = _read_header(source)
         progress.start(f"{source.name} ({layout.label})", source.size)
-        stats = _stage_file(cursor, source, layout, bad, progress)
+        stats = _stage_file(cursor, source, layout, bad, progress, totals)
         stats.size = source.size
         stats.digest = source.digest.hexdigest()  # the whole file has been read
         return layout, stats
@@ -1000,18 +1062,32 @@ def _stage_file(
     layout: Layout,
     bad: BadLines,
     progress: Progress,
+    totals: dict[str, int],
 ) -> FileStats:
     writers: list[Writer] = []
     try:
         if layout.kind == ACTIVITY:
-            # Both tables exist before the COPY starts: nothing else may run during it.
-            _create_temp(cursor, STAGE_ACTIVITY, ACTIVITY_STAGE)
+            # Into an empty directory (PostgreSQL), the activities go straight to their
+            # table: no second copy from a staging table (the longest statement of a first
+            # import), while the server writes them as the lines are read.
+            direct = connection.vendor == "postgresql" and totals["activities"] == 0
+            rebuild = _drop_indexes(cursor, ACTIVITY_TABLE) if direct else []
+            # Every table exists before the COPY starts: nothing else may run during it.
+            if not direct:
+                _create_temp(cursor, STAGE_ACTIVITY, ACTIVITY_STAGE)
             _create_temp(cursor, STAGE_PROFESSIONAL, PROFESSIONAL_STAGE)
-            activities = _writer(STAGE_ACTIVITY, ACTIVITY_STAGE)
+            activities = (
+                _writer(ACTIVITY_TABLE, ACTIVITY_LOADED)
+                if direct
+                else _writer(STAGE_ACTIVITY, ACTIVITY_STAGE)
+            )
             writers.append(activities)
             professionals = _writer(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE, second=True)
             writers.append(professionals)
-            stats = read_activity(source, layout, activities, professionals, bad, progress)
+            stats = read_activity(
+                source, layout, activities, professionals, bad, progress, direct=direct
+            )
+            stats.rebuild = rebuild
         else:
             _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
             mailboxes = _writer(STAGE_MSSANTE, MAILBOX_STAGE)

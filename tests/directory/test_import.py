@@ -304,7 +304,13 @@ def test_each_bad_line_is_reported_with_its_number_and_the_run_goes_on(tmp_path)
         ("regrouped", {3: 2, 6: 2}),
     ],
 )
-def test_a_repeated_activity_line_is_reported_once_with_its_first_line(tmp_path, order, expected):
+@pytest.mark.parametrize("directory", ["empty", "filled"])
+def test_a_repeated_activity_line_is_reported_once_with_its_first_line(
+    tmp_path, order, expected, directory
+):
+    if directory == "filled":
+        (tmp_path / "before").mkdir()
+        run(activity_file(tmp_path / "before", [activity_row(RPPS[20])]))
     x0 = activity_row(RPPS[3])
     x1 = activity_row(RPPS[5])
     x2 = activity_row(RPPS[5], **{"Raison sociale site": "CENTRE FICTIF"})
@@ -317,6 +323,8 @@ def test_a_repeated_activity_line_is_reported_once_with_its_first_line(tmp_path,
     report = StringIO()
     summary = run(activity_file(tmp_path, rows), report=report, max_bad_share=0.5)
     assert summary.files[0].grouped == (order == "grouped")
+    # Into an empty directory, PostgreSQL loads the activities straight into their table.
+    assert summary.files[0].direct == (directory == "empty" and connection.vendor == "postgresql")
     found = {
         int(line.split("\t")[1]): line.split("\t")[3] for line in report.getvalue().splitlines()[1:]
     }
