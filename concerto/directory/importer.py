@@ -2,17 +2,24 @@
 
 One run = one transaction:
 
-1. each file is recognised by its header (:mod:`concerto.directory.formats`) and read
-   line by line; a line is decoded as UTF-8, or cp1252 when it is not valid UTF-8 (⚠ one
-   report says the files are Windows-1252);
-2. lines with the wrong number of fields or an invalid RPPS are reported and skipped,
-   the others are streamed into a staging table — PostgreSQL ``COPY`` (psycopg 3
-   ``cursor.copy()``), or ``executemany`` into a temporary table on SQLite;
-3. validation in SQL: duplicated addresses / lines; too large a share of bad lines, a
-   file with no valid line or one that would empty half the directory stops the run;
-4. the directory is brought to the new state with set-based statements (delete what is
+1. each file is recognised by its header (:mod:`concerto.directory.formats`); a file
+   identical (size, SHA-256) to the last one applied, the tables unchanged since, is left
+   as it is (``force`` compares it anyway);
+2. the others are read in 1 MB blocks split into lines; a block that is not valid UTF-8
+   is checked line by line, and a bad line decoded as cp1252 (⚠ one report says the
+   files are Windows-1252);
+3. lines with the wrong number of fields or an invalid RPPS are reported and skipped; a
+   line repeating an earlier line of the same professional is reported and skipped while
+   reading (the file is grouped by RPPS), in SQL otherwise; the others are streamed into
+   a staging table — PostgreSQL ``COPY`` (psycopg 3 ``cursor.copy()``), or
+   ``executemany`` into a temporary table on SQLite. Into an empty directory (first
+   import, PostgreSQL), the activities are COPY'd straight into their table, its indexes
+   dropped and rebuilt once at the end;
+4. validation: repeated addresses (SQL); too large a share of bad lines, a file with no
+   valid line or one that would empty half the directory stops the run;
+5. the directory is brought to the new state with set-based statements (delete what is
    gone, update what differs, insert what is new), each counted; an unchanged file
-   rewrites no row.
+   rewrites no row. Over-long values are cut in those statements.
 
 Any error, or the process being killed, rolls the transaction back: the previous
 directory stays whole, and readable throughout (PostgreSQL readers are never blocked).
