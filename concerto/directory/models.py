@@ -73,11 +73,14 @@ class MSSanteAddress(models.Model):
         APPLICATION = "APP", "applicative"
         CABINET = "CAB", "cabinet"
 
-    address = models.CharField("adresse", max_length=254, unique=True)
+    # Unique and indexed through Meta (a constraint, an index): PostgreSQL then gets no
+    # second "_like" index for prefix searches, which nothing here makes, and which the
+    # import would have to build and maintain.
+    address = models.CharField("adresse", max_length=254)
     kind = models.CharField("type de BAL", max_length=3, choices=Kind.choices)
     # By RPPS rather than a foreign key: the two directory files are refreshed
     # independently and a mailbox may name a professional the other file lacks.
-    rpps = models.CharField("RPPS", max_length=11, blank=True, db_index=True)
+    rpps = models.CharField("RPPS", max_length=11, blank=True)
     structure_name = models.CharField("structure", max_length=200, blank=True)
 
     class Meta:
@@ -89,7 +92,9 @@ class MSSanteAddress(models.Model):
                 condition=models.Q(address__iendswith=".mssante.fr"),
                 name="mssante_address_domain",
             ),
+            models.UniqueConstraint(fields=["address"], name="mssante_address_unique"),
         ]
+        indexes = [models.Index(fields=["rpps"], name="mssante_address_rpps")]
 
     def __str__(self) -> str:
         return self.address
@@ -107,7 +112,7 @@ class Activity(models.Model):
 
     # MD5 of the line (UTF-8): a native 16-byte uuid on PostgreSQL, compared bytewise.
     key = models.UUIDField("empreinte de la ligne", unique=True)
-    rpps = models.CharField("RPPS", max_length=11, db_index=True)
+    rpps = models.CharField("RPPS", max_length=11)  # indexed through Meta, like the mailboxes'
     practice_mode = models.CharField("mode d'exercice", max_length=120, blank=True)
     role = models.CharField("rôle", max_length=120, blank=True)
     sector = models.CharField("secteur d'activité", max_length=160, blank=True)
@@ -127,6 +132,7 @@ class Activity(models.Model):
         verbose_name = "activité"
         verbose_name_plural = "activités"
         ordering = ["rpps", "structure_name"]
+        indexes = [models.Index(fields=["rpps"], name="activity_rpps")]
 
     def __str__(self) -> str:
         return f"{self.rpps} — {self.structure_name or self.trade_name or self.city}"
@@ -139,7 +145,8 @@ class DirectorySource(models.Model):
     kind = models.CharField("type de fichier", max_length=20, unique=True)
     name = models.CharField("fichier", max_length=255)
     size = models.BigIntegerField("taille (octets)")
-    digest = models.CharField("empreinte MD5", max_length=32)
+    # SHA-256 of the file (hardware-accelerated: hashing costs a fraction of reading).
+    digest = models.CharField("empreinte SHA-256", max_length=64)
     rows = models.BigIntegerField("lignes en base après l'import")
     professionals = models.BigIntegerField("professionnels en base après l'import", default=0)
     imported_at = models.DateTimeField("importé le")

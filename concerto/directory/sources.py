@@ -59,7 +59,7 @@ class Source:
     name: str  # as shown in reports: "archive.zip:file.txt" or "file.txt"
     stream: Any  # a buffered binary reader: iterate lines, tell()
     size: int  # uncompressed bytes, for the progress bar
-    digest: Any  # hashlib object: MD5 of everything read so far
+    digest: Any  # hashlib object: SHA-256 of everything read so far
 
 
 @contextmanager
@@ -89,11 +89,11 @@ def open_source(path: Path) -> Iterator[Source]:
                 raw = archive.open(info)
             except ARCHIVE_ERRORS as exc:
                 raise SourceError(f"{path.name} : archive ZIP endommagée ({exc}).") from exc
-            digest = hashlib.md5(usedforsecurity=False)
+            digest = hashlib.sha256()
             with raw, io.BufferedReader(HashingReader(raw, digest), BUFFER) as stream:
                 yield Source(path, f"{path.name}:{info.filename}", stream, info.file_size, digest)
         return
-    digest = hashlib.md5(usedforsecurity=False)
+    digest = hashlib.sha256()
     with (
         open(path, "rb", buffering=0) as raw_file,
         io.BufferedReader(HashingReader(raw_file, digest), BUFFER) as stream,

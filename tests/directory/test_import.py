@@ -293,6 +293,47 @@ def test_each_bad_line_is_reported_with_its_number_and_the_run_goes_on(tmp_path)
     assert MSSanteAddress.objects.count() == 20
 
 
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        # Grouped by RPPS: found while reading, among each professional's lines.
+        ("grouped", {4: 3, 6: 5}),
+        # Scattered from the start: found in the staging table.
+        ("scattered", {4: 2, 6: 3}),
+        # Grouped at first, then an RPPS comes back: both ways, each line reported once.
+        ("regrouped", {3: 2, 6: 2}),
+    ],
+)
+@pytest.mark.parametrize("directory", ["empty", "filled"])
+def test_a_repeated_activity_line_is_reported_once_with_its_first_line(
+    tmp_path, order, expected, directory
+):
+    if directory == "filled":
+        (tmp_path / "before").mkdir()
+        run(activity_file(tmp_path / "before", [activity_row(RPPS[20])]))
+    x0 = activity_row(RPPS[3])
+    x1 = activity_row(RPPS[5])
+    x2 = activity_row(RPPS[5], **{"Raison sociale site": "CENTRE FICTIF"})
+    x3 = activity_row(RPPS[7])
+    rows = {
+        "grouped": [x0, x1, x1, x2, x2, x3],
+        "scattered": [x1, x0, x1, x2, x0, x3],
+        "regrouped": [x0, x0, x1, x2, x0, x3],
+    }[order]
+    report = StringIO()
+    summary = run(activity_file(tmp_path, rows), report=report, max_bad_share=0.5)
+    assert summary.files[0].grouped == (order == "grouped")
+    # Into an empty directory, PostgreSQL loads the activities straight into their table.
+    assert summary.files[0].direct == (directory == "empty" and connection.vendor == "postgresql")
+    found = {
+        int(line.split("\t")[1]): line.split("\t")[3] for line in report.getvalue().splitlines()[1:]
+    }
+    assert found == {line: f"ligne déjà vue ligne {first}" for line, first in expected.items()}
+    assert summary.bad_lines == 2
+    assert Activity.objects.count() == 4
+    assert Professional.objects.count() == 3
+
+
 def test_too_many_bad_lines_stop_the_run_and_change_nothing(tmp_path, v1):
     run(*v1)
     before = snapshot()
