@@ -14,9 +14,10 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, QuerySet, Window
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
@@ -73,6 +74,10 @@ _NEWS_LINKS = {
 }
 _NEWS_FIELDS = ("date", "text", "kind", "patient_id", "registration_id", "pps_id")
 _PATIENT_FIELDS = tuple(f"patient__{name}" for name in IDENTITY_FIELDS)
+_LINE = "<tr><td>{}</td><td>{}</td><td>{} {}</td></tr>"
+_LINK = '<a class="icon-link" href="{}"><img src="{}" alt="{}" width="20" height="20"></a>'
+# An id no row has, replaced in a reversed URL by each line's id.
+_ID_MARK = 9_876_543_210_123
 # Any page number past the end shows the last page; this bound keeps OFFSET in range.
 _MAX_PAGE = 1_000_000
 
@@ -138,38 +143,36 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         role=ROLE,
         details={"page": number},
     )
+    # The page's lines and the filter's options are rendered here (every value escaped;
+    # tokens are hex): per line and per option, the template language costs far more.
+    icon = static("portal/fiche.svg")
+    urls: dict[str, str] = {}  # one reverse per kind of link, not one per line
     lines = []
     for row in rows:
+        link = ""
         field, view_name, alt = _NEWS_LINKS.get(row["kind"], ("", "", ""))
-        target = row.get(field) if field else None
-        lines.append(
-            {
-                "date": f"{row['date']:%d/%m/%Y}",
-                "label": identity_label(*(row[name] for name in _PATIENT_FIELDS)),
-                "text": row["text"],
-                "url": reverse(view_name, args=[target]) if target else "",
-                "alt": alt,
-            }
-        )
-    # The patient filter's options, rendered here (labels escaped; tokens are hex): one
-    # option per patient of the GP, which the template language renders far more slowly.
-    options = mark_safe(  # noqa: S308
-        "".join(
-            f'<option value="{tokens.token(pk)}"'
-            f"{' selected' if pk == selected else ''}>{escape(identity_label(*traits))}</option>"
-            for pk, *traits in patients
-        )
+        if field and row[field]:
+            if view_name not in urls:
+                urls[view_name] = reverse(view_name, args=[_ID_MARK])
+            url = urls[view_name].replace(str(_ID_MARK), str(row[field]))
+            link = format_html(_LINK, url, icon, alt)
+        label = identity_label(*(row[name] for name in _PATIENT_FIELDS))
+        lines.append(format_html(_LINE, f"{row['date']:%d/%m/%Y}", label, row["text"], link))
+    options = "".join(
+        f'<option value="{tokens.token(pk)}"'
+        f"{' selected' if pk == selected else ''}>{escape(identity_label(*traits))}</option>"
+        for pk, *traits in patients
     )
     return render(
         request,
         "portal/dashboard.html",
         {
-            "lines": lines,
+            "lines": mark_safe("\n".join(lines)),  # noqa: S308 — each from format_html
             "number": number,
             "num_pages": num_pages,
             "previous": number - 1 if number > 1 else None,
             "next": number + 1 if number < num_pages else None,
-            "options": options,
+            "options": mark_safe(options),  # noqa: S308 — labels escaped, tokens hex
             "selected_token": token if selected is not None else "",
             "is_gp": bool(patients),
             "can_search_audit": policy.can_search_audit(user),
