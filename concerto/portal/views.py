@@ -208,7 +208,10 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
         "documents": [(doc, document_url(doc.pk)) for doc in registration.documents.all()],
         "contribution": contribution,
         "compte_rendu": validated[0] if validated else None,
-        "pps_list": list(PPS.objects.filter(compte_rendu__registration=registration)),
+        # A PPS is generated from a validated compte-rendu only (rcp.actions.generate_pps).
+        "pps_list": list(PPS.objects.filter(compte_rendu__registration=registration))
+        if validated
+        else [],
         "show_webconference": notified,
         # Only web links: a board's URL is validated on input, this guards old rows too.
         "webconference_url": board.webconference_url
@@ -219,9 +222,21 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
 
 
 def _render_prefiche(
-    request: HttpRequest, registration: Registration, form: ContributionForm, status: int = 200
+    request: HttpRequest,
+    registration: Registration,
+    form: ContributionForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
+    """The pre-fiche page; without ``form``, the form shows the saved contribution."""
     context = _prefiche_context(request, registration)
+    if form is None:
+        contribution = context["contribution"]
+        initial = (
+            {"comment": contribution.comment, "wants_to_join": contribution.wants_to_join}
+            if contribution
+            else {}
+        )
+        form = ContributionForm(initial=initial)
     context["form"] = form
     return render(request, "portal/prefiche.html", context, status=status)
 
@@ -237,13 +252,7 @@ def prefiche(request: HttpRequest, pk: int) -> HttpResponse:
         obj=registration,
         role=ROLE,
     )
-    contribution = GPContribution.objects.filter(registration=registration).first()
-    initial = (
-        {"comment": contribution.comment, "wants_to_join": contribution.wants_to_join}
-        if contribution
-        else {}
-    )
-    return _render_prefiche(request, registration, ContributionForm(initial=initial))
+    return _render_prefiche(request, registration)
 
 
 @login_required
