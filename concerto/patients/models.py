@@ -3,6 +3,8 @@ d'identitovigilance) and their declared GP (médecin traitant), by RPPS."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import models
 
 from concerto.lib.identifiers import INS_OIDS
@@ -96,16 +98,53 @@ class Patient(models.Model):
 
     @property
     def display_name(self) -> str:
-        name = (self.used_name or self.birth_name).upper()
-        first = (self.used_first_name or self.first_names.split(" ")[0]).upper()
-        return f"{name} {first}".strip()
+        return display_name(self.birth_name, self.used_name, self.first_names, self.used_first_name)
 
     @property
     def identity_label(self) -> str:
         """As in K-Process' news feed: "Homme DCC DENIS (14/09/1944)"."""
-        return f"{self.get_sex_display()} {self.display_name} ({self.birth_date:%d/%m/%Y})"
+        return identity_label(
+            self.sex,
+            self.birth_name,
+            self.used_name,
+            self.first_names,
+            self.used_first_name,
+            self.birth_date,
+        )
 
     @property
     def ins_usable(self) -> bool:
         """The INS may be used and sent only when the identity is qualified."""
         return bool(self.ins_number) and self.identity_status == self.IdentityStatus.QUALIFIED
+
+
+# The labels as plain functions of the traits, for lists built from ``values_list`` rows
+# (the GP portal's patient filter) without a model instance per patient.
+IDENTITY_FIELDS = (
+    "sex",
+    "birth_name",
+    "used_name",
+    "first_names",
+    "used_first_name",
+    "birth_date",
+)
+_SEX_LABELS = {str(value): str(label) for value, label in Patient.Sex.choices}
+
+
+def display_name(birth_name: str, used_name: str, first_names: str, used_first_name: str) -> str:
+    name = (used_name or birth_name).upper()
+    first = (used_first_name or first_names.split(" ")[0]).upper()
+    return f"{name} {first}".strip()
+
+
+def identity_label(
+    sex: str,
+    birth_name: str,
+    used_name: str,
+    first_names: str,
+    used_first_name: str,
+    birth_date: dt.date,
+) -> str:
+    """``Patient.identity_label`` from the values of :data:`IDENTITY_FIELDS`, in order."""
+    name = display_name(birth_name, used_name, first_names, used_first_name)
+    return f"{_SEX_LABELS.get(sex, sex)} {name} ({birth_date:%d/%m/%Y})"

@@ -21,12 +21,14 @@ class PatientTokens:
 
     def __init__(self, user_id: int) -> None:
         secret = settings.SECRET_KEY.encode()
-        self._key = hashlib.sha256(_SALT + b"\0" + secret).digest()
-        self._user = str(user_id).encode()
+        key = hashlib.sha256(_SALT + b"\0" + secret).digest()
+        # Keyed once; each token copies it (a GP's page makes one per patient).
+        self._mac = hmac.new(key, str(user_id).encode() + b":", hashlib.sha256)
 
     def token(self, patient_id: int) -> str:
-        message = self._user + b":" + str(patient_id).encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:24]
+        mac = self._mac.copy()
+        mac.update(str(patient_id).encode())
+        return mac.hexdigest()[:24]
 
     def resolve(self, token: str, patient_ids: list[int]) -> int | None:
         """The patient id (among ``patient_ids``) the token stands for, or None."""

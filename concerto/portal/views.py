@@ -11,12 +11,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.db.models import Count, QuerySet, Window
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
@@ -25,10 +26,11 @@ from concerto.audit import access
 from concerto.audit.models import AuditEvent
 from concerto.lib.errors import ActionRefused
 from concerto.notifications import queries as notification_queries
+from concerto.patients.models import IDENTITY_FIELDS, identity_label
 from concerto.portal.forms import ContributionForm
 from concerto.portal.tokens import PatientTokens
 from concerto.rcp import actions as rcp_actions
-from concerto.rcp.models import PPS, CompteRendu, GPContribution, Registration
+from concerto.rcp.models import PPS, CompteRendu, GPContribution, NewsItem, Registration
 
 NEWS_PER_PAGE = 20
 ROLE = policy.Role.GP
@@ -64,49 +66,113 @@ def _gp_registration(request: HttpRequest, pk: int, *, action: str) -> Registrat
 # --- Tableau de bord / Actualités -----------------------------------------------------------
 
 
+# A news line's link, by kind: (the id it needs, view name, the icon's text alternative).
+_NEWS_LINKS = {
+    NewsItem.Kind.UPCOMING: ("registration_id", "portal:prefiche", "Ouvrir la pré-fiche"),
+    NewsItem.Kind.COMPTE_RENDU: ("registration_id", "portal:compte_rendu", "Lire le compte-rendu"),
+    NewsItem.Kind.PPS: ("pps_id", "portal:pps", "Lire le PPS"),
+}
+_NEWS_FIELDS = ("date", "text", "kind", "patient_id", "registration_id", "pps_id")
+_PATIENT_FIELDS = tuple(f"patient__{name}" for name in IDENTITY_FIELDS)
+_LINE = "<tr><td>{}</td><td>{}</td><td>{} {}</td></tr>"
+_LINK = '<a class="icon-link" href="{}"><img src="{}" alt="{}" width="20" height="20"></a>'
+# An id no row has, replaced in a reversed URL by each line's id.
+_ID_MARK = 9_876_543_210_123
+# Any page number past the end shows the last page; this bound keeps OFFSET in range.
+_MAX_PAGE = 1_000_000
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        number = int(raw or 1)
+    except ValueError:
+        return 1
+    return min(max(number, 1), _MAX_PAGE)
+
+
+def _news_page(news: QuerySet[NewsItem], number: int) -> tuple[list[dict[str, Any]], int, int]:
+    """The lines of page ``number`` (the last page past the end, like Paginator.get_page),
+    the page number shown and the number of pages.
+
+    One query: only the page's rows are fetched, with the total as a window count over
+    the same scan (the feed is sorted in full for its first 20 rows anyway), so there is no
+    separate COUNT; a second query only for a page number past the end.
+    """
+    ordered = news.order_by("-date", "-created_at", "-id").values(
+        *_NEWS_FIELDS, *_PATIENT_FIELDS, total=Window(Count("pk"))
+    )
+    offset = (number - 1) * NEWS_PER_PAGE
+    rows = list(ordered[offset : offset + NEWS_PER_PAGE])
+    if rows:
+        total = rows[0]["total"]
+    else:
+        total = news.count() if number > 1 else 0
+        last = max(1, -(-total // NEWS_PER_PAGE))
+        if number > last:
+            number = last
+            offset = (number - 1) * NEWS_PER_PAGE
+            rows = list(ordered[offset : offset + NEWS_PER_PAGE])
+    return rows, number, max(1, -(-total // NEWS_PER_PAGE))
+
+
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
+    # The GP's patients as plain rows (the filter lists them all: no model instance each).
     patients = list(
         policy.gp_patients(user)
-        .only("sex", "birth_name", "used_name", "first_names", "used_first_name", "birth_date")
         .order_by("birth_name", "first_names", "pk")
+        .values_list("pk", *IDENTITY_FIELDS)
     )
     tokens = PatientTokens(user.pk)
     token = request.GET.get("patient", "")
     selected: int | None = None
     if token:
-        selected = tokens.resolve(token, [p.pk for p in patients])
+        selected = tokens.resolve(token, [p[0] for p in patients])
         if selected is None:
             raise _refuse(request, action="portal.dashboard", patient_id=None)
     news = policy.gp_news(user)
     if selected is not None:
         news = news.filter(patient_id=selected)
-    news = news.select_related("patient").order_by("-date", "-created_at", "-id")
-    page = Paginator(news, NEWS_PER_PAGE).get_page(request.GET.get("page"))
+    rows, number, num_pages = _news_page(news, _page_number(request.GET.get("page")))
     access.record_accesses(
         request,
         action="portal.dashboard",
-        patient_ids=[item.patient_id for item in page.object_list],
+        patient_ids=[row["patient_id"] for row in rows],
         role=ROLE,
-        details={"page": page.number},
+        details={"page": number},
     )
-    # The patient filter's options, rendered here (labels escaped; tokens are hex): one
-    # option per patient of the GP, which the template language renders far more slowly.
-    options = mark_safe(  # noqa: S308
-        "".join(
-            f'<option value="{tokens.token(p.pk)}"'
-            f"{' selected' if p.pk == selected else ''}>{escape(p.identity_label)}</option>"
-            for p in patients
-        )
+    # The page's lines and the filter's options are rendered here (every value escaped;
+    # tokens are hex): per line and per option, the template language costs far more.
+    icon = static("portal/fiche.svg")
+    urls: dict[str, str] = {}  # one reverse per kind of link, not one per line
+    lines = []
+    for row in rows:
+        link = ""
+        field, view_name, alt = _NEWS_LINKS.get(row["kind"], ("", "", ""))
+        if field and row[field]:
+            if view_name not in urls:
+                urls[view_name] = reverse(view_name, args=[_ID_MARK])
+            url = urls[view_name].replace(str(_ID_MARK), str(row[field]))
+            link = format_html(_LINK, url, icon, alt)
+        label = identity_label(*(row[name] for name in _PATIENT_FIELDS))
+        lines.append(format_html(_LINE, f"{row['date']:%d/%m/%Y}", label, row["text"], link))
+    options = "".join(
+        f'<option value="{tokens.token(pk)}"'
+        f"{' selected' if pk == selected else ''}>{escape(identity_label(*traits))}</option>"
+        for pk, *traits in patients
     )
     return render(
         request,
         "portal/dashboard.html",
         {
-            "page": page,
-            "options": options,
+            "lines": mark_safe("\n".join(lines)),  # noqa: S308 — each from format_html
+            "number": number,
+            "num_pages": num_pages,
+            "previous": number - 1 if number > 1 else None,
+            "next": number + 1 if number < num_pages else None,
+            "options": mark_safe(options),  # noqa: S308 — labels escaped, tokens hex
             "selected_token": token if selected is not None else "",
             "is_gp": bool(patients),
             "can_search_audit": policy.can_search_audit(user),
@@ -142,7 +208,10 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
         "documents": [(doc, document_url(doc.pk)) for doc in registration.documents.all()],
         "contribution": contribution,
         "compte_rendu": validated[0] if validated else None,
-        "pps_list": list(PPS.objects.filter(compte_rendu__registration=registration)),
+        # A PPS is generated from a validated compte-rendu only (rcp.actions.generate_pps).
+        "pps_list": list(PPS.objects.filter(compte_rendu__registration=registration))
+        if validated
+        else [],
         "show_webconference": notified,
         # Only web links: a board's URL is validated on input, this guards old rows too.
         "webconference_url": board.webconference_url
@@ -153,9 +222,21 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
 
 
 def _render_prefiche(
-    request: HttpRequest, registration: Registration, form: ContributionForm, status: int = 200
+    request: HttpRequest,
+    registration: Registration,
+    form: ContributionForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
+    """The pre-fiche page; without ``form``, the form shows the saved contribution."""
     context = _prefiche_context(request, registration)
+    if form is None:
+        contribution = context["contribution"]
+        initial = (
+            {"comment": contribution.comment, "wants_to_join": contribution.wants_to_join}
+            if contribution
+            else {}
+        )
+        form = ContributionForm(initial=initial)
     context["form"] = form
     return render(request, "portal/prefiche.html", context, status=status)
 
@@ -171,13 +252,7 @@ def prefiche(request: HttpRequest, pk: int) -> HttpResponse:
         obj=registration,
         role=ROLE,
     )
-    contribution = GPContribution.objects.filter(registration=registration).first()
-    initial = (
-        {"comment": contribution.comment, "wants_to_join": contribution.wants_to_join}
-        if contribution
-        else {}
-    )
-    return _render_prefiche(request, registration, ContributionForm(initial=initial))
+    return _render_prefiche(request, registration)
 
 
 @login_required

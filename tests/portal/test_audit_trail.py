@@ -193,3 +193,44 @@ def test_read_events_skip_the_flush_wait_only_for_their_own_transaction(settings
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_list_views_write_one_event_per_patient_in_one_statement() -> None:
+    from django.test import RequestFactory
+
+    from concerto.audit.access import record_accesses
+
+    request = RequestFactory().get("/portail/", REMOTE_ADDR="192.0.2.7")
+    request.user = builders.user()
+    seen: list[str] = []
+
+    def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with clock.as_of(NOW), connection.execute_wrapper(spy):
+        record_accesses(
+            request,
+            action="test.list",
+            patient_ids=[7, 3, None, 7],
+            role="medecin_traitant",
+            details={"page": 2},
+        )
+        record_accesses(request, action="test.list.empty", patient_ids=[])
+    if connection.vendor == "postgresql":
+        # Outside a transaction: one statement each, committed by itself (no BEGIN/COMMIT
+        # round trips around it; the commit is synchronous like any other).
+        assert [sql.split()[0] for sql in seen] == ["INSERT", "INSERT"]
+    events = list(AuditEvent.objects.filter(action="test.list").order_by("patient_id"))
+    assert [e.patient_id for e in events] == [3, 7]
+    for event in events:
+        assert event.at == NOW
+        assert event.actor_id == request.user.pk
+        assert event.actor == request.user.display_name
+        assert event.actor_role == "medecin_traitant"
+        assert (event.object_type, event.object_id, event.outcome) == ("", "", "ok")
+        assert event.ip == "192.0.2.7"
+        assert event.details == {"method": "GET", "path": "/portail/", "page": 2}
+    empty = AuditEvent.objects.get(action="test.list.empty")
+    assert empty.patient_id is None and empty.actor_role == ""

@@ -103,6 +103,13 @@ def test_dashboard_is_paginated(portal_world: PortalWorld, monkeypatch) -> None:
     assert len(second.select("table tbody tr")) == 1
     assert "Page 1 sur 2" in first.get_text()
     assert "Page 2 sur 2" in second.get_text()
+    # Past the end: the last page (as Django's Paginator.get_page); not a number: the first.
+    for raw, shown, rows in (("9", 2, 1), ("99999999999999999999", 2, 1), ("x", 1, 3), ("0", 1, 3)):
+        page = BeautifulSoup(
+            client.get(reverse("portal:dashboard"), {"page": raw}).content, "html.parser"
+        )
+        assert f"Page {shown} sur 2" in page.get_text()
+        assert len(page.select("table tbody tr")) == rows
 
 
 @pytest.mark.django_db
