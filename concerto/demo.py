@@ -28,7 +28,6 @@ from concerto.rcp import actions, rules
 from concerto.rcp.models import Board, BoardMembership, Registration, Session, Territory
 
 PARIS = ZoneInfo("Europe/Paris")
-DEMO_PASSWORD = "concerto-demo"  # noqa: S105 — demo mode only, printed in the README
 SEED = 20260913
 
 TERRITORIES = [
@@ -185,7 +184,7 @@ def _aware(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
 
 def _user(username: str, last: str, first: str, **extra: object) -> User:
     user = User(username=username, last_name=last, first_name=first, **extra)
-    user.set_password(DEMO_PASSWORD)
+    user.set_unusable_password()  # no password form anywhere: the demo login or PSC
     user.save()
     return user
 

@@ -50,9 +50,11 @@ def paris(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt
 
 def user(username: str | None = None, **extra: Any) -> User:
     n = next(_seq)
+    # No password (unusable, nothing hashed): nobody logs in with one, PSC or the demo
+    # login does, and the tests use force_login.
     return User.objects.create_user(
         username=username or f"user{n}",
-        password="test-password-123",
+        password=None,
         last_name=extra.pop("last_name", f"TESTNOM{n}"),
         first_name=extra.pop("first_name", "Test"),
         **extra,
