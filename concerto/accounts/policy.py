@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 
-from concerto.patients.models import Patient
+from concerto.patients.models import IDENTITY_FIELDS, Patient
 from concerto.rcp.models import Board, BoardMembership, NewsItem, Registration
 
 
@@ -146,7 +147,58 @@ def gp_patients(user: Any) -> QuerySet[Patient]:
 
 
 def gp_news(user: Any) -> QuerySet[NewsItem]:
-    """News lines of the patients whose declared GP ``user`` is now (one join, no subquery)."""
+    """News lines of the patients whose declared GP ``user`` is now.
+
+    ``NewsItem.gp_rpps`` is the patient's ``gp_rpps``, kept so by the database (triggers of
+    migration rcp 0002), so this reads one index, with no join."""
     if not _authenticated(user) or not user.rpps:
         return NewsItem.objects.none()
-    return NewsItem.objects.filter(patient__gp_rpps=user.rpps)
+    return NewsItem.objects.filter(gp_rpps=user.rpps)
+
+
+# The GP's dashboard is the portal's busiest page: its two reads are the two querysets
+# above written once more in SQL, because compiling them through the ORM cost more than
+# running them (measured: 1.5 ms of 2 ms per page). Same rule, same scope; the portal's
+# tests (authorisation matrix, feed contents) hold the two versions together.
+_GP_PATIENT_ROWS = (
+    f"SELECT id, {', '.join(IDENTITY_FIELDS)} FROM patients_patient "  # noqa: S608 — names
+    "WHERE gp_rpps = %s ORDER BY birth_name, first_names, id"
+)
+_NEWS_FEED_ORDER = "ORDER BY date DESC, created_at DESC, id DESC"
+
+
+def gp_patient_rows(user: Any) -> list[tuple[Any, ...]]:
+    """:func:`gp_patients` as ``(pk, *IDENTITY_FIELDS)`` rows sorted by name."""
+    if not _authenticated(user) or not user.rpps:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_GP_PATIENT_ROWS, [user.rpps])
+        return cursor.fetchall()
+
+
+def gp_news_rows(
+    user: Any, *, patient_id: int | None, offset: int, limit: int
+) -> tuple[list[tuple[Any, ...]], int]:
+    """A slice of :func:`gp_news` (of one patient when ``patient_id`` is given), newest
+    first, as ``(date, text, kind, patient_id, registration_id, pps_id)`` rows, and the
+    total number of lines. Read in order from the feed's index: no sort of every line."""
+    if not _authenticated(user) or not user.rpps:
+        return [], 0
+    condition, params = "gp_rpps = %s", [user.rpps]
+    if patient_id is not None:
+        condition, params = f"{condition} AND patient_id = %s", [*params, patient_id]
+    count = f"SELECT COUNT(*) FROM rcp_newsitem WHERE {condition}"  # noqa: S608 — no value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT date, text, kind, patient_id, registration_id, pps_id, "  # noqa: S608
+            f"({count}) FROM rcp_newsitem WHERE {condition} {_NEWS_FEED_ORDER} "
+            "LIMIT %s OFFSET %s",
+            [*params, *params, limit, offset],
+        )
+        rows = cursor.fetchall()
+        if not rows:  # no line at all, or a page past the end (then the total alone)
+            if not offset:
+                return [], 0
+            cursor.execute(count, params)
+            return [], int(cursor.fetchone()[0])
+    return [row[:-1] for row in rows], int(rows[0][-1])

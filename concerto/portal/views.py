@@ -7,17 +7,16 @@ and writes the access trail (:mod:`concerto.audit.access`), refusals included.
 
 from __future__ import annotations
 
+from html import escape as html_escape
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, QuerySet, Window
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
@@ -26,7 +25,7 @@ from concerto.audit import access
 from concerto.audit.models import AuditEvent
 from concerto.lib.errors import ActionRefused
 from concerto.notifications import queries as notification_queries
-from concerto.patients.models import IDENTITY_FIELDS, identity_label
+from concerto.patients.models import identity_label
 from concerto.portal.forms import ContributionForm
 from concerto.portal.tokens import PatientTokens
 from concerto.rcp import actions as rcp_actions
@@ -66,16 +65,12 @@ def _gp_registration(request: HttpRequest, pk: int, *, action: str) -> Registrat
 # --- Tableau de bord / Actualités -----------------------------------------------------------
 
 
-# A news line's link, by kind: (the id it needs, view name, the icon's text alternative).
+# A news line's link, by kind: (what it links to, view name, the icon's text alternative).
 _NEWS_LINKS = {
-    NewsItem.Kind.UPCOMING: ("registration_id", "portal:prefiche", "Ouvrir la pré-fiche"),
-    NewsItem.Kind.COMPTE_RENDU: ("registration_id", "portal:compte_rendu", "Lire le compte-rendu"),
-    NewsItem.Kind.PPS: ("pps_id", "portal:pps", "Lire le PPS"),
+    NewsItem.Kind.UPCOMING: ("registration", "portal:prefiche", "Ouvrir la pré-fiche"),
+    NewsItem.Kind.COMPTE_RENDU: ("registration", "portal:compte_rendu", "Lire le compte-rendu"),
+    NewsItem.Kind.PPS: ("pps", "portal:pps", "Lire le PPS"),
 }
-_NEWS_FIELDS = ("date", "text", "kind", "patient_id", "registration_id", "pps_id")
-_PATIENT_FIELDS = tuple(f"patient__{name}" for name in IDENTITY_FIELDS)
-_LINE = "<tr><td>{}</td><td>{}</td><td>{} {}</td></tr>"
-_LINK = '<a class="icon-link" href="{}"><img src="{}" alt="{}" width="20" height="20"></a>'
 # An id no row has, replaced in a reversed URL by each line's id.
 _ID_MARK = 9_876_543_210_123
 # Any page number past the end shows the last page; this bound keeps OFFSET in range.
@@ -90,91 +85,88 @@ def _page_number(raw: str | None) -> int:
     return min(max(number, 1), _MAX_PAGE)
 
 
-def _news_page(news: QuerySet[NewsItem], number: int) -> tuple[list[dict[str, Any]], int, int]:
+def _news_page(
+    user: Any, patient_id: int | None, number: int
+) -> tuple[list[tuple[Any, ...]], int, int]:
     """The lines of page ``number`` (the last page past the end, like Paginator.get_page),
-    the page number shown and the number of pages.
-
-    One query: only the page's rows are fetched, with the total as a window count over
-    the same scan (the feed is sorted in full for its first 20 rows anyway), so there is no
-    separate COUNT; a second query only for a page number past the end.
-    """
-    ordered = news.order_by("-date", "-created_at", "-id").values(
-        *_NEWS_FIELDS, *_PATIENT_FIELDS, total=Window(Count("pk"))
-    )
+    the page number shown and the number of pages: one query (a second one only for a
+    page number past the end)."""
     offset = (number - 1) * NEWS_PER_PAGE
-    rows = list(ordered[offset : offset + NEWS_PER_PAGE])
-    if rows:
-        total = rows[0]["total"]
-    else:
-        total = news.count() if number > 1 else 0
-        last = max(1, -(-total // NEWS_PER_PAGE))
-        if number > last:
-            number = last
-            offset = (number - 1) * NEWS_PER_PAGE
-            rows = list(ordered[offset : offset + NEWS_PER_PAGE])
-    return rows, number, max(1, -(-total // NEWS_PER_PAGE))
+    rows, total = policy.gp_news_rows(
+        user, patient_id=patient_id, offset=offset, limit=NEWS_PER_PAGE
+    )
+    num_pages = max(1, -(-total // NEWS_PER_PAGE))
+    if not rows and number > num_pages:
+        number = num_pages
+        rows, total = policy.gp_news_rows(
+            user, patient_id=patient_id, offset=(number - 1) * NEWS_PER_PAGE, limit=NEWS_PER_PAGE
+        )
+    return rows, number, num_pages
 
 
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
-    # The GP's patients as plain rows (the filter lists them all: no model instance each).
-    patients = list(
-        policy.gp_patients(user)
-        .order_by("birth_name", "first_names", "pk")
-        .values_list("pk", *IDENTITY_FIELDS)
-    )
+    # The GP's patients as plain rows (the filter lists them all: no model instance
+    # each), labelled once for both the filter and the lines.
+    labels = {pk: identity_label(*traits) for pk, *traits in policy.gp_patient_rows(user)}
     tokens = PatientTokens(user.pk)
     token = request.GET.get("patient", "")
     selected: int | None = None
     if token:
-        selected = tokens.resolve(token, [p[0] for p in patients])
+        selected = tokens.resolve(token, list(labels))
         if selected is None:
             raise _refuse(request, action="portal.dashboard", patient_id=None)
-    news = policy.gp_news(user)
-    if selected is not None:
-        news = news.filter(patient_id=selected)
-    rows, number, num_pages = _news_page(news, _page_number(request.GET.get("page")))
+    rows, number, num_pages = _news_page(user, selected, _page_number(request.GET.get("page")))
+    # A patient whose GP changed between the two queries: their lines are left out.
+    rows = [row for row in rows if row[3] in labels]
     access.record_accesses(
         request,
         action="portal.dashboard",
-        patient_ids=[row["patient_id"] for row in rows],
+        patient_ids=[row[3] for row in rows],
         role=ROLE,
         details={"page": number},
     )
-    # The page's lines and the filter's options are rendered here (every value escaped;
+    # The page's lines and the filter's options are rendered here, every value through
+    # html.escape (what django.utils.html.escape does, without its lazy-string wrapper;
     # tokens are hex): per line and per option, the template language costs far more.
-    icon = static("portal/fiche.svg")
+    icon = html_escape(static("portal/fiche.svg"))
     urls: dict[str, str] = {}  # one reverse per kind of link, not one per line
     lines = []
-    for row in rows:
+    for date, text, kind, patient_id, registration_id, pps_id in rows:
         link = ""
-        field, view_name, alt = _NEWS_LINKS.get(row["kind"], ("", "", ""))
-        if field and row[field]:
+        target, view_name, alt = _NEWS_LINKS.get(kind, ("", "", ""))
+        target_id = registration_id if target == "registration" else pps_id
+        if target and target_id:
             if view_name not in urls:
-                urls[view_name] = reverse(view_name, args=[_ID_MARK])
-            url = urls[view_name].replace(str(_ID_MARK), str(row[field]))
-            link = format_html(_LINK, url, icon, alt)
-        label = identity_label(*(row[name] for name in _PATIENT_FIELDS))
-        lines.append(format_html(_LINE, f"{row['date']:%d/%m/%Y}", label, row["text"], link))
+                urls[view_name] = html_escape(reverse(view_name, args=[_ID_MARK]))
+            url = urls[view_name].replace(str(_ID_MARK), str(int(target_id)))
+            link = (
+                f'<a class="icon-link" href="{url}">'
+                f'<img src="{icon}" alt="{alt}" width="20" height="20"></a>'
+            )
+        lines.append(
+            f"<tr><td>{date:%d/%m/%Y}</td><td>{html_escape(labels[patient_id])}</td>"
+            f"<td>{html_escape(text)} {link}</td></tr>"
+        )
     options = "".join(
         f'<option value="{tokens.token(pk)}"'
-        f"{' selected' if pk == selected else ''}>{escape(identity_label(*traits))}</option>"
-        for pk, *traits in patients
+        f"{' selected' if pk == selected else ''}>{html_escape(label)}</option>"
+        for pk, label in labels.items()
     )
     return render(
         request,
         "portal/dashboard.html",
         {
-            "lines": mark_safe("\n".join(lines)),  # noqa: S308 — each from format_html
+            "lines": mark_safe("\n".join(lines)),  # noqa: S308 — every value escaped
             "number": number,
             "num_pages": num_pages,
             "previous": number - 1 if number > 1 else None,
             "next": number + 1 if number < num_pages else None,
             "options": mark_safe(options),  # noqa: S308 — labels escaped, tokens hex
             "selected_token": token if selected is not None else "",
-            "is_gp": bool(patients),
+            "is_gp": bool(labels),
             "can_search_audit": policy.can_search_audit(user),
         },
     )

@@ -12,11 +12,13 @@ from django.urls import reverse
 
 from concerto.audit.models import AuditEvent
 from concerto.lib import clock
+from concerto.patients import actions as patient_actions
+from concerto.patients.models import Patient
 from concerto.portal.tokens import patient_token
 from concerto.portal.views import document_url
 from concerto.rcp import actions
-from concerto.rcp.models import GPContribution
-from tests.portal.conftest import PortalWorld
+from concerto.rcp.models import GPContribution, NewsItem
+from tests.portal.conftest import TODAY, PortalWorld
 
 WARNING = (
     "Attention : ces éléments pourront évoluer jusqu'à la RCP avant validation du compte-rendu."
@@ -279,6 +281,66 @@ def test_gp_no_longer_declared_loses_access(portal_world: PortalWorld) -> None:
     client = client_for(case.user)
     assert client.get(reverse("portal:prefiche", args=[case.upcoming.pk])).status_code == 404
     assert patient.identity_label not in text_of(client.get(reverse("portal:dashboard")))
+
+
+def feed_labels(user) -> list[str]:  # type: ignore[no-untyped-def]
+    page = BeautifulSoup(client_for(user).get(reverse("portal:dashboard")).content, "html.parser")
+    return [row.select("td")[1].get_text(strip=True) for row in page.select("table tbody tr")]
+
+
+@pytest.mark.django_db
+def test_news_lines_follow_the_patients_declared_gp(portal_world: PortalWorld) -> None:
+    """The feed reads ``NewsItem.gp_rpps``, which the database keeps equal to the patient's
+    GP (migration rcp 0002): through the action, a bare UPDATE, and back."""
+    first, second = portal_world.gps[0], portal_world.gps[1]
+    patient = first.upcoming.patient
+    lines = NewsItem.objects.filter(patient=patient).count()
+    assert lines >= 1
+    before = len(feed_labels(second.user))
+    patient_actions.declare_gp(
+        by=portal_world.world.registrar,
+        patient=patient,
+        gp_name=str(second.user),
+        gp_rpps=second.user.rpps,
+    )
+    assert set(NewsItem.objects.filter(patient=patient).values_list("gp_rpps", flat=True)) == {
+        second.user.rpps
+    }
+    assert feed_labels(second.user).count(patient.identity_label) == lines
+    assert len(feed_labels(second.user)) == before + lines
+    assert patient.identity_label not in feed_labels(first.user)
+    # An UPDATE that bypasses the model and its actions is followed all the same.
+    Patient.objects.filter(pk=patient.pk).update(gp_rpps=first.user.rpps)
+    assert feed_labels(first.user).count(patient.identity_label) == lines
+    assert len(feed_labels(second.user)) == before
+    # No GP any more: the lines are nobody's.
+    Patient.objects.filter(pk=patient.pk).update(gp_rpps=None)
+    assert not NewsItem.objects.filter(patient=patient, gp_rpps__isnull=False).exists()
+    assert patient.identity_label not in feed_labels(first.user)
+
+
+@pytest.mark.django_db
+def test_a_news_lines_gp_is_the_databases_not_the_applications(
+    portal_world: PortalWorld,
+) -> None:
+    first, second = portal_world.gps[0], portal_world.gps[1]
+    patient = first.upcoming.patient
+    line = NewsItem.objects.create(
+        patient=patient,
+        kind=NewsItem.Kind.PPS,
+        date=TODAY,
+        text="Ligne écrite à la main",
+        created_at=clock.now(),
+        gp_rpps=second.user.rpps,  # ignored: the patient's GP is written instead
+    )
+    line.refresh_from_db()
+    assert line.gp_rpps == first.user.rpps
+    NewsItem.objects.filter(pk=line.pk).update(gp_rpps=second.user.rpps)
+    line.refresh_from_db()
+    assert line.gp_rpps == first.user.rpps
+    NewsItem.objects.filter(pk=line.pk).update(patient=second.upcoming.patient)
+    line.refresh_from_db()
+    assert line.gp_rpps == second.user.rpps
 
 
 @pytest.mark.django_db
