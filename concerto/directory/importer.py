@@ -144,6 +144,10 @@ class FileStats:
     direct: bool = False
     rebuild: list[str] = field(default_factory=list)
     line_numbers: Any = None
+    # First import of a grouped file (PostgreSQL): the professionals too went straight
+    # into their empty table, whose indexes ``professional_rebuild`` gives back.
+    professionals_direct: bool = False
+    professional_rebuild: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -245,6 +249,7 @@ ACTIVITY_VALUES = (
 ACTIVITY_STAGE = ("lineno", "key", "rpps", *ACTIVITY_VALUES)
 ACTIVITY_LOADED = ("key", "rpps", *ACTIVITY_VALUES)  # straight into the table
 ACTIVITY_TABLE = Activity._meta.db_table
+PROFESSIONAL_TABLE = Professional._meta.db_table
 PROFESSIONAL_VALUES = (
     "civility",
     "last_name",
@@ -621,6 +626,64 @@ class SpooledCopyWriter(Writer):
         self._spool.close()
 
 
+class ProfessionalSpool(Writer):
+    """First import (PostgreSQL): the professional candidates, spooled like
+    :class:`SpooledCopyWriter`. A grouped file has exactly one per professional, already
+    the best: they are COPY'd straight into the empty professional table (its indexes
+    rebuilt once after), sparing a staging table and an INSERT … SELECT of every
+    professional. Otherwise they go to the staging table, with their ranks, to be settled.
+    """
+
+    def __init__(self) -> None:
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed in finish()/abort()
+        self._buffer: list[bytes] = []
+        self._ranks = array.array("q")
+        self._limits = _limits(Professional, PROFESSIONAL_VALUES)
+
+    def write(self, row: list[bytes]) -> None:
+        rpps, rank, *values = row
+        if any(map(operator.gt, map(len, values), self._limits)):
+            values = list(map(_cut, values, self._limits))
+        self._ranks.append(int(rank))
+        self._buffer.append(_copy_row([rpps, *values]))
+        if len(self._buffer) >= 8192:
+            self._spool.write(b"".join(self._buffer))
+            self._buffer.clear()
+
+    def close(self) -> None:
+        raise RuntimeError("ProfessionalSpool: finish(grouped) instead")
+
+    def finish(self, cursor: Any, *, grouped: bool) -> list[str]:
+        """Load the candidates; returns the statements that rebuild the professional
+        table's indexes when they went straight into it (else none)."""
+        self._spool.write(b"".join(self._buffer))
+        self._buffer.clear()
+        self._spool.seek(0)
+        rebuild = []
+        with connection.connection.cursor() as copy_cursor:
+            if grouped:
+                rebuild = _drop_indexes(cursor, PROFESSIONAL_TABLE)
+                sql = _copy_sql(PROFESSIONAL_TABLE, ("rpps", *PROFESSIONAL_VALUES))
+                with copy_cursor.copy(sql) as copy:
+                    while block := self._spool.read(FLUSH_BYTES):
+                        copy.write(block)
+            else:  # each line gets its rank back, after its RPPS
+                with copy_cursor.copy(_copy_sql(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE)) as copy:
+                    out: list[bytes] = []
+                    for line, rank in zip(self._spool, self._ranks, strict=True):
+                        rpps, rest = line.split(b"|", 1)
+                        out.append(b"%s|%d|%s" % (rpps, rank, rest))
+                        if len(out) >= 8192:
+                            copy.write(b"".join(out))
+                            out.clear()
+                    copy.write(b"".join(out))
+        self._spool.close()
+        return rebuild
+
+    def abort(self) -> None:
+        self._spool.close()
+
+
 class InsertWriter(Writer):
     """SQLite: executemany into a temporary table, in batches (slower, equally atomic)."""
 
@@ -948,9 +1011,14 @@ def import_directory(
 
         progress.phase("Application des changements…")
         if ACTIVITY in layouts:
-            summary.professionals = _apply_professionals(cursor)
-            progress.phase(f"Professionnels : {summary.professionals}")
             stats = layouts[ACTIVITY][1]
+            if stats.professionals_direct:  # already in: its indexes only
+                for statement in stats.professional_rebuild:
+                    cursor.execute(statement)
+                summary.professionals = Changes(added=stats.professionals)
+            else:
+                summary.professionals = _apply_professionals(cursor)
+            progress.phase(f"Professionnels : {summary.professionals}")
             if stats.direct:  # already in: its indexes only
                 for statement in stats.rebuild:
                     cursor.execute(statement)
@@ -1089,7 +1157,8 @@ def _stage_file(
                 else _writer(STAGE_ACTIVITY, ACTIVITY_STAGE)
             )
             writers.append(activities)
-            professionals = _writer(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE, second=True)
+            spool = ProfessionalSpool() if direct and totals["professionals"] == 0 else None
+            professionals = spool or _writer(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE, second=True)
             writers.append(professionals)
             stats = read_activity(
                 source, layout, activities, professionals, bad, progress, direct=direct
@@ -1105,7 +1174,11 @@ def _stage_file(
             writer.abort()
         raise
     for writer in writers:
-        writer.close()
+        if isinstance(writer, ProfessionalSpool):
+            stats.professional_rebuild = writer.finish(cursor, grouped=stats.grouped)
+            stats.professionals_direct = stats.grouped
+        else:
+            writer.close()
     return stats
 
 

@@ -211,6 +211,11 @@ def test_the_professional_comes_from_the_line_with_a_specialty(tmp_path, order):
     rows = [b[0], *a, b[1]] if order == "grouped" else [a[0], b[0], a[1], b[1], a[2]]
     summary = run(activity_file(tmp_path, rows))
     assert summary.files[0].grouped == (order == "grouped")
+    # Into an empty directory, PostgreSQL loads a grouped file's professionals straight
+    # into their table; scattered ones are settled in the staging table first.
+    assert summary.files[0].professionals_direct == (
+        order == "grouped" and connection.vendor == "postgresql"
+    )
     professional = Professional.objects.get(rpps=RPPS[9])
     assert (professional.last_name, professional.specialty_code) == ("AVECSPECIALITE", "SM54")
     assert Professional.objects.count() == 3
