@@ -43,11 +43,13 @@ from __future__ import annotations
 import array
 import binascii
 import hashlib
+import multiprocessing
 import operator
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -951,16 +953,34 @@ def import_directory(
         before = _totals(cursor)
         layouts: dict[str, tuple[Layout, FileStats]] = {}
         seen: set[str] = set()
+        found: list[tuple[Path, Layout, FileStats | None]] = []  # None: to be read
         for path in paths:
-            try:
-                layout, stats = _read_file(cursor, Path(path), bad, progress, force, seen, before)
-            except SourceError as exc:
-                raise ImportRefused(str(exc)) from exc
-            except ARCHIVE_ERRORS as exc:
-                raise ImportRefused(
-                    f"{Path(path).name} : archive ZIP tronquée ou endommagée ({exc}). "
-                    "Rien n'a été modifié."
-                ) from exc
+            with _readable(path):
+                found.append((Path(path), *_examine(Path(path), progress, force, seen, before)))
+        to_read = [(path, layout) for path, layout, unchanged in found if unchanged is None]
+        # Both files to read (PostgreSQL): the MSSanté file is parsed by a second process
+        # while this one reads the activity file, then loaded from its spool.
+        background = None
+        if connection.vendor == "postgresql" and len(to_read) == 2:
+            path, layout = next(item for item in to_read if item[1].kind == MSSANTE)
+            _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
+            progress.phase(f"Lecture de {path.name} ({layout.label}), en parallèle")
+            background = BackgroundMSSante(path)
+        read: dict[Path, FileStats] = {}
+        try:
+            for path, layout in to_read:
+                if background is None or path != background.path:
+                    with _readable(path):
+                        read[path] = _read_file(cursor, path, layout, bad, progress, before)
+            if background is not None:
+                progress.phase(f"{background.path.name} : lu en parallèle ; chargement…")
+                with _readable(background.path):
+                    read[background.path] = background.load(bad)
+        finally:
+            if background is not None:
+                background.stop()
+        for path, layout, unchanged in found:
+            stats = unchanged or read[path]
             summary.files.append(stats)
             if stats.unchanged_since is None:
                 layouts[layout.kind] = (layout, stats)
@@ -1056,15 +1076,28 @@ def import_directory(
     return summary
 
 
-def _read_file(
-    cursor: Any,
+@contextmanager
+def _readable(path: Path | str) -> Iterator[None]:
+    """A file that cannot be read stops the run with a clear message."""
+    try:
+        yield
+    except SourceError as exc:
+        raise ImportRefused(str(exc)) from exc
+    except ARCHIVE_ERRORS as exc:
+        raise ImportRefused(
+            f"{Path(path).name} : archive ZIP tronquée ou endommagée ({exc}). Rien n'a été modifié."
+        ) from exc
+
+
+def _examine(
     path: Path,
-    bad: BadLines,
     progress: Progress,
     force: bool,
     seen: set[str],
     totals: dict[str, int],
-) -> tuple[Layout, FileStats]:
+) -> tuple[Layout, FileStats | None]:
+    """The file's layout, and its stats if it is the file last imported (then it is not
+    read again), else None."""
     with open_source(path) as source:
         layout, _ = _read_header(source)
         if layout.kind in seen:
@@ -1073,7 +1106,6 @@ def _read_file(
             )
         seen.add(layout.kind)
         previous = DirectorySource.objects.filter(kind=layout.kind).first()
-        reread = False
         if not force and previous is not None and previous.size == source.size:
             # Same size as the last file applied: hash it (a fast block read) to know.
             while source.stream.read(FLUSH_BYTES):
@@ -1093,16 +1125,118 @@ def _read_file(
                     digest=previous.digest,
                     unchanged_since=previous.imported_at,
                 )
-            reread = True
-    if reread:  # not the same file after all: read it again from the start
-        return _read_file(cursor, path, bad, progress, True, seen - {layout.kind}, totals)
+    return layout, None
+
+
+def _read_file(
+    cursor: Any,
+    path: Path,
+    layout: Layout,
+    bad: BadLines,
+    progress: Progress,
+    totals: dict[str, int],
+) -> FileStats:
     with open_source(path) as source:
         layout, _ = _read_header(source)
         progress.start(f"{source.name} ({layout.label})", source.size)
         stats = _stage_file(cursor, source, layout, bad, progress, totals)
         stats.size = source.size
         stats.digest = source.digest.hexdigest()  # the whole file has been read
-        return layout, stats
+        return stats
+
+
+class _Collected(BadLines):
+    """The rejected lines of a file read by another process, to be reported by this one."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.lines: list[tuple[str, int, str, str]] = []
+
+    def add(self, file: str, line: int, reason: str, detail: str) -> None:
+        self.lines.append((file, line, reason, detail))
+
+
+class _SpoolWriter(Writer):
+    """COPY text rows into a file (the other process's output)."""
+
+    def __init__(self, out: Any) -> None:
+        self._out = out
+        self._buffer: list[bytes] = []
+
+    def write(self, row: list[bytes]) -> None:
+        self._buffer.append(_copy_row(row))
+        if len(self._buffer) >= 8192:
+            self._out.write(b"".join(self._buffer))
+            self._buffer.clear()
+
+    def close(self) -> None:
+        self._out.write(b"".join(self._buffer))
+        self._buffer.clear()
+        self._out.flush()
+
+    def abort(self) -> None:
+        self._buffer.clear()
+
+
+def _read_mssante_apart(path: Path, spool: Any, results: Any) -> None:
+    """In the second process: parse the MSSanté file into ``spool`` and send back its
+    stats and rejected lines (or the error). It never touches the database: the parent's
+    connection is shared by the fork and must stay the parent's alone."""
+    try:
+        with open_source(path) as source:
+            layout, _ = _read_header(source)
+            collected = _Collected()
+            writer = _SpoolWriter(spool)
+            stats = read_mssante(source, layout, writer, collected, Progress(None, tty=False))
+            writer.close()
+            stats.size = source.size
+            stats.digest = source.digest.hexdigest()
+        results.send(("ok", stats, collected.lines))
+    except BaseException as exc:  # noqa: BLE001 — sent to the parent, which raises it
+        try:
+            results.send(("error", exc, None))
+        except Exception:  # an exception that cannot be pickled
+            results.send(("error", RuntimeError(repr(exc)), None))
+
+
+class BackgroundMSSante:
+    """The MSSanté file parsed by a forked process into a spool file, loaded afterwards
+    into its staging table by this process's connection (one transaction)."""
+
+    def __init__(self, path: Path) -> None:
+        context = multiprocessing.get_context("fork")
+        self.path = path
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stop()
+        self._results, sender = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_read_mssante_apart, args=(path, self._spool, sender), daemon=True
+        )
+        self._process.start()
+        sender.close()
+
+    def load(self, bad: BadLines) -> FileStats:
+        try:
+            outcome, value, lines = self._results.recv()
+        except EOFError:
+            raise RuntimeError(f"{self.path.name} : le processus de lecture s'est arrêté") from None
+        self._process.join()
+        if outcome != "ok":
+            raise value
+        for line in lines:
+            bad.add(*line)
+        self._spool.seek(0)
+        sql = _copy_sql(STAGE_MSSANTE, MAILBOX_STAGE)
+        with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+            while block := self._spool.read(FLUSH_BYTES):
+                copy.write(block)
+        return value
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._results.close()
+        self._spool.close()
 
 
 def _still_as_imported(previous: DirectorySource, totals: dict[str, int]) -> bool:

@@ -16,6 +16,7 @@ from concerto.directory.importer import ImportRefused, import_directory
 from concerto.directory.lookup import mssante_addresses
 from concerto.directory.models import Activity, MSSanteAddress, Professional
 from concerto.directory.sample import MSSANTE_HEADER
+from concerto.directory.sources import BUFFER
 from tests.directory.files import (
     BAD_LUHN,
     RPPS,
@@ -372,6 +373,27 @@ def test_truncated_zip_stops_the_run(tmp_path, v1):
     archive.write_bytes(data[: len(data) // 2])
     with pytest.raises(ImportRefused, match="ZIP illisible ou tronquée"):
         run(archive)
+    assert snapshot() == before
+
+
+def test_a_damaged_archive_found_late_stops_the_run(tmp_path, v1):
+    """The MSSanté file of a two-file run is read by a second process on PostgreSQL: an
+    archive whose damage shows only at its end (wrong CRC) stops the run all the same,
+    with the same message, and changes nothing."""
+    run(*v1)
+    before = snapshot()
+    archive = tmp_path / "Extraction_Correspondance_MSSante.zip"
+    header, *lines = v1[1].read_bytes().splitlines(keepends=True)
+    # Larger than the reading buffer, so that the damage shows only once read through.
+    body = b"".join(lines) * (4 * BUFFER // len(b"".join(lines)))
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(v1[1].name, header + body)
+    data = bytearray(archive.read_bytes())
+    central = data.rindex(b"PK\x01\x02")  # the central directory's entry: its CRC-32
+    data[central + 16 : central + 20] = bytes(4)
+    archive.write_bytes(bytes(data))
+    with pytest.raises(ImportRefused, match="archive ZIP tronquée ou endommagée"):
+        run(v1[0], archive, force=True)
     assert snapshot() == before
 
 
