@@ -145,6 +145,7 @@ class Connection:
         recipients: list[str],
         *,
         before_end_of_data: Callable[[], None] = _nothing,
+        while_server_works: Callable[[], None] = _nothing,
     ) -> Delivery:
         """MAIL FROM, RCPT TO each, DATA; a fault point between each step.
 
@@ -152,12 +153,14 @@ class Connection:
         ``before_end_of_data`` runs once the content is sent and before the end-of-data
         mark: the worker waits there for the previous message's commit. If it raises,
         the connection is dropped without the mark (the server discards the message)
-        and the exception goes up as it is."""
+        and the exception goes up as it is. ``while_server_works`` runs once the mark is
+        sent, while the server writes the message away before its reply (the worker
+        prepares its next message there); it must not raise."""
         smtp = self.smtp
         if smtp is None:
             raise TransportError("Connexion SMTP non ouverte.")
         try:
-            return self._send(smtp, payload, recipients, before_end_of_data)
+            return self._send(smtp, payload, recipients, before_end_of_data, while_server_works)
         except TransportError:
             self._reset_or_drop()
             raise
@@ -180,6 +183,7 @@ class Connection:
         payload: bytes,
         recipients: list[str],
         before_end_of_data: Callable[[], None],
+        while_server_works: Callable[[], None],
     ) -> Delivery:
         code, reply = smtp.mail(settings.MSSANTE_FROM)
         if code != 250:
@@ -227,6 +231,7 @@ class Connection:
             self.smtp = None
             raise
         smtp.send(b".\r\n")
+        while_server_works()
         code, reply = smtp.getreply()
         if code != 250:
             raise TransportError(

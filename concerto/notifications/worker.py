@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -618,6 +619,17 @@ def deliver(
     slow server) go back to the queue unsent; the next claim takes them with a new one.
     Returns once every outcome is committed."""
     margin = lease_margin()
+    ready: dict[int, bytes] = {}  # the next message, rendered while the server worked
+
+    def render_next(index: int) -> None:
+        # Runs between a message's end-of-data mark and the server's reply (the server
+        # is busy writing the message away meanwhile). Any error is left for the normal
+        # path to meet before that message's MAIL FROM, not here, in mid-reply.
+        if index + 1 < len(rows):
+            following = rows[index + 1]
+            with contextlib.suppress(Exception):
+                ready[following.pk] = render(content_for(following), now=clock.now())
+
     for index, row in enumerate(rows):
         if stop():
             recorder.wait()
@@ -638,11 +650,16 @@ def deliver(
                 for rest in rows[index:]:
                     result.retried += record_retry(rest, exc)
                 return
-        payload = render(content_for(row), now=clock.now())
+        payload = ready.pop(row.pk, None) or render(content_for(row), now=clock.now())
         try:
             # The previous message's commit is awaited before this one's end-of-data
             # mark (see Recorder): never two messages delivered and not recorded.
-            delivery = smtp.send(payload, list(row.addresses), before_end_of_data=recorder.wait)
+            delivery = smtp.send(
+                payload,
+                list(row.addresses),
+                before_end_of_data=recorder.wait,
+                while_server_works=functools.partial(render_next, index),
+            )
         except TransportError as exc:
             recorder.wait()
             if exc.permanent:
