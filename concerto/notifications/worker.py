@@ -12,13 +12,16 @@ One pass (:func:`run_pass`):
    PostgreSQL; the conditional ``UPDATE … WHERE status='pending'`` does the job on SQLite,
    whose writers are serialised anyway).
 3. **deliver** — one SMTP connection for the whole pass; after each server reply the
-   outcome is committed at once (``sent``/``failed``, or back to ``pending`` with a
-   backoff).
+   outcome is committed (``sent``/``failed``, or back to ``pending`` with a backoff).
+   A ``sent`` commits on a second connection while the next message's envelope and
+   content go out, and is awaited before that message's end-of-data mark
+   (:class:`Recorder`).
 
-A worker killed between the server's 250 and the commit leaves a ``sending`` row whose
-lease expires; the next scan puts it back to ``pending`` and it is sent again — the only
-duplicate SMTP allows (RFC 5321 §6.1). Every other crash point loses and duplicates
-nothing. See docs/decisions/0001-notification-outbox.md.
+A worker killed between a message's end-of-data mark and the commit of its ``sent``
+leaves a ``sending`` row whose lease expires; the next scan puts it back to ``pending``
+and it is sent again — the only duplicate SMTP allows (RFC 5321 §6.1), one message at
+most. Every other crash point loses and duplicates nothing. See
+docs/decisions/0001-notification-outbox.md.
 """
 
 from __future__ import annotations
