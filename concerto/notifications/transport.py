@@ -12,9 +12,8 @@ import re
 import smtplib
 import socket
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.message import Message
-from email.policy import compat32
 
 from django.conf import settings
 
@@ -74,7 +73,10 @@ def tls_context() -> ssl.SSLContext:
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
-_WIRE = compat32.clone(linesep="\r\n")  # as built (see message.build), CRLF on the wire
+
+
+def _nothing() -> None:
+    return None
 
 
 class Connection:
@@ -137,13 +139,28 @@ class Connection:
                 self.smtp.close()
             self.smtp = None
 
-    def send(self, message: Message, recipients: list[str]) -> Delivery:
-        """MAIL FROM, RCPT TO each, DATA; a fault point between each step."""
+    def send(
+        self,
+        payload: bytes,
+        recipients: list[str],
+        *,
+        before_end_of_data: Callable[[], None] = _nothing,
+        while_server_works: Callable[[], None] = _nothing,
+    ) -> Delivery:
+        """MAIL FROM, RCPT TO each, DATA; a fault point between each step.
+
+        ``payload`` is the message with CRLF line ends (see message.render).
+        ``before_end_of_data`` runs once the content is sent and before the end-of-data
+        mark: the worker waits there for the previous message's commit. If it raises,
+        the connection is dropped without the mark (the server discards the message)
+        and the exception goes up as it is. ``while_server_works`` runs once the mark is
+        sent, while the server writes the message away before its reply (the worker
+        prepares its next message there); it must not raise."""
         smtp = self.smtp
         if smtp is None:
             raise TransportError("Connexion SMTP non ouverte.")
         try:
-            return self._send(smtp, message, recipients)
+            return self._send(smtp, payload, recipients, before_end_of_data, while_server_works)
         except TransportError:
             self._reset_or_drop()
             raise
@@ -160,7 +177,14 @@ class Connection:
             self.smtp.close()
             self.smtp = None
 
-    def _send(self, smtp: smtplib.SMTP, message: Message, recipients: list[str]) -> Delivery:
+    def _send(
+        self,
+        smtp: smtplib.SMTP,
+        payload: bytes,
+        recipients: list[str],
+        before_end_of_data: Callable[[], None],
+        while_server_works: Callable[[], None],
+    ) -> Delivery:
         code, reply = smtp.mail(settings.MSSANTE_FROM)
         if code != 250:
             raise TransportError(
@@ -193,13 +217,21 @@ class Connection:
         # mark. Until that mark is sent, a crash delivers nothing (the server discards
         # an unterminated message); once it is sent, the server may deliver whatever
         # happens to us: that window ends with our commit (after_250_before_commit).
-        payload = message.as_bytes(policy=_WIRE)
         payload = _LEADING_DOT.sub(b"..", payload)
         if not payload.endswith(b"\r\n"):
             payload += b"\r\n"
         smtp.send(payload)
         faults.hit("after_data_sent")
+        try:
+            before_end_of_data()
+        except BaseException:
+            # Half a DATA: the only way out that delivers nothing is to drop the
+            # connection (a QUIT now would be read as message content).
+            smtp.close()
+            self.smtp = None
+            raise
         smtp.send(b".\r\n")
+        while_server_works()
         code, reply = smtp.getreply()
         if code != 250:
             raise TransportError(

@@ -12,19 +12,23 @@ One pass (:func:`run_pass`):
    PostgreSQL; the conditional ``UPDATE … WHERE status='pending'`` does the job on SQLite,
    whose writers are serialised anyway).
 3. **deliver** — one SMTP connection for the whole pass; after each server reply the
-   outcome is committed at once (``sent``/``failed``, or back to ``pending`` with a
-   backoff).
+   outcome is committed (``sent``/``failed``, or back to ``pending`` with a backoff).
+   A ``sent`` commits on a second connection while the next message's envelope and
+   content go out, and is awaited before that message's end-of-data mark
+   (:class:`Recorder`).
 
-A worker killed between the server's 250 and the commit leaves a ``sending`` row whose
-lease expires; the next scan puts it back to ``pending`` and it is sent again — the only
-duplicate SMTP allows (RFC 5321 §6.1). Every other crash point loses and duplicates
-nothing. See docs/decisions/0001-notification-outbox.md.
+A worker killed between a message's end-of-data mark and the commit of its ``sent``
+leaves a ``sending`` row whose lease expires; the next scan puts it back to ``pending``
+and it is sent again — the only duplicate SMTP allows (RFC 5321 §6.1), one message at
+most. Every other crash point loses and duplicates nothing. See
+docs/decisions/0001-notification-outbox.md.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -32,6 +36,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -42,6 +47,7 @@ from django.db import (
     OperationalError,
     close_old_connections,
     connection,
+    connections,
     transaction,
 )
 from django.db.models import F, Q
@@ -52,7 +58,7 @@ from concerto.lib import clock
 from concerto.notifications import faults
 from concerto.notifications.calendar import notification_day
 from concerto.notifications.eligibility import Eligibility, Facts, Reason, evaluate
-from concerto.notifications.message import Content, build, new_message_id
+from concerto.notifications.message import Content, new_message_id, render
 from concerto.notifications.models import Notification
 from concerto.notifications.transport import Connection, Delivery, TransportError
 from concerto.rcp.models import Registration, Session
@@ -383,18 +389,35 @@ WITH sent AS (
 )
 SELECT count(*) FROM sent
 """
+# Elsewhere (SQLite) the same two writes as two statements in one transaction.
+_SENT = """
+UPDATE notifications_notification
+SET status = %s, sent_at = %s, closed_at = %s, recipient_outcomes = %s, lease_until = NULL,
+    claim_token = '', last_error = '', updated_at = %s
+WHERE id = %s AND status = %s AND claim_token = %s
+"""
+_TRACED = """
+INSERT INTO audit_auditevent (at, actor_id, actor, actor_role, action, object_type, object_id,
+                              patient_id, outcome, ip, details)
+VALUES (%s, NULL, %s, '', 'notification.sent', 'notification', %s, %s, 'ok', NULL, %s)
+"""
 
 
-def record_sent(row: Notification, delivery: Delivery) -> int:
-    """``sent`` and its audit event, committed together before the next message leaves.
+def record_sent(row: Notification, delivery: Delivery, now: dt.datetime) -> int:
+    """``sent`` (as of ``now``, when the server said 250) and its audit event, committed
+    together before the next message's end-of-data mark leaves.
 
-    On PostgreSQL one statement does both (one round trip instead of four: the worker
-    waits for it between two messages); elsewhere an ordinary transaction."""
+    Written in SQL rather than through the ORM (the same columns and values as
+    ``Notification.objects.filter(...).update(...)`` and ``trail.record``): the worker
+    waits for this between two messages, and building the two ORM queries cost more
+    than running them. On PostgreSQL one statement does both (one round trip)."""
+    outcomes = json.dumps(delivery.outcomes())
+    details = json.dumps({"registration": row.registration_id, "to": delivery.accepted})
+    actor = trail.actor_label(None)
+    patient = row.registration.patient_id
 
     def write() -> int:
-        now = clock.now()
-        details = {"registration": row.registration_id, "to": delivery.accepted}
-        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(
                     _SENT_AND_TRACED,
@@ -402,34 +425,23 @@ def record_sent(row: Notification, delivery: Delivery) -> int:
                         "sent": Status.SENT,
                         "sending": Status.SENDING,
                         "now": now,
-                        "outcomes": json.dumps(delivery.outcomes()),
+                        "outcomes": outcomes,
                         "id": row.pk,
                         "token": row.claim_token,
-                        "actor": trail.actor_label(None),
-                        "patient": row.registration.patient_id,
-                        "details": json.dumps(details),
+                        "actor": actor,
+                        "patient": patient,
+                        "details": details,
                     },
                 )
                 return int(cursor.fetchone()[0])
-        with transaction.atomic():
-            changed = Notification.objects.filter(_mine(row)).update(
-                status=Status.SENT,
-                sent_at=now,
-                closed_at=now,
-                recipient_outcomes=delivery.outcomes(),
-                lease_until=None,
-                claim_token="",
-                last_error="",
-                updated_at=now,
+        at = connection.ops.adapt_datetimefield_value(now)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                _SENT, [Status.SENT, at, at, outcomes, at, row.pk, Status.SENDING, row.claim_token]
             )
+            changed = cursor.rowcount
             if changed:
-                trail.record(
-                    by=None,
-                    action="notification.sent",
-                    obj=row,
-                    patient_id=row.registration.patient_id,
-                    details=details,
-                )
+                cursor.execute(_TRACED, [at, actor, str(row.pk), patient, details])
         return changed
 
     changed = _with_db_retry(write)
@@ -529,28 +541,107 @@ class PassResult:
 
 
 def lease_margin() -> dt.timedelta:
-    """The lease a message needs left before it is sent: its SMTP steps (each up to the
-    timeout) and its database write (retried up to NOTIFY_DB_RETRY_SECONDS). Sending
-    with less could let the lease expire before the commit, and another worker would
-    send the message again. At most half the lease, so that a fresh claim always sends."""
-    needed = 4 * settings.MSSANTE_SMTP_TIMEOUT + settings.NOTIFY_DB_RETRY_SECONDS
+    """The lease a message needs left before it is started: its SMTP steps (each up to
+    the timeout), the wait for the previous message's commit before its end-of-data mark
+    and its own commit (each retried up to NOTIFY_DB_RETRY_SECONDS; see
+    :class:`Recorder`). Starting with less could let the lease expire before the commit,
+    and another worker would send the message again. At most half the lease, so that a
+    fresh claim always sends."""
+    needed = 4 * settings.MSSANTE_SMTP_TIMEOUT + 2 * settings.NOTIFY_DB_RETRY_SECONDS
     return dt.timedelta(seconds=min(needed, settings.NOTIFY_LEASE_SECONDS / 2))
 
 
+class Recorder:
+    """Commits each message's ``sent`` while the next message's envelope is on the wire.
+
+    The rule that bounds duplicates (docs/decisions/0001-notification-outbox.md): the
+    ``sent`` of message *k* is durably committed before the end-of-data mark of message
+    *k+1* is sent, so a crash leaves at most one message delivered and not recorded.
+    Waiting for that commit right after message *k*'s 250 keeps the rule, and so does
+    this: the commit starts on a second database connection (a helper thread; the
+    database driver releases the GIL while it waits) and the main thread sends MAIL FROM,
+    RCPT TO, DATA and the content of message *k+1* meanwhile. :meth:`wait` blocks until
+    that commit is done and re-raises its error; it is called by the transport between
+    the content and the end-of-data mark (``Connection.send(before_end_of_data=…)``,
+    which drops the connection without the mark if it raises) and before any other
+    database work of the main thread. At most one commit is ever in flight.
+
+    Inside an atomic block (tests that run in a transaction) a second connection would
+    not see the claimed rows: the commit then runs in place, right after the 250."""
+
+    def __init__(self, result: PassResult) -> None:
+        self.result = result
+        self._inline = connection.in_atomic_block
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[int] | None = None
+
+    def sent(self, row: Notification, delivery: Delivery) -> None:
+        """Record ``row`` as sent; committed by the time :meth:`wait` returns."""
+        self.wait()
+        now = clock.now()  # the 250's time (the helper thread does not see clock.as_of)
+        if self._inline:
+            self.result.sent += _commit_sent(row, delivery, now)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="notify-commit")
+        self._pending = self._pool.submit(_commit_sent, row, delivery, now)
+
+    def wait(self) -> None:
+        """Return once the last ``sent`` is committed (or raise why it could not be)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.result.sent += pending.result()
+
+    def close(self) -> None:
+        """Wait for the last commit, then close the helper's connection and thread."""
+        if self._pool is None:
+            return
+        try:
+            self.wait()
+        finally:
+            self._pool.submit(connections.close_all).result()  # the helper's own
+            self._pool.shutdown()
+            self._pool = None
+
+
+def _commit_sent(row: Notification, delivery: Delivery, now: dt.datetime) -> int:
+    changed = record_sent(row, delivery, now)
+    faults.hit("after_commit")
+    return changed
+
+
 def deliver(
-    rows: list[Notification], result: PassResult, stop: Callable[[], bool], smtp: Connection
+    rows: list[Notification],
+    result: PassResult,
+    stop: Callable[[], bool],
+    smtp: Connection,
+    recorder: Recorder,
 ) -> None:
     """Send a claimed batch over ``smtp`` (opened here when needed, kept open for the
     next batch of the pass; the caller closes it). Rows whose lease is running out (a
-    slow server) go back to the queue unsent; the next claim takes them with a new one."""
+    slow server) go back to the queue unsent; the next claim takes them with a new one.
+    Returns once every outcome is committed."""
     margin = lease_margin()
+    ready: dict[int, bytes] = {}  # the next message, rendered while the server worked
+
+    def render_next(index: int) -> None:
+        # Runs between a message's end-of-data mark and the server's reply (the server
+        # is busy writing the message away meanwhile). Any error is left for the normal
+        # path to meet before that message's MAIL FROM, not here, in mid-reply.
+        if index + 1 < len(rows):
+            following = rows[index + 1]
+            with contextlib.suppress(Exception):
+                ready[following.pk] = render(content_for(following), now=clock.now())
+
     for index, row in enumerate(rows):
         if stop():
+            recorder.wait()
             result.released += release(rows[index:])
             return
         if row.lease_until is not None and clock.now() > row.lease_until - margin:
             unsent = rows[index:]
             log.warning("réservation bientôt expirée : %s notification(s) remises", len(unsent))
+            recorder.wait()
             result.released += release(unsent)
             return
         if smtp.smtp is None:
@@ -558,21 +649,30 @@ def deliver(
                 smtp.open()
             except TransportError as exc:
                 log.warning("connexion MSSanté impossible : %s", exc)
+                recorder.wait()
                 for rest in rows[index:]:
                     result.retried += record_retry(rest, exc)
                 return
-        message = build(content_for(row), now=clock.now())
+        payload = ready.pop(row.pk, None) or render(content_for(row), now=clock.now())
         try:
-            delivery = smtp.send(message, list(row.addresses))
+            # The previous message's commit is awaited before this one's end-of-data
+            # mark (see Recorder): never two messages delivered and not recorded.
+            delivery = smtp.send(
+                payload,
+                list(row.addresses),
+                before_end_of_data=recorder.wait,
+                while_server_works=functools.partial(render_next, index),
+            )
         except TransportError as exc:
+            recorder.wait()
             if exc.permanent:
                 result.failed += record_failed(row, exc)
             else:
                 result.retried += record_retry(row, exc)
             continue
         faults.hit("after_250_before_commit")
-        result.sent += record_sent(row, delivery)
-        faults.hit("after_commit")
+        recorder.sent(row, delivery)
+    recorder.wait()
 
 
 def run_pass(
@@ -585,15 +685,19 @@ def run_pass(
         result.scan = scan(clock.now())
         worker = worker_name()
         smtp = Connection()  # one connection for the pass's batches
+        recorder = Recorder(result)
         try:
             while not stop():
                 rows = claim(clock.now(), limit=settings.NOTIFY_BATCH_SIZE, worker=worker)
                 if not rows:
                     break
                 result.claimed += len(rows)
-                deliver(rows, result, stop, smtp)
+                deliver(rows, result, stop, smtp, recorder)
         finally:
-            smtp.close()
+            try:
+                recorder.close()
+            finally:
+                smtp.close()
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
@@ -213,3 +214,117 @@ def test_retries_stop_at_the_session_start_and_it_expires(mssante):
     row = _row(due.registrations[0])
     assert row.status == S.EXPIRED and row.needs_attention
     assert server.received == []
+
+
+def test_sent_row_and_its_audit_event(mssante):
+    # record_sent writes in SQL: the same columns and values as the ORM would.
+    from concerto.audit.models import AuditEvent
+
+    mssante()
+    due = make_due()
+    worker.run_pass(now=SEND_TIME)
+    row = _row(due.registrations[0])
+    assert row.status == S.SENT and row.sent_at == row.closed_at == row.updated_at == SEND_TIME
+    assert row.lease_until is None and row.claim_token == "" and row.last_error == ""
+    address = row.addresses[0]
+    assert row.recipient_outcomes == {address: {"code": 250, "reply": "250 2.0.0 Ok: queued"}}
+    event = AuditEvent.objects.get(action="notification.sent")
+    assert (event.at, event.actor, event.actor_id, event.actor_role) == (
+        SEND_TIME,
+        "système",
+        None,
+        "",
+    )
+    assert (event.object_type, event.object_id, event.outcome, event.ip) == (
+        "notification",
+        str(row.pk),
+        "ok",
+        None,
+    )
+    assert event.patient_id == due.registrations[0].patient_id
+    assert event.details == {"registration": due.registrations[0].pk, "to": [address]}
+
+
+class CheckingHandler(smtp.Handler):
+    """At each end-of-data mark, notes how many rows are committed as sent (read on
+    another connection: only what is committed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent_before: list[int] = []
+
+    @staticmethod
+    def committed() -> int:
+        from django.db import connection
+
+        try:
+            return Notification.objects.filter(status=S.SENT).count()
+        finally:
+            connection.close()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: ANN001
+        # Django's ORM refuses the server's event loop: a thread of its own (blocking
+        # the loop meanwhile, as the worker waits for this very reply).
+        with ThreadPoolExecutor(1) as pool:
+            self.sent_before.append(pool.submit(self.committed).result())
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_sent_is_committed_before_the_next_end_of_data_mark(mssante, settings):
+    # The commit of message k runs while message k+1's envelope and content are sent
+    # (worker.Recorder); it must be done before k+1's end-of-data mark.
+    import time
+
+    from django.db.backends.signals import connection_created
+
+    server = mssante(CheckingHandler())
+    settings.NOTIFY_BATCH_SIZE = 4
+    make_due(9)
+
+    def slow_commit(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if "sent_at" in sql and sql.lstrip().startswith(("UPDATE", "WITH")):
+            time.sleep(0.05)  # longer than the next envelope: waiting for it must show
+        return execute(sql, params, many, context)
+
+    def wrap_new(sender, connection, **kwargs):  # type: ignore[no-untyped-def]
+        connection.execute_wrappers.append(slow_commit)
+
+    connection_created.connect(wrap_new)  # the commits' connection (worker.Recorder)
+    try:
+        result = worker.run_pass(now=SEND_TIME)
+    finally:
+        connection_created.disconnect(wrap_new)
+    assert result.sent == 9 and len(server.received) == 9
+    assert server.sent_before == list(range(9))
+    assert set(Notification.objects.values_list("status", flat=True)) == {S.SENT}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_that_fails_stops_the_next_message_before_its_end_of_data_mark(mssante):
+    from django.db import OperationalError
+    from django.db.backends.signals import connection_created
+
+    server = mssante()
+    make_due(3)
+
+    def database_gone(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if "sent_at" in sql and sql.lstrip().startswith(("UPDATE", "WITH")):
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    def wrap_new(sender, connection, **kwargs):  # type: ignore[no-untyped-def]
+        connection.execute_wrappers.append(database_gone)
+
+    connection_created.connect(wrap_new)  # the commits' connection (worker.Recorder)
+    try:
+        with pytest.raises(OperationalError):
+            worker.run_pass(now=SEND_TIME)
+    finally:
+        connection_created.disconnect(wrap_new)
+    # The first message was delivered and could not be recorded (it will be sent again
+    # once its lease expires: the one duplicate SMTP allows); the second one's content
+    # had been sent, but not its end-of-data mark: the server has nothing of it.
+    assert len(server.received) == 1 and server.mail_from_count == 2
+    statuses = sorted(Notification.objects.values_list("status", flat=True))
+    assert statuses == [S.SENDING] * 3

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.db import OperationalError, connection
+from django.db.backends.signals import connection_created
 from django.test.utils import CaptureQueriesContext
 
 from concerto.notifications import queries, worker
@@ -212,20 +213,22 @@ def test_a_batch_whose_lease_runs_low_gives_the_rest_back_unsent(mssante, settin
     settings.NOTIFY_LEASE_SECONDS = 300
     settings.NOTIFY_BATCH_SIZE = 3
     margin = worker.lease_margin()
-    assert margin == dt.timedelta(seconds=4 * 5 + 2)  # the fixture's timeouts
+    # Four SMTP steps, the previous message's commit and its own: the fixture's timeouts.
+    assert margin == dt.timedelta(seconds=4 * 5 + 2 * 2)
     due = make_due(3)
-    real_build = worker.build
-    leases = []
+    real_render = worker.render
+    leases = {}  # the lease each message was last rendered (and so sent) under
     slow = dt.timedelta(seconds=301) - margin  # less than the margin left after it
 
     def slow_first(content, *, now):  # type: ignore[no-untyped-def]
         row = Notification.objects.get(pk=content.notification_id)
-        leases.append((row.lease_until, row.attempts))
-        if len(leases) == 1:
+        first = not leases
+        leases[row.pk] = (row.lease_until, row.attempts)
+        if first:
             traveller.shift(slow)  # the first message took that long
-        return real_build(content, now=now)
+        return real_render(content, now=now)
 
-    monkeypatch.setattr(worker, "build", slow_first)
+    monkeypatch.setattr(worker, "render", slow_first)
     with time_machine.travel(SEND_TIME, tick=False) as traveller:
         result = worker.run_pass()
     assert result.sent == 3 and result.released == 2 and result.claimed == 5
@@ -234,7 +237,11 @@ def test_a_batch_whose_lease_runs_low_gives_the_rest_back_unsent(mssante, settin
     lease = dt.timedelta(seconds=300)
     # The two given back were sent under a second claim, with its fresh lease, and the
     # give-back did not count as an attempt.
-    assert leases == [(SEND_TIME + lease, 1), (later + lease, 1), (later + lease, 1)]
+    assert [leases[pk] for pk in sorted(leases)] == [
+        (SEND_TIME + lease, 1),
+        (later + lease, 1),
+        (later + lease, 1),
+    ]
     rows = Notification.objects.filter(registration__in=due.registrations)
     assert all(r.status == S.SENT and r.lease_until is None for r in rows)
 
@@ -353,8 +360,16 @@ def test_database_unavailable_after_the_250_loses_and_duplicates_nothing(mssante
             raise OperationalError("the database system is starting up")
         return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(flaky_commit):
-        result = worker.run_pass(now=SEND_TIME)
+    def wrap_new(sender, connection, **kwargs):  # type: ignore[no-untyped-def]
+        connection.execute_wrappers.append(flaky_commit)
+
+    # The commit runs on the worker's second connection (worker.Recorder), made later.
+    connection_created.connect(wrap_new)
+    try:
+        with connection.execute_wrapper(flaky_commit):
+            result = worker.run_pass(now=SEND_TIME)
+    finally:
+        connection_created.disconnect(wrap_new)
     assert failures["left"] == 0
     assert result.sent == 1 and row_of(due.registrations[0]).status == S.SENT
     assert len(server.received) == 1
