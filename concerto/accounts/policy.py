@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from concerto.patients.models import IDENTITY_FIELDS, Patient
-from concerto.rcp.models import Board, BoardMembership, NewsItem, Registration
+from concerto.rcp.models import Board, BoardMembership, Registration
 
 
 class Role:
@@ -139,27 +139,11 @@ def can_search_audit(user: Any) -> bool:
     return _authenticated(user) and bool(user.is_regional_admin or user.is_superuser)
 
 
-def gp_patients(user: Any) -> QuerySet[Patient]:
-    """The patients whose declared GP ``user`` is now (the GP portal's whole scope)."""
-    if not _authenticated(user) or not user.rpps:
-        return Patient.objects.none()
-    return Patient.objects.filter(gp_rpps=user.rpps)
-
-
-def gp_news(user: Any) -> QuerySet[NewsItem]:
-    """News lines of the patients whose declared GP ``user`` is now.
-
-    ``NewsItem.gp_rpps`` is the patient's ``gp_rpps``, kept so by the database (triggers of
-    migration rcp 0002), so this reads one index, with no join."""
-    if not _authenticated(user) or not user.rpps:
-        return NewsItem.objects.none()
-    return NewsItem.objects.filter(gp_rpps=user.rpps)
-
-
-# The GP's dashboard is the portal's busiest page: its two reads are the two querysets
-# above written once more in SQL, because compiling them through the ORM cost more than
-# running them (measured: 1.5 ms of 2 ms per page). Same rule, same scope; the portal's
-# tests (authorisation matrix, feed contents) hold the two versions together.
+# The GP portal's scope: the patients whose declared GP the user is now, and their news
+# lines. ``NewsItem.gp_rpps`` is the patient's ``gp_rpps``, kept so by the database
+# (triggers of migration rcp 0002), so the feed reads one index, with no join. Both reads
+# are SQL rather than querysets: the dashboard is the portal's busiest page, and
+# compiling them through the ORM cost more than running them (1.5 ms of 2 ms per page).
 _GP_PATIENT_ROWS = (
     f"SELECT id, {', '.join(IDENTITY_FIELDS)} FROM patients_patient "  # noqa: S608 — names
     "WHERE gp_rpps = %s ORDER BY birth_name, first_names, id"
@@ -168,7 +152,8 @@ _NEWS_FEED_ORDER = "ORDER BY date DESC, created_at DESC, id DESC"
 
 
 def gp_patient_rows(user: Any) -> list[tuple[Any, ...]]:
-    """:func:`gp_patients` as ``(pk, *IDENTITY_FIELDS)`` rows sorted by name."""
+    """The patients whose declared GP ``user`` is now (the GP portal's whole scope), as
+    ``(pk, *IDENTITY_FIELDS)`` rows sorted by name."""
     if not _authenticated(user) or not user.rpps:
         return []
     with connection.cursor() as cursor:
@@ -179,9 +164,10 @@ def gp_patient_rows(user: Any) -> list[tuple[Any, ...]]:
 def gp_news_rows(
     user: Any, *, patient_id: int | None, offset: int, limit: int
 ) -> tuple[list[tuple[Any, ...]], int]:
-    """A slice of :func:`gp_news` (of one patient when ``patient_id`` is given), newest
-    first, as ``(date, text, kind, patient_id, registration_id, pps_id)`` rows, and the
-    total number of lines. Read in order from the feed's index: no sort of every line."""
+    """A slice of the news lines of the patients whose declared GP ``user`` is now (of one
+    of them when ``patient_id`` is given), newest first, as ``(date, text, kind,
+    patient_id, registration_id, pps_id)`` rows, and the total number of lines. Read in
+    order from the feed's index: no sort of every line."""
     if not _authenticated(user) or not user.rpps:
         return [], 0
     condition, params = "gp_rpps = %s", [user.rpps]

@@ -600,6 +600,37 @@ class CopyWriter(Writer):
             self._cursor.close()
 
 
+class _SpoolWriter(Writer):
+    """COPY text rows into a binary file, in batches (a spool, or the other process's
+    output: see :func:`_copy_spool`)."""
+
+    def __init__(self, out: Any) -> None:
+        self._out = out
+        self._buffer: list[bytes] = []
+
+    def write(self, row: list[bytes]) -> None:
+        self._buffer.append(_copy_row(row))
+        if len(self._buffer) >= 8192:
+            self._out.write(b"".join(self._buffer))
+            self._buffer.clear()
+
+    def close(self) -> None:
+        self._out.write(b"".join(self._buffer))
+        self._buffer.clear()
+        self._out.flush()
+
+    def abort(self) -> None:
+        self._buffer.clear()
+
+
+def _copy_spool(spool: Any, sql: str) -> None:
+    """COPY a file of COPY text rows, from its start, on this process's connection."""
+    spool.seek(0)
+    with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+        while block := spool.read(FLUSH_BYTES):
+            copy.write(block)
+
+
 class SpooledCopyWriter(Writer):
     """PostgreSQL allows one COPY at a time per connection: rows for a second table go
     to a temporary file (disk, not memory) and are copied once the first COPY is done."""
@@ -607,21 +638,14 @@ class SpooledCopyWriter(Writer):
     def __init__(self, table: str, columns: Sequence[str]) -> None:
         self._sql = _copy_sql(table, columns)
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed in close()/abort()
-        self._buffer: list[bytes] = []
+        self._rows = _SpoolWriter(self._spool)
 
     def write(self, row: list[bytes]) -> None:
-        self._buffer.append(_copy_row(row))
-        if len(self._buffer) >= 8192:
-            self._spool.write(b"".join(self._buffer))
-            self._buffer.clear()
+        self._rows.write(row)
 
     def close(self) -> None:
-        self._spool.write(b"".join(self._buffer))
-        self._buffer.clear()
-        self._spool.seek(0)
-        with connection.connection.cursor() as cursor, cursor.copy(self._sql) as copy:
-            while block := self._spool.read(FLUSH_BYTES):
-                copy.write(block)
+        self._rows.close()
+        _copy_spool(self._spool, self._sql)
         self._spool.close()
 
     def abort(self) -> None:
@@ -638,7 +662,7 @@ class ProfessionalSpool(Writer):
 
     def __init__(self) -> None:
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed in finish()/abort()
-        self._buffer: list[bytes] = []
+        self._rows = _SpoolWriter(self._spool)
         self._ranks = array.array("q")
         self._limits = _limits(Professional, PROFESSIONAL_VALUES)
 
@@ -647,10 +671,7 @@ class ProfessionalSpool(Writer):
         if any(map(operator.gt, map(len, values), self._limits)):
             values = list(map(_cut, values, self._limits))
         self._ranks.append(int(rank))
-        self._buffer.append(_copy_row([rpps, *values]))
-        if len(self._buffer) >= 8192:
-            self._spool.write(b"".join(self._buffer))
-            self._buffer.clear()
+        self._rows.write([rpps, *values])
 
     def close(self) -> None:
         raise RuntimeError("ProfessionalSpool: finish(grouped) instead")
@@ -658,27 +679,23 @@ class ProfessionalSpool(Writer):
     def finish(self, cursor: Any, *, grouped: bool) -> list[str]:
         """Load the candidates; returns the statements that rebuild the professional
         table's indexes when they went straight into it (else none)."""
-        self._spool.write(b"".join(self._buffer))
-        self._buffer.clear()
-        self._spool.seek(0)
+        self._rows.close()
         rebuild = []
-        with connection.connection.cursor() as copy_cursor:
-            if grouped:
-                rebuild = _drop_indexes(cursor, PROFESSIONAL_TABLE)
-                sql = _copy_sql(PROFESSIONAL_TABLE, ("rpps", *PROFESSIONAL_VALUES))
-                with copy_cursor.copy(sql) as copy:
-                    while block := self._spool.read(FLUSH_BYTES):
-                        copy.write(block)
-            else:  # each line gets its rank back, after its RPPS
-                with copy_cursor.copy(_copy_sql(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE)) as copy:
-                    out: list[bytes] = []
-                    for line, rank in zip(self._spool, self._ranks, strict=True):
-                        rpps, rest = line.split(b"|", 1)
-                        out.append(b"%s|%d|%s" % (rpps, rank, rest))
-                        if len(out) >= 8192:
-                            copy.write(b"".join(out))
-                            out.clear()
-                    copy.write(b"".join(out))
+        if grouped:
+            rebuild = _drop_indexes(cursor, PROFESSIONAL_TABLE)
+            _copy_spool(self._spool, _copy_sql(PROFESSIONAL_TABLE, ("rpps", *PROFESSIONAL_VALUES)))
+        else:  # each line gets its rank back, after its RPPS
+            self._spool.seek(0)
+            sql = _copy_sql(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE)
+            with connection.connection.cursor() as copy_cursor, copy_cursor.copy(sql) as copy:
+                out: list[bytes] = []
+                for line, rank in zip(self._spool, self._ranks, strict=True):
+                    rpps, rest = line.split(b"|", 1)
+                    out.append(b"%s|%d|%s" % (rpps, rank, rest))
+                    if len(out) >= 8192:
+                        copy.write(b"".join(out))
+                        out.clear()
+                copy.write(b"".join(out))
         self._spool.close()
         return rebuild
 
@@ -1156,28 +1173,6 @@ class _Collected(BadLines):
         self.lines.append((file, line, reason, detail))
 
 
-class _SpoolWriter(Writer):
-    """COPY text rows into a file (the other process's output)."""
-
-    def __init__(self, out: Any) -> None:
-        self._out = out
-        self._buffer: list[bytes] = []
-
-    def write(self, row: list[bytes]) -> None:
-        self._buffer.append(_copy_row(row))
-        if len(self._buffer) >= 8192:
-            self._out.write(b"".join(self._buffer))
-            self._buffer.clear()
-
-    def close(self) -> None:
-        self._out.write(b"".join(self._buffer))
-        self._buffer.clear()
-        self._out.flush()
-
-    def abort(self) -> None:
-        self._buffer.clear()
-
-
 def _read_mssante_apart(path: Path, spool: Any, results: Any) -> None:
     """In the second process: parse the MSSanté file into ``spool`` and send back its
     stats and rejected lines (or the error). It never touches the database: the parent's
@@ -1224,11 +1219,7 @@ class BackgroundMSSante:
             raise value
         for line in lines:
             bad.add(*line)
-        self._spool.seek(0)
-        sql = _copy_sql(STAGE_MSSANTE, MAILBOX_STAGE)
-        with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
-            while block := self._spool.read(FLUSH_BYTES):
-                copy.write(block)
+        _copy_spool(self._spool, _copy_sql(STAGE_MSSANTE, MAILBOX_STAGE))
         return value
 
     def stop(self) -> None:

@@ -169,6 +169,16 @@ def test_search_is_for_administrators_only(portal_world: PortalWorld) -> None:
     assert admin_c.get(reverse("audit:search")).status_code == 200
 
 
+def statements_into(seen: list[str]) -> Any:
+    """A ``connection.execute_wrapper`` that appends each statement's SQL to ``seen``."""
+
+    def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    return spy
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_read_events_skip_the_flush_wait_only_for_their_own_transaction(settings: Any) -> None:
@@ -180,10 +190,7 @@ def test_read_events_skip_the_flush_wait_only_for_their_own_transaction(settings
     request = RequestFactory().get("/portail/", REMOTE_ADDR="192.0.2.1")
     request.user = builders.user()
     seen: list[str] = []
-
-    def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        seen.append(sql)
-        return execute(sql, params, many, context)
+    spy = statements_into(seen)
 
     with connection.execute_wrapper(spy):
         ok = record_access(request, action="test.read", patient_id=5)
@@ -204,10 +211,7 @@ def test_list_views_write_one_event_per_patient_in_one_statement() -> None:
     request = RequestFactory().get("/portail/", REMOTE_ADDR="192.0.2.7")
     request.user = builders.user()
     seen: list[str] = []
-
-    def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        seen.append(sql)
-        return execute(sql, params, many, context)
+    spy = statements_into(seen)
 
     with clock.as_of(NOW), connection.execute_wrapper(spy):
         record_accesses(

@@ -75,25 +75,25 @@ UPDATE rcp_newsitem SET gp_rpps = (
 """
 
 
+# (forward statements, backward statements) by database vendor.
+TRIGGERS = {
+    "postgresql": ([POSTGRESQL_FORWARD], [POSTGRESQL_BACKWARD]),
+    "sqlite": (SQLITE_FORWARD, SQLITE_BACKWARD),
+}
+
+
 def forward(apps, schema_editor):
     vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL_FORWARD, params=None)
-    elif vendor == "sqlite":
-        for statement in SQLITE_FORWARD:
-            schema_editor.execute(statement, params=None)
-    else:  # pragma: no cover — Concerto runs on PostgreSQL and SQLite only
+    if vendor not in TRIGGERS:  # pragma: no cover — Concerto runs on PostgreSQL and SQLite
         raise RuntimeError(f"no news feed triggers for {vendor}")
+    for statement in TRIGGERS[vendor][0]:
+        schema_editor.execute(statement, params=None)
     schema_editor.execute(BACKFILL, params=None)
 
 
 def backward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRESQL_BACKWARD, params=None)
-    elif vendor == "sqlite":
-        for statement in SQLITE_BACKWARD:
-            schema_editor.execute(statement, params=None)
+    for statement in TRIGGERS.get(schema_editor.connection.vendor, ([], []))[1]:
+        schema_editor.execute(statement, params=None)
 
 
 class Migration(migrations.Migration):
