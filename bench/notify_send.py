@@ -99,20 +99,20 @@ def main() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")  # as autovacuum would have, on a live database
-    rows = list(
-        Notification.objects.filter(status="pending").select_related(
-            "registration__patient", "registration__session__board"
-        )
-    )
-    messages = [(build(worker.content_for(row), now=NOW), list(row.addresses)) for row in rows]
-
     pending = {
         "status": Notification.Status.PENDING,
         "sent_at": None,
         "closed_at": None,
         "recipient_outcomes": {},
         "attempts": 0,
+        "claim_token": "",
+        "claimed_by": "",
+        "lease_until": None,
     }
+    rows = worker.claim(NOW, limit=count, worker="bench")  # what the worker will send
+    messages = [(build(row.content, now=NOW), row.addresses) for row in rows]
+    Notification.objects.update(**pending)
+
     # The pass starts with its scan (planning every near registration); timed apart too,
     # so that the sending itself (claim, send, commit) can be compared on its own.
     scans: list[float] = []
