@@ -39,6 +39,9 @@ class Notification(models.Model):
         on_delete=models.PROTECT,
         related_name="notifications",
         verbose_name="inscription",
+        # Look-ups by registration use the unique (registration, gp_rpps) index: a second
+        # index would only cost every claim and every "sent" one more write.
+        db_index=False,
     )
     # The GP this row is for ("" when the patient has no GP with an RPPS).
     gp_rpps = models.CharField("RPPS du médecin traitant", max_length=11, blank=True)
@@ -49,7 +52,9 @@ class Notification(models.Model):
     addresses = models.JSONField("adresses MSSanté", default=list, blank=True)
     # {address: {"code": 250, "reply": "…"}} — one outcome per recipient.
     recipient_outcomes = models.JSONField("résultat par destinataire", default=dict, blank=True)
-    message_id = models.CharField("Message-ID", max_length=200, unique=True)
+    # Unique through Meta.constraints: as ``unique=True`` PostgreSQL would also get a
+    # pattern-matching (``_like``) index nothing uses, written at every status change.
+    message_id = models.CharField("Message-ID", max_length=200)
     due_at = models.DateTimeField("envoi prévu à partir de", null=True, blank=True)
     session_starts_at = models.DateTimeField("début de la séance", null=True, blank=True)
     attempts = models.PositiveIntegerField("tentatives", default=0)
@@ -71,6 +76,7 @@ class Notification(models.Model):
             models.UniqueConstraint(
                 fields=["registration", "gp_rpps"], name="notification_one_per_registration_gp"
             ),
+            models.UniqueConstraint(fields=["message_id"], name="notification_message_id_unique"),
             models.CheckConstraint(
                 condition=models.Q(
                     status__in=[
