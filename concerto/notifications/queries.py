@@ -80,20 +80,15 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
     ids = [registration.pk for registration in registrations]
     if not ids:
         return {}
-    fresh = {
-        r.pk: r
-        for r in Registration.objects.filter(pk__in=ids).select_related(
-            "session__board__territory", "patient"
-        )
-    }
+    fresh = {c.pk: c for c in worker.candidates(Registration.objects.filter(pk__in=ids))}
     rows: dict[int, Notification] = {}
     for row in Notification.objects.filter(registration_id__in=ids):
         registration = fresh.get(row.registration_id)
-        current_gp = (registration.patient.gp_rpps or "") if registration else ""
+        current_gp = (registration.gp_rpps or "") if registration else ""
         if row.registration_id not in rows or row.gp_rpps == current_gp:
             rows[row.registration_id] = row
     missing = [fresh[pk] for pk in ids if pk not in rows and pk in fresh]
-    addresses = worker.addresses_by_rpps(r.patient.gp_rpps or "" for r in missing)
+    addresses = worker.addresses_by_rpps(r.gp_rpps or "" for r in missing)
     now = clock.now()
     result: dict[int, NotificationStatus] = {}
     for pk in ids:
@@ -105,7 +100,7 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
             result[pk] = NotificationStatus("unknown", "Non disponible")
             continue
         facts, due = worker.facts_for(
-            registration, addresses.get(registration.patient.gp_rpps or "", []), now
+            registration, addresses.get(registration.gp_rpps or "", []), now
         )
         eligibility = worker.evaluate(facts)
         if eligibility.eligible:

@@ -88,10 +88,9 @@ class Command(BaseCommand):
         current = worker.plan(now)
         for item in current.items:
             registration = item.registration
-            session = registration.session
             head = (
-                f"inscription {registration.pk} — {session.board.title}"
-                f" {session.starts_at.astimezone(worker.PARIS):%d/%m/%Y %H:%M}"
+                f"inscription {registration.pk} — {registration.board_title}"
+                f" {registration.session_starts_at.astimezone(worker.PARIS):%d/%m/%Y %H:%M}"
             )
             row = item.row
             if row is not None and row.status in row.TERMINAL:
