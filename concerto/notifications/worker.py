@@ -8,9 +8,10 @@ One pass (:func:`run_pass`):
    pending notifications. Rows are created (``bulk_create``, unique per registration and
    GP) or moved by *conditional* UPDATEs; terminal rows are never touched.
 2. **claim** — a batch of due ``pending`` rows becomes ``sending`` with a lease and a claim
-   token, in one committed transaction (``select_for_update(skip_locked=True)`` on
-   PostgreSQL; the conditional ``UPDATE … WHERE status='pending'`` does the job on SQLite,
-   whose writers are serialised anyway).
+   token, in one committed statement (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; the
+   conditional ``UPDATE … WHERE status='pending'`` does the job on SQLite, whose writers
+   are serialised anyway). On PostgreSQL the next batch is claimed while the current one
+   is sent (:class:`Claimer`).
 3. **deliver** — one SMTP connection for the whole pass; after each server reply the
    outcome is committed (``sent``/``failed``, or back to ``pending`` with a backoff).
    A ``sent`` commits on a second connection while the next message's envelope and
@@ -741,6 +742,60 @@ class Recorder:
             self._pool = None
 
 
+class Claimer:
+    """Claims the next batch while the current one is being sent.
+
+    Between two batches the worker would otherwise wait for a claim (a statement over
+    every due row, then a read of the batch). On PostgreSQL the next claim runs on a third
+    database connection, in a helper thread, as soon as a batch starts going out; the
+    rows it takes are ``sending`` under their own lease from then on, like any claimed
+    row, so nothing else sends them, and whatever is not sent (a stop, an error) is given
+    back by :meth:`close`. A crash leaves them to the lease, as it does a batch in hand.
+    On SQLite (one writer at a time) and inside an atomic block (tests that run in a
+    transaction: another connection would not see the rows) the claim runs in place."""
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self._ahead = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self._pool: ThreadPoolExecutor | None = None
+        self._next: Future[list[Claimed]] | None = None
+
+    def _claim(self, now: dt.datetime) -> list[Claimed]:
+        return claim(now, limit=settings.NOTIFY_BATCH_SIZE, worker=self.worker)
+
+    def ahead(self) -> None:
+        """Start claiming the next batch (as of now: the helper thread does not see
+        ``clock.as_of``)."""
+        if not self._ahead or self._next is not None:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="notify-claim")
+        self._next = self._pool.submit(self._claim, clock.now())
+
+    def next(self) -> list[Claimed]:
+        """The next batch: the one claimed ahead, else one claimed now."""
+        pending, self._next = self._next, None
+        if pending is not None:
+            return pending.result()
+        return self._claim(clock.now())
+
+    def close(self, result: PassResult) -> None:
+        """Give back a batch claimed ahead and not sent; close the helper's connection."""
+        try:
+            pending, self._next = self._next, None
+            if pending is not None:
+                try:
+                    unsent = pending.result()
+                except DatabaseError:
+                    unsent = []  # the claim failed: its transaction claimed nothing
+                result.released += release(unsent)
+        finally:
+            if self._pool is not None:
+                self._pool.submit(connections.close_all).result()  # the helper's own
+                self._pool.shutdown()
+                self._pool = None
+
+
 def _commit_sent(row: Claimed, delivery: Delivery, now: dt.datetime) -> int:
     changed = record_sent(row, delivery, now)
     faults.hit("after_commit")
@@ -823,18 +878,24 @@ def run_pass(
         worker = worker_name()
         smtp = Connection()  # one connection for the pass's batches
         recorder = Recorder(result)
+        claimer = Claimer(worker)
         try:
-            while not stop():
-                rows = claim(clock.now(), limit=settings.NOTIFY_BATCH_SIZE, worker=worker)
-                if not rows:
-                    break
+            rows = [] if stop() else claimer.next()
+            while rows:
                 result.claimed += len(rows)
+                claimer.ahead()
                 deliver(rows, result, stop, smtp, recorder)
+                if stop():
+                    break
+                rows = claimer.next()
         finally:
             try:
                 recorder.close()
             finally:
-                smtp.close()
+                try:
+                    claimer.close(result)
+                finally:
+                    smtp.close()
     return result
 
 
