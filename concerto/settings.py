@@ -315,7 +315,9 @@ MSSANTE_X_MSS_NIL = env_str("MSSANTE_X_MSS_NIL", "CONCERTO-DEMO")
 MSSANTE_MESSAGE_ID_DOMAIN = env_str("MSSANTE_MESSAGE_ID_DOMAIN", "concerto.demo.invalid")
 # Sending starts on the notification day at this hour (Europe/Paris).
 NOTIFY_SEND_HOUR = env_str("NOTIFY_SEND_HOUR", "08:00")
-NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 300)
+# At least twice the worst case of one message (notifications.worker.lease_needed: the SMTP
+# time-outs and NOTIFY_DB_RETRY_SECONDS); ``concerto notify`` checks it.
+NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 600)
 NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 100)
 NOTIFY_RETRY_BASE_SECONDS = env_int("NOTIFY_RETRY_BASE_SECONDS", 60)
 NOTIFY_RETRY_MAX_SECONDS = env_int("NOTIFY_RETRY_MAX_SECONDS", 3600)

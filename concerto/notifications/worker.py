@@ -235,8 +235,16 @@ def plan(now: dt.datetime) -> Plan:
         gp_rpps = registration.gp_rpps or ""
         existing = rows.get(registration.pk, [])
         row = next((r for r in existing if r.gp_rpps == gp_rpps), None)
+        # Open rows for a GP who is no longer the patient's: closed, never sent (a row
+        # still ``sending`` once its worker's lease has run out, too).
         result.orphans += [
-            r for r in existing if r.gp_rpps != gp_rpps and r.status in (Status.PENDING,)
+            r
+            for r in existing
+            if r.gp_rpps != gp_rpps
+            and (
+                r.status == Status.PENDING
+                or (r.status == Status.SENDING and (r.lease_until is None or r.lease_until <= now))
+            )
         ]
         found = addresses.get(gp_rpps, [])
         facts, due = facts_for(registration, found, now)
@@ -345,8 +353,16 @@ def scan(now: dt.datetime) -> ScanResult:
             guard = guard.filter(claim_token=row.claim_token, lease_until__lte=now)
         result.updated += guard.update(**changes)
     for orphan in current.orphans:
-        result.updated += Notification.objects.filter(pk=orphan.pk, status=Status.PENDING).update(
-            status=Status.NOT_ELIGIBLE, reasons=[GP_CHANGED], updated_at=now
+        guard = Notification.objects.filter(pk=orphan.pk, status=orphan.status)
+        if orphan.status == Status.SENDING:
+            guard = guard.filter(claim_token=orphan.claim_token, lease_until__lte=now)
+        result.updated += guard.update(
+            status=Status.NOT_ELIGIBLE,
+            reasons=[GP_CHANGED],
+            lease_until=None,
+            claim_token="",
+            claimed_by="",
+            updated_at=now,
         )
     if new_rows:
         created = Notification.objects.bulk_create(new_rows, ignore_conflicts=True)
@@ -385,7 +401,7 @@ class Claimed:
 # are materialised first: as a plain ``IN (SELECT … LIMIT … FOR UPDATE SKIP LOCKED)``,
 # PostgreSQL may run the sub-select again while updating and claim more than ``limit``.
 _CLAIM = """
-WITH due AS MATERIALIZED (
+WITH due AS{materialized} (
     SELECT n.id
     FROM notifications_notification n
     JOIN rcp_registration r ON r.id = n.registration_id
@@ -424,14 +440,18 @@ def claim(now: dt.datetime, *, limit: int, worker: str) -> list[Claimed]:
     each claim between two batches, and building the ORM queries and a model instance
     per row and relation cost several times more than running them."""
     token = uuid.uuid4().hex
-    lock = " FOR UPDATE OF n SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    postgresql = connection.vendor == "postgresql"
+    sql = _CLAIM.format(
+        materialized=" MATERIALIZED" if postgresql else "",  # (SQLite: a CTE used once)
+        lock=" FOR UPDATE OF n SKIP LOCKED" if postgresql else "",
+    )
     at = connection.ops.adapt_datetimefield_value(now)
     lease = connection.ops.adapt_datetimefield_value(
         now + dt.timedelta(seconds=settings.NOTIFY_LEASE_SECONDS)
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            _CLAIM.format(lock=lock),
+            sql,
             [
                 Status.PENDING,
                 at,
@@ -450,11 +470,25 @@ def claim(now: dt.datetime, *, limit: int, worker: str) -> list[Claimed]:
         )
         if not cursor.rowcount:
             return []
-    rows = (
-        Notification.objects.filter(claim_token=token, status=Status.SENDING)
-        .order_by("pk")
-        .values_list(*_CLAIMED_FIELDS)
-    )
+    try:
+        rows = list(
+            Notification.objects.filter(claim_token=token, status=Status.SENDING)
+            .order_by("pk")
+            .values_list(*_CLAIMED_FIELDS)
+        )
+    except DatabaseError:
+        # Claimed and committed, but not read: give them back at once if the database
+        # lets us (else their lease will).
+        with contextlib.suppress(DatabaseError):
+            Notification.objects.filter(claim_token=token, status=Status.SENDING).update(
+                status=Status.PENDING,
+                lease_until=None,
+                claim_token="",
+                claimed_by="",
+                attempts=F("attempts") - 1,
+                updated_at=now,
+            )
+        raise
     claimed = [
         Claimed(
             pk=pk,
@@ -489,7 +523,6 @@ def claim(now: dt.datetime, *, limit: int, worker: str) -> list[Claimed]:
             code,
         ) in rows
     ]
-    faults.hit("after_claim")
     return claimed
 
 
@@ -678,14 +711,22 @@ class PassResult:
     released: int = 0
 
 
-def lease_margin() -> dt.timedelta:
-    """The lease a message needs left before it is started: its SMTP steps (each up to
-    the timeout), the wait for the previous message's commit before its end-of-data mark
-    and its own commit (each retried up to NOTIFY_DB_RETRY_SECONDS; see
-    :class:`Recorder`). Starting with less could let the lease expire before the commit,
-    and another worker would send the message again. At most half the lease, so that a
-    fresh claim always sends."""
-    needed = 4 * settings.MSSANTE_SMTP_TIMEOUT + 2 * settings.NOTIFY_DB_RETRY_SECONDS
+def lease_needed(recipients: int = 1) -> float:
+    """Seconds one message can take in the worst case: its SMTP steps (MAIL FROM, one
+    RCPT TO per recipient, DATA, the reply to its content), each up to the timeout, the
+    wait for the previous message's commit before its end-of-data mark and its own
+    commit (each retried up to NOTIFY_DB_RETRY_SECONDS; see :class:`Recorder`)."""
+    steps = 3 + max(recipients, 1)
+    return steps * settings.MSSANTE_SMTP_TIMEOUT + 2 * settings.NOTIFY_DB_RETRY_SECONDS
+
+
+def lease_margin(recipients: int = 1) -> dt.timedelta:
+    """The lease a message needs left before it is started (:func:`lease_needed`).
+    Starting with less could let the lease expire before the commit, and another worker
+    would send the message again. At most half the lease, so that a fresh claim always
+    sends: ``concerto notify`` refuses (production) or warns about a lease shorter than
+    twice what a message needs."""
+    needed = lease_needed(recipients)
     return dt.timedelta(seconds=min(needed, settings.NOTIFY_LEASE_SECONDS / 2))
 
 
@@ -773,11 +814,14 @@ class Claimer:
         self._next = self._pool.submit(self._claim, clock.now())
 
     def next(self) -> list[Claimed]:
-        """The next batch: the one claimed ahead, else one claimed now."""
+        """The next batch: the one claimed ahead, else one claimed now. Called once every
+        outcome of the previous batch is committed (the crash test's ``after_claim``:
+        rows claimed, none of them sent)."""
         pending, self._next = self._next, None
-        if pending is not None:
-            return pending.result()
-        return self._claim(clock.now())
+        rows = pending.result() if pending is not None else self._claim(clock.now())
+        if rows:
+            faults.hit("after_claim")
+        return rows
 
     def close(self, result: PassResult) -> None:
         """Give back a batch claimed ahead and not sent; close the helper's connection."""
@@ -813,7 +857,6 @@ def deliver(
     next batch of the pass; the caller closes it). Rows whose lease is running out (a
     slow server) go back to the queue unsent; the next claim takes them with a new one.
     Returns once every outcome is committed."""
-    margin = lease_margin()
     ready: dict[int, bytes] = {}  # the next message, rendered while the server worked
 
     def render_next(index: int) -> None:
@@ -830,6 +873,7 @@ def deliver(
             recorder.wait()
             result.released += release(rows[index:])
             return
+        margin = lease_margin(len(row.content.recipients))
         if row.lease_until is not None and clock.now() > row.lease_until - margin:
             unsent = rows[index:]
             log.warning("réservation bientôt expirée : %s notification(s) remises", len(unsent))
@@ -883,7 +927,8 @@ def run_pass(
             rows = [] if stop() else claimer.next()
             while rows:
                 result.claimed += len(rows)
-                claimer.ahead()
+                if len(rows) == settings.NOTIFY_BATCH_SIZE and not stop():
+                    claimer.ahead()  # (a short batch took every due row: none to come)
                 deliver(rows, result, stop, smtp, recorder)
                 if stop():
                     break

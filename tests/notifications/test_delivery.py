@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.urls import resolve
 
-from concerto.notifications import worker
+from concerto.notifications import transport, worker
 from concerto.notifications.message import SUBJECT
 from concerto.notifications.models import Notification
 from tests.notifications import smtp
@@ -328,3 +328,23 @@ def test_a_commit_that_fails_stops_the_next_message_before_its_end_of_data_mark(
     assert len(server.received) == 1 and server.mail_from_count == 2
     statuses = sorted(Notification.objects.values_list("status", flat=True))
     assert statuses == [S.SENDING] * 3
+
+
+@pytest.mark.parametrize(
+    ("address", "plain"),
+    [
+        ("gp.19999999998@medecin.mssante.fr", True),
+        ("jean-marie.o'neil+rcp@ch-exemple.mssante.fr", True),
+        ("rcp@concerto.test.mssante.fr", True),
+        ("a\r\nRCPT TO:<intrus@exemple.fr>@x.fr", False),
+        ("intrus@exemple.fr>\r\nDATA", False),
+        ("jean marie@medecin.mssante.fr", False),
+        ("Concerto <rcp@medecin.mssante.fr>", False),
+        ("@relais:gp@medecin.mssante.fr", False),
+        ("gp@localhost", False),
+        ("gp..double@medecin.mssante.fr", False),
+        ("médecin@medecin.mssante.fr", False),
+    ],
+)
+def test_envelope_addresses_are_sent_only_when_plain(address, plain):
+    assert transport.plain_address(address) is plain

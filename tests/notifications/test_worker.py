@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from io import StringIO
 
 import pytest
@@ -399,14 +400,27 @@ def test_notify_command_rejects_naive_or_looping_now(mssante):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_batches_claimed_ahead_are_each_sent_once(mssante, settings):
+def test_batches_claimed_ahead_are_each_sent_once(mssante, settings, monkeypatch):
     # On PostgreSQL the next batch is claimed on another connection while one is sent
     # (worker.Claimer); on SQLite in place. Either way: every row once, in order.
     server = mssante()
     settings.NOTIFY_BATCH_SIZE = 2
     due = make_due(5)
+    claims_by_thread: list[str] = []
+    plain_claim = worker.claim
+
+    def claim(*args, **kwargs):  # type: ignore[no-untyped-def]
+        claims_by_thread.append(threading.current_thread().name)
+        return plain_claim(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "claim", claim)
     result = worker.run_pass(now=SEND_TIME)
     assert result.claimed == result.sent == 5 and result.released == 0
+    # Batches of 2, 2 and 1, then an empty claim ends the pass. On PostgreSQL the second
+    # and third were claimed ahead, in the helper thread (none after the short one).
+    ahead = [name for name in claims_by_thread if name.startswith("notify-claim")]
+    assert len(claims_by_thread) == 4
+    assert len(ahead) == (2 if connection.vendor == "postgresql" else 0)
     message_ids = [r.message["Message-ID"] for r in server.received]
     assert len(message_ids) == len(set(message_ids)) == 5
     rows = Notification.objects.filter(registration__in=due.registrations)
@@ -430,3 +444,67 @@ def test_a_stop_gives_back_the_batch_claimed_ahead(mssante, settings):
     assert {r.attempts for r in rows if r.status == S.PENDING} == {0}
     assert worker.run_pass(now=SEND_TIME).sent == 3
     assert len({r.message["Message-ID"] for r in server.received}) == 5
+
+
+def test_a_claimed_batch_that_cannot_be_read_is_given_back(mssante):
+    mssante()
+    make_due(3)
+    worker.scan(SEND_TIME)
+
+    def refuse_the_read(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if sql.startswith("SELECT") and "claim_token" in sql:
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(refuse_the_read), pytest.raises(OperationalError):
+        worker.claim(SEND_TIME, limit=10, worker="a")
+    rows = list(Notification.objects.all())
+    assert [r.status for r in rows] == [S.PENDING] * 3
+    assert all(r.attempts == 0 and r.claim_token == "" and r.lease_until is None for r in rows)
+    assert len(worker.claim(SEND_TIME, limit=10, worker="b")) == 3
+
+
+def test_a_dead_workers_row_for_a_former_gp_is_closed_after_its_lease(mssante, settings):
+    mssante()
+    settings.NOTIFY_LEASE_SECONDS = 300
+    due = make_due()
+    worker.scan(SEND_TIME)
+    [claimed] = worker.claim(SEND_TIME, limit=5, worker="dead")  # …and the worker dies
+    patient = due.registrations[0].patient
+    with at(SEND_TIME + dt.timedelta(seconds=10)):
+        patient_actions.declare_gp(
+            by=due.world.registrar, patient=patient, gp_name="Dr NOUVEAU", gp_rpps=gp().rpps
+        )
+    worker.scan(SEND_TIME + dt.timedelta(seconds=299))  # still its worker's
+    assert Notification.objects.get(pk=claimed.pk).status == S.SENDING
+    worker.scan(SEND_TIME + dt.timedelta(seconds=301))
+    row = Notification.objects.get(pk=claimed.pk)
+    assert row.status == S.NOT_ELIGIBLE and row.reasons == ["gp_changed"]
+    assert row.claim_token == "" and row.lease_until is None
+
+
+def test_an_invalid_sender_address_is_refused_and_fails_nothing(mssante, settings):
+    from django.core.management.base import CommandError
+
+    server = mssante()
+    due = make_due()
+    settings.MSSANTE_FROM = "Concerto <rcp@concerto.test.mssante.fr>"
+    with pytest.raises(CommandError, match="MSSANTE_FROM"):
+        call_command("notify", "--now", SEND_TIME.isoformat())
+    result = worker.run_pass(now=SEND_TIME)  # had it started anyway: nothing lost
+    row = row_of(due.registrations[0])
+    assert result.retried == 1 and row.status == S.PENDING and "MSSANTE_FROM" in row.last_error
+    assert server.mail_from_count == 0
+
+
+def test_a_lease_too_short_for_a_slow_message_is_refused_in_production(mssante, settings):
+    from django.core.management.base import CommandError
+
+    mssante()
+    settings.NOTIFY_LEASE_SECONDS = 2 * worker.lease_needed() - 1
+    err = StringIO()
+    call_command("notify", "--now", SEND_TIME.isoformat(), stdout=StringIO(), stderr=err)
+    assert "NOTIFY_LEASE_SECONDS" in err.getvalue()  # demo: a warning
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="NOTIFY_LEASE_SECONDS"):
+        call_command("notify", "--now", SEND_TIME.isoformat())

@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_datetime
 
 from concerto.lib import clock
 from concerto.notifications import worker
+from concerto.notifications.transport import plain_address
 
 
 class Command(BaseCommand):
@@ -51,6 +52,7 @@ class Command(BaseCommand):
             self._dry_run(now or clock.now())
             return
         self._check_certificates()
+        self._check_sending_settings()
         stopping = {"flag": False}
 
         def stop(signum: int, frame: object) -> None:
@@ -83,6 +85,22 @@ class Command(BaseCommand):
                 raise CommandError(f"{name} n'est pas configuré (certificat MSSanté).")
             if not Path(value).is_file():
                 raise CommandError(f"{name} : fichier introuvable ({value}).")
+
+    def _check_sending_settings(self) -> None:
+        if not plain_address(settings.MSSANTE_FROM):
+            raise CommandError(
+                f"MSSANTE_FROM : adresse MSSanté invalide ({settings.MSSANTE_FROM!r})."
+            )
+        needed, lease = worker.lease_needed(), settings.NOTIFY_LEASE_SECONDS
+        if lease < 2 * needed:
+            message = (
+                f"NOTIFY_LEASE_SECONDS ({lease} s) est inférieur au double"
+                f" de ce qu'un message peut prendre au pire ({needed:g} s : délais SMTP et"
+                " base de données) : un message lent pourrait être envoyé deux fois."
+            )
+            if settings.PRODUCTION:
+                raise CommandError(message)
+            self.stderr.write(f"Attention : {message}")
 
     def _dry_run(self, now: dt.datetime) -> None:
         current = worker.plan(now)
