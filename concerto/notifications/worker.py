@@ -788,10 +788,11 @@ class Claimer:
 
     Between two batches the worker would otherwise wait for a claim (a statement over
     every due row, then a read of the batch). On PostgreSQL the next claim runs on a third
-    database connection, in a helper thread, as soon as a batch starts going out; the
-    rows it takes are ``sending`` under their own lease from then on, like any claimed
-    row, so nothing else sends them, and whatever is not sent (a stop, an error) is given
-    back by :meth:`close`. A crash leaves them to the lease, as it does a batch in hand.
+    database connection, in a helper thread, while a full batch's last messages go out
+    (:data:`AHEAD_AT`); the rows it takes are ``sending`` under their own lease from then
+    on, like any claimed row, so nothing else sends them, and whatever is not sent (a
+    stop, an error) is given back by :meth:`close`. A crash leaves them to the lease, as
+    it does a batch in hand.
     On SQLite (one writer at a time) and inside an atomic block (tests that run in a
     transaction: another connection would not see the rows) the claim runs in place."""
 
@@ -846,18 +847,31 @@ def _commit_sent(row: Claimed, delivery: Delivery, now: dt.datetime) -> int:
     return changed
 
 
+# The next batch is claimed while the last AHEAD_AT messages of a batch go out: enough
+# to hide a claim (a few milliseconds), and the rows claimed ahead wait for little of
+# their lease (and, after a crash, a worker leaves little more than one batch behind).
+AHEAD_AT = 10
+
+
+def _no_action() -> None:
+    return None
+
+
 def deliver(
     rows: list[Claimed],
     result: PassResult,
     stop: Callable[[], bool],
     smtp: Connection,
     recorder: Recorder,
+    near_end: Callable[[], None] = _no_action,
 ) -> None:
     """Send a claimed batch over ``smtp`` (opened here when needed, kept open for the
     next batch of the pass; the caller closes it). Rows whose lease is running out (a
     slow server) go back to the queue unsent; the next claim takes them with a new one.
-    Returns once every outcome is committed."""
+    ``near_end`` runs once, :data:`AHEAD_AT` messages before the end (the next batch is
+    claimed meanwhile). Returns once every outcome is committed."""
     ready: dict[int, bytes] = {}  # the next message, rendered while the server worked
+    ahead_at = max(len(rows) - AHEAD_AT, 0)
 
     def render_next(index: int) -> None:
         # Runs between a message's end-of-data mark and the server's reply (the server
@@ -873,6 +887,8 @@ def deliver(
             recorder.wait()
             result.released += release(rows[index:])
             return
+        if index == ahead_at:
+            near_end()
         margin = lease_margin(len(row.content.recipients))
         if row.lease_until is not None and clock.now() > row.lease_until - margin:
             unsent = rows[index:]
@@ -927,9 +943,9 @@ def run_pass(
             rows = [] if stop() else claimer.next()
             while rows:
                 result.claimed += len(rows)
-                if len(rows) == settings.NOTIFY_BATCH_SIZE and not stop():
-                    claimer.ahead()  # (a short batch took every due row: none to come)
-                deliver(rows, result, stop, smtp, recorder)
+                # (A short batch took every due row: none to claim ahead.)
+                full = len(rows) == settings.NOTIFY_BATCH_SIZE
+                deliver(rows, result, stop, smtp, recorder, claimer.ahead if full else _no_action)
                 if stop():
                     break
                 rows = claimer.next()

@@ -508,3 +508,34 @@ def test_a_lease_too_short_for_a_slow_message_is_refused_in_production(mssante, 
     settings.PRODUCTION = True
     with pytest.raises(CommandError, match="NOTIFY_LEASE_SECONDS"):
         call_command("notify", "--now", SEND_TIME.isoformat())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_claimed_ahead_whose_lease_ran_low_go_back_and_are_sent_once(
+    mssante, settings, monkeypatch
+):
+    # As above, with a second batch claimed ahead (PostgreSQL) under the first batch's
+    # lease: it has run as low by the time its turn comes, so it goes back unsent too.
+    server = mssante()
+    settings.NOTIFY_LEASE_SECONDS = 300
+    settings.NOTIFY_BATCH_SIZE = 3
+    due = make_due(6)
+    slow = dt.timedelta(seconds=301) - worker.lease_margin()
+    real_render = worker.render
+    first = {"render": True}
+
+    def slow_first(content, *, now):  # type: ignore[no-untyped-def]
+        if first["render"]:
+            first["render"] = False
+            traveller.shift(slow)  # the first message took that long
+        return real_render(content, now=now)
+
+    monkeypatch.setattr(worker, "render", slow_first)
+    with time_machine.travel(SEND_TIME, tick=False) as traveller:
+        result = worker.run_pass()
+    assert result.sent == 6 and len(server.received) == 6
+    assert len({r.message["Message-ID"] for r in server.received}) == 6
+    # Two of the first batch; on PostgreSQL the three claimed ahead as well.
+    assert result.released == (5 if connection.vendor == "postgresql" else 2)
+    rows = Notification.objects.filter(registration__in=due.registrations)
+    assert all(r.status == S.SENT and r.lease_until is None and r.attempts == 1 for r in rows)
