@@ -34,13 +34,16 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 from django.conf import settings
 from django.db import (
     DatabaseError,
@@ -590,6 +593,40 @@ VALUES (%s, NULL, %s, '', 'notification.sent', 'notification', %s, %s, 'ok', NUL
 """
 
 
+_threads = threading.local()
+
+
+def _prepared_cursor() -> Any:
+    """A psycopg cursor binding its parameters server side, on this thread's connection:
+    the "sent" statement is prepared once and then only executed. Django's cursor would
+    rebuild the statement's text each time, in Python, in the thread that shares the GIL
+    with the sending loop."""
+    connection.ensure_connection()
+    raw = connection.connection
+    cursor = getattr(_threads, "sent_cursor", None)
+    if cursor is None or cursor.closed or cursor.connection is not raw:
+        cursor = _threads.sent_cursor = psycopg.Cursor(raw)
+    return cursor
+
+
+def _execute_prepared(sql: str, params: dict[str, Any]) -> Any:
+    """Execute ``sql`` on :func:`_prepared_cursor` and return its first row, through the
+    connection's execute wrappers (``connection.execute_wrapper``: instrumentation, and
+    the tests' fault injection) and Django's database exceptions, as a Django cursor
+    would."""
+    cursor = _prepared_cursor()
+
+    def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        with connection.wrap_database_errors:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchone()
+
+    executor = execute
+    for wrapper in reversed(connection.execute_wrappers):
+        executor = functools.partial(wrapper, executor)
+    return executor(sql, params, False, {"connection": connection, "cursor": cursor})
+
+
 def record_sent(row: Claimed, delivery: Delivery, now: dt.datetime) -> int:
     """``sent`` (as of ``now``, when the server said 250) and its audit event, committed
     together before the next message's end-of-data mark leaves.
@@ -605,22 +642,21 @@ def record_sent(row: Claimed, delivery: Delivery, now: dt.datetime) -> int:
 
     def write() -> int:
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    _SENT_AND_TRACED,
-                    {
-                        "sent": Status.SENT,
-                        "sending": Status.SENDING,
-                        "now": now,
-                        "outcomes": outcomes,
-                        "id": row.pk,
-                        "token": row.claim_token,
-                        "actor": actor,
-                        "patient": patient,
-                        "details": details,
-                    },
-                )
-                return int(cursor.fetchone()[0])
+            found = _execute_prepared(
+                _SENT_AND_TRACED,
+                {
+                    "sent": Status.SENT.value,
+                    "sending": Status.SENDING.value,
+                    "now": now,
+                    "outcomes": outcomes,
+                    "id": row.pk,
+                    "token": row.claim_token,
+                    "actor": actor,
+                    "patient": patient,
+                    "details": details,
+                },
+            )
+            return int(found[0]) if found else 0
         at = connection.ops.adapt_datetimefield_value(now)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
