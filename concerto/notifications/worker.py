@@ -596,11 +596,11 @@ VALUES (%s, NULL, %s, '', 'notification.sent', 'notification', %s, %s, 'ok', NUL
 _threads = threading.local()
 
 
-def _prepared_cursor() -> Any:
-    """A psycopg cursor binding its parameters server side, on this thread's connection:
-    the "sent" statement is prepared once and then only executed. Django's cursor would
-    rebuild the statement's text each time, in Python, in the thread that shares the GIL
-    with the sending loop."""
+def _bound_cursor() -> Any:
+    """A psycopg cursor that binds its parameters on the server, on this thread's
+    connection: the statement's text goes as it is, its parameters apart. Django's cursor
+    binds them in the client, building the statement's text in Python for every message,
+    in the thread that shares the GIL with the sending loop."""
     connection.ensure_connection()
     raw = connection.connection
     cursor = getattr(_threads, "sent_cursor", None)
@@ -609,16 +609,16 @@ def _prepared_cursor() -> Any:
     return cursor
 
 
-def _execute_prepared(sql: str, params: dict[str, Any]) -> Any:
-    """Execute ``sql`` on :func:`_prepared_cursor` and return its first row, through the
+def _execute_bound(sql: str, params: dict[str, Any]) -> Any:
+    """Execute ``sql`` on :func:`_bound_cursor` and return its first row, through the
     connection's execute wrappers (``connection.execute_wrapper``: instrumentation, and
     the tests' fault injection) and Django's database exceptions, as a Django cursor
     would."""
-    cursor = _prepared_cursor()
+    cursor = _bound_cursor()
 
     def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
         with connection.wrap_database_errors:
-            cursor.execute(sql, params, prepare=True)
+            cursor.execute(sql, params)
             return cursor.fetchone()
 
     executor = execute
@@ -642,7 +642,7 @@ def record_sent(row: Claimed, delivery: Delivery, now: dt.datetime) -> int:
 
     def write() -> int:
         if connection.vendor == "postgresql":
-            found = _execute_prepared(
+            found = _execute_bound(
                 _SENT_AND_TRACED,
                 {
                     "sent": Status.SENT.value,
