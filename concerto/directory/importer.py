@@ -889,6 +889,13 @@ def _drop_indexes(cursor: Any, table: str) -> list[str]:
     return rebuild
 
 
+def _loaded(cursor: Any, rebuild: Sequence[str], added: int) -> Changes:
+    """Rows already COPY'd straight into their empty table: only its indexes to rebuild."""
+    for statement in rebuild:
+        cursor.execute(statement)
+    return Changes(added=added)
+
+
 def _apply_professionals(cursor: Any) -> Changes:
     return _replace(
         cursor,
@@ -1049,19 +1056,17 @@ def import_directory(
         progress.phase("Application des changements…")
         if ACTIVITY in layouts:
             stats = layouts[ACTIVITY][1]
-            if stats.professionals_direct:  # already in: its indexes only
-                for statement in stats.professional_rebuild:
-                    cursor.execute(statement)
-                summary.professionals = Changes(added=stats.professionals)
-            else:
-                summary.professionals = _apply_professionals(cursor)
+            summary.professionals = (
+                _loaded(cursor, stats.professional_rebuild, stats.professionals)
+                if stats.professionals_direct
+                else _apply_professionals(cursor)
+            )
             progress.phase(f"Professionnels : {summary.professionals}")
-            if stats.direct:  # already in: its indexes only
-                for statement in stats.rebuild:
-                    cursor.execute(statement)
-                summary.activities = Changes(added=stats.staged)
-            else:
-                summary.activities = _apply_activities(cursor)
+            summary.activities = (
+                _loaded(cursor, stats.rebuild, stats.staged)
+                if stats.direct
+                else _apply_activities(cursor)
+            )
             progress.phase(f"Activités : {summary.activities}")
         if MSSANTE in layouts:
             summary.addresses = _apply_addresses(cursor)

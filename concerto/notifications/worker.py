@@ -118,26 +118,27 @@ class Candidate:
     subdivision: str
 
 
-CANDIDATE_FIELDS = (
-    "pk",
-    "status",
-    "prefiche_completed_at",
-    "patient__gp_name",
-    "patient__gp_rpps",
-    "session__date",
-    "session__starts_at",
-    "session__status",
-    "session__board__title",
-    "session__board__notifications_enabled",
-    "session__board__territory__holiday_subdivision",
-)
+# Where each of Candidate's values is read from, by attribute.
+CANDIDATE_LOOKUPS = {
+    "pk": "pk",
+    "status": "status",
+    "prefiche_completed_at": "prefiche_completed_at",
+    "gp_name": "patient__gp_name",
+    "gp_rpps": "patient__gp_rpps",
+    "session_date": "session__date",
+    "session_starts_at": "session__starts_at",
+    "session_status": "session__status",
+    "board_title": "session__board__title",
+    "board_opted_in": "session__board__notifications_enabled",
+    "subdivision": "session__board__territory__holiday_subdivision",
+}
 
 
 @dataclass
 class PlanItem:
     """What the scan decided for one registration (and its GP)."""
 
-    registration: Candidate
+    candidate: Candidate
     gp_rpps: str
     eligibility: Eligibility
     status: str | None  # None: nothing to record yet (pre-fiche still expected)
@@ -181,7 +182,9 @@ def addresses_by_rpps(numbers: Iterable[str]) -> dict[str, list[str]]:
 
 def candidates(registrations: QuerySet[Registration]) -> list[Candidate]:
     """The registrations as the rule sees them, in one query."""
-    return [Candidate(*values) for values in registrations.values_list(*CANDIDATE_FIELDS)]
+    names = tuple(CANDIDATE_LOOKUPS)
+    rows = registrations.values_list(*CANDIDATE_LOOKUPS.values())
+    return [Candidate(**dict(zip(names, values, strict=True))) for values in rows]
 
 
 def facts_for(
@@ -288,14 +291,14 @@ def scan(now: dt.datetime) -> ScanResult:
                 continue
             new_rows.append(
                 Notification(
-                    registration_id=item.registration.pk,
+                    registration_id=item.candidate.pk,
                     gp_rpps=item.gp_rpps,
                     status=item.status,
                     reasons=[] if item.status != Status.NOT_ELIGIBLE else reasons,
                     addresses=item.addresses,
                     message_id=new_message_id(),
                     due_at=item.due_at,
-                    session_starts_at=item.registration.session_starts_at,
+                    session_starts_at=item.candidate.session_starts_at,
                     next_attempt_at=item.due_at,
                     created_at=now,
                     updated_at=now,
@@ -333,7 +336,7 @@ def scan(now: dt.datetime) -> ScanResult:
             changes["due_at"] = item.due_at
             if row.attempts == 0 or (row.next_attempt_at and row.next_attempt_at < item.due_at):
                 changes["next_attempt_at"] = item.due_at
-        starts_at = item.registration.session_starts_at
+        starts_at = item.candidate.session_starts_at
         if row.session_starts_at != starts_at:
             changes["session_starts_at"] = starts_at
         if row.status == Status.SENDING:
@@ -483,14 +486,7 @@ def claim(now: dt.datetime, *, limit: int, worker: str) -> list[Claimed]:
         # Claimed and committed, but not read: give them back at once if the database
         # lets us (else their lease will).
         with contextlib.suppress(DatabaseError):
-            Notification.objects.filter(claim_token=token, status=Status.SENDING).update(
-                status=Status.PENDING,
-                lease_until=None,
-                claim_token="",
-                claimed_by="",
-                attempts=F("attempts") - 1,
-                updated_at=now,
-            )
+            _give_back(Q(claim_token=token), now)
         raise
     claimed = [
         Claimed(
@@ -718,23 +714,28 @@ def record_retry(row: Claimed, error: Exception) -> int:
     return _with_db_retry(write)
 
 
+def _give_back(rows: Q, now: dt.datetime) -> int:
+    """Claimed rows back to ``pending``, unsent: lease cleared, the attempt not counted."""
+    return Notification.objects.filter(rows, status=Status.SENDING).update(
+        status=Status.PENDING,
+        lease_until=None,
+        claim_token="",
+        claimed_by="",
+        attempts=F("attempts") - 1,
+        updated_at=now,
+    )
+
+
 def release(rows: Iterable[Claimed]) -> int:
-    """Give back claimed rows that were not tried (graceful stop)."""
-    released = 0
+    """Give back claimed rows that were not tried (graceful stop, lease running low): one
+    statement per claim they came from."""
+    by_claim: dict[str, list[int]] = {}
     for row in rows:
-
-        def write(row: Claimed = row) -> int:
-            return Notification.objects.filter(_mine(row)).update(
-                status=Status.PENDING,
-                lease_until=None,
-                claim_token="",
-                claimed_by="",
-                attempts=F("attempts") - 1,
-                updated_at=clock.now(),
-            )
-
-        released += _with_db_retry(write)
-    return released
+        by_claim.setdefault(row.claim_token, []).append(row.pk)
+    return sum(
+        _with_db_retry(functools.partial(_give_back, Q(claim_token=token, pk__in=ids), clock.now()))
+        for token, ids in by_claim.items()
+    )
 
 
 @dataclass
@@ -766,6 +767,29 @@ def lease_margin(recipients: int = 1) -> dt.timedelta:
     return dt.timedelta(seconds=min(needed, settings.NOTIFY_LEASE_SECONDS / 2))
 
 
+class _DatabaseThread:
+    """One helper thread, started at first use, with its own database connection
+    (Django's connections are per thread), closed with it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._pool: ThreadPoolExecutor | None = None
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=self._name)
+        return self._pool.submit(function, *args)
+
+    def close(self) -> None:
+        if self._pool is None:
+            return
+        try:
+            self._pool.submit(connections.close_all).result()  # the thread's own
+        finally:
+            self._pool.shutdown()
+            self._pool = None
+
+
 class Recorder:
     """Commits each message's ``sent`` while the next message's envelope is on the wire.
 
@@ -787,7 +811,7 @@ class Recorder:
     def __init__(self, result: PassResult) -> None:
         self.result = result
         self._inline = connection.in_atomic_block
-        self._pool: ThreadPoolExecutor | None = None
+        self._thread = _DatabaseThread("notify-commit")
         self._pending: Future[int] | None = None
 
     def sent(self, row: Claimed, delivery: Delivery) -> None:
@@ -797,9 +821,7 @@ class Recorder:
         if self._inline:
             self.result.sent += _commit_sent(row, delivery, now)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="notify-commit")
-        self._pending = self._pool.submit(_commit_sent, row, delivery, now)
+        self._pending = self._thread.submit(_commit_sent, row, delivery, now)
 
     def wait(self) -> None:
         """Return once the last ``sent`` is committed (or raise why it could not be)."""
@@ -809,14 +831,10 @@ class Recorder:
 
     def close(self) -> None:
         """Wait for the last commit, then close the helper's connection and thread."""
-        if self._pool is None:
-            return
         try:
             self.wait()
         finally:
-            self._pool.submit(connections.close_all).result()  # the helper's own
-            self._pool.shutdown()
-            self._pool = None
+            self._thread.close()
 
 
 class Claimer:
@@ -835,7 +853,7 @@ class Claimer:
     def __init__(self, worker: str) -> None:
         self.worker = worker
         self._ahead = connection.vendor == "postgresql" and not connection.in_atomic_block
-        self._pool: ThreadPoolExecutor | None = None
+        self._thread = _DatabaseThread("notify-claim")
         self._next: Future[list[Claimed]] | None = None
 
     def _claim(self, now: dt.datetime) -> list[Claimed]:
@@ -846,9 +864,7 @@ class Claimer:
         ``clock.as_of``)."""
         if not self._ahead or self._next is not None:
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="notify-claim")
-        self._next = self._pool.submit(self._claim, clock.now())
+        self._next = self._thread.submit(self._claim, clock.now())
 
     def next(self) -> list[Claimed]:
         """The next batch: the one claimed ahead, else one claimed now. Called once every
@@ -871,10 +887,7 @@ class Claimer:
                     unsent = []  # the claim failed: its transaction claimed nothing
                 result.released += release(unsent)
         finally:
-            if self._pool is not None:
-                self._pool.submit(connections.close_all).result()  # the helper's own
-                self._pool.shutdown()
-                self._pool = None
+            self._thread.close()
 
 
 def _commit_sent(row: Claimed, delivery: Delivery, now: dt.datetime) -> int:
@@ -969,7 +982,7 @@ def run_pass(
     """Scan, then claim and send batches until nothing is due (or ``stop()``)."""
     result = PassResult()
     instant = now or clock.now()
-    with clock.as_of(instant) if now is not None else _no_override():
+    with clock.as_of(instant) if now is not None else contextlib.nullcontext():
         result.scan = scan(clock.now())
         worker = worker_name()
         smtp = Connection()  # one connection for the pass's batches
@@ -994,14 +1007,6 @@ def run_pass(
                 finally:
                     smtp.close()
     return result
-
-
-class _no_override:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def run_loop(*, stop: Callable[[], bool], interval: float) -> None:

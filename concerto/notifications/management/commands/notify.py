@@ -105,7 +105,7 @@ class Command(BaseCommand):
     def _dry_run(self, now: dt.datetime) -> None:
         current = worker.plan(now)
         for item in current.items:
-            registration = item.registration
+            registration = item.candidate
             head = (
                 f"inscription {registration.pk} — {registration.board_title}"
                 f" {registration.session_starts_at.astimezone(worker.PARIS):%d/%m/%Y %H:%M}"
