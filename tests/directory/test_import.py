@@ -15,7 +15,7 @@ from concerto.directory import importer
 from concerto.directory.importer import ImportRefused, import_directory
 from concerto.directory.lookup import mssante_addresses
 from concerto.directory.models import Activity, MSSanteAddress, Professional
-from concerto.directory.sample import MSSANTE_HEADER
+from concerto.directory.sample import MSSANTE_HEADER, write_sample
 from concerto.directory.sources import BUFFER
 from tests.directory.files import (
     BAD_LUHN,
@@ -54,7 +54,13 @@ def v1(tmp_path: Path) -> tuple[Path, Path]:
         folder,
         [
             activity_row(RPPS[0], **{"Nom d'exercice": "PREMIERFICTIF"}),
-            activity_row(RPPS[0], **{"Raison sociale site": "CENTRE HOSPITALIER FICTIF"}),
+            activity_row(
+                RPPS[0],
+                **{
+                    "Nom d'exercice": "PREMIERFICTIF",
+                    "Raison sociale site": "CENTRE HOSPITALIER FICTIF",
+                },
+            ),
             activity_row(RPPS[1], **{"Nom d'exercice": "SECONDEXEMPLE"}),
             activity_row(RPPS[2], **{"Nom d'exercice": "TROISIEMEDEMO"}),
         ],
@@ -481,6 +487,13 @@ def test_refresh_counts_additions_changes_and_removals_exactly(tmp_path, v1):
     assert professionals and activities and addresses
     assert vars(professionals) == {"added": 2, "changed": 1, "removed": 1}
     assert vars(activities) == {"added": 4, "changed": 0, "removed": 3}
+    # Compared with the directory's own lines: the unchanged one was not staged.
+    (activity_stats,) = [f for f in summary.files if f.layout.kind == "activity"]
+    assert (activity_stats.refresh, activity_stats.unchanged, activity_stats.staged) == (
+        True,
+        1,
+        5,
+    )
     assert vars(addresses) == {"added": 1, "changed": 1, "removed": 2}
     assert Professional.objects.get(rpps=RPPS[1]).last_name == "SECONDRENOMME"
     assert not Professional.objects.filter(rpps=RPPS[2]).exists()
@@ -490,6 +503,69 @@ def test_refresh_counts_additions_changes_and_removals_exactly(tmp_path, v1):
     ).structure_name == ("CH FICTIF RENOMME")
     event = AuditEvent.objects.filter(action="directory.import").latest("id")
     assert event.details["professionals"] == {"added": 2, "changed": 1, "removed": 1}
+
+
+@pytest.mark.parametrize("scattered", [False, True])
+def test_a_refresh_leaves_what_a_full_comparison_would(tmp_path, scattered):
+    """Import a sample, refresh it with a churned one (compared with the directory's own
+    lines), then compare everything (--force): nothing is left to change."""
+    old = write_sample(tmp_path / "a", professionals=1500, seed=8)
+    new = write_sample(tmp_path / "b", professionals=1500, seed=8, churn=0.05)
+    if scattered:  # the same lines, each professional's in another order, some apart
+        lines = new.activity_path.read_bytes().splitlines(keepends=True)
+        body = lines[1:]
+        body.reverse()
+        new.activity_path.write_bytes(b"".join([lines[0], *body]))
+    run(old.activity_path, old.mssante_path)
+    summary = run(new.activity_path, new.mssante_path)
+    (stats,) = [f for f in summary.files if f.layout.kind == "activity"]
+    assert stats.refresh and not stats.grouped  # the churned sample's newcomers are apart
+    assert 0 < stats.staged - stats.unchanged < stats.staged / 5
+    assert summary.professionals and summary.professionals.removed > 10
+    assert summary.professionals.changed > 10 and summary.professionals.added > 10
+    assert summary.activities and summary.activities.removed > 10
+    after = snapshot()
+    xmins = _xmins()
+    forced = run(new.activity_path, new.mssante_path, force=True)
+    assert not any(f.refresh for f in forced.files)
+    assert forced.rewritten == 0
+    assert snapshot() == after
+    assert _xmins() == xmins
+    assert Professional.objects.count() == new.professionals
+
+
+def test_a_professionals_lines_reordered_change_nothing(tmp_path):
+    """The professional comes from their lines, whatever their order in the file."""
+    rows = [
+        activity_row(RPPS[0], **{"Raison sociale site": "CABINET FICTIF"}),
+        activity_row(RPPS[0], **{"Code savoir-faire": "SM99", "Libellé savoir-faire": "Autre"}),
+        activity_row(RPPS[1]),
+    ]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    run(activity_file(tmp_path / "a", rows))
+    chosen = Professional.objects.get(rpps=RPPS[0]).specialty_code
+    summary = run(activity_file(tmp_path / "b", [rows[1], rows[0], rows[2]]))
+    assert summary.rewritten == 0
+    assert Professional.objects.get(rpps=RPPS[0]).specialty_code == chosen
+    assert (
+        run(activity_file(tmp_path / "b", [rows[1], rows[0], rows[2]]), force=True).rewritten == 0
+    )
+
+
+def test_a_refresh_reports_a_repeat_of_an_unchanged_line_with_its_first_line(tmp_path):
+    x0, x1, x3 = activity_row(RPPS[3]), activity_row(RPPS[5]), activity_row(RPPS[7])
+    (tmp_path / "a").mkdir()
+    run(activity_file(tmp_path / "a", [x0, x1, x3]))
+    report = StringIO()
+    # Not grouped (RPPS[5] before RPPS[3]): x1 on line 4 repeats line 2, both unchanged.
+    summary = run(activity_file(tmp_path, [x1, x0, x1, x3]), report=report, max_bad_share=0.5)
+    assert summary.files[0].refresh and not summary.files[0].grouped
+    assert report.getvalue().splitlines()[1:] == [
+        f"{summary.files[0].name}\t4\tligne ou adresse en double\tligne déjà vue ligne 2"
+    ]
+    assert summary.rewritten == 0 and summary.bad_lines == 1
+    assert Activity.objects.count() == 3
 
 
 def test_reimporting_the_same_files_rewrites_nothing(v1):
