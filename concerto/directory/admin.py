@@ -10,8 +10,23 @@ from concerto.directory.models import (
 )
 
 
+class ImportedAdmin(admin.ModelAdmin):
+    """Rows of the national directory: shown, never edited here. ``import-directory``
+    is their one writer (a hand edit would be undone by the next full comparison, and
+    a refresh trusts the tables to be as the last import left them)."""
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(Professional)
-class ProfessionalAdmin(admin.ModelAdmin):
+class ProfessionalAdmin(ImportedAdmin):
     list_display = ["rpps", "last_name", "first_name", "profession_label", "specialty_label"]
     search_fields = ["=rpps", "last_name", "first_name"]
     list_filter = ["profession_label"]
@@ -65,14 +80,14 @@ class ProfessionalAdmin(admin.ModelAdmin):
 
 
 @admin.register(Activity)
-class ActivityAdmin(admin.ModelAdmin):
+class ActivityAdmin(ImportedAdmin):
     list_display = ["rpps", "structure_name", "practice_mode", "postal_code", "city"]
     search_fields = ["=rpps", "structure_name", "city"]
     list_filter = ["practice_mode"]
 
 
 @admin.register(MSSanteAddress)
-class MSSanteAddressAdmin(admin.ModelAdmin):
+class MSSanteAddressAdmin(ImportedAdmin):
     list_display = ["address", "kind", "rpps", "structure_name"]
     list_filter = ["kind"]
     search_fields = ["address", "=rpps"]
@@ -89,7 +104,16 @@ class DirectorySourceAdmin(admin.ModelAdmin):
     """The last file of each kind imported (read only: written by import-directory)."""
 
     list_display = ["kind", "name", "imported_at", "rows", "professionals"]
-    readonly_fields = ["kind", "name", "size", "digest", "rows", "professionals", "imported_at"]
+    readonly_fields = [
+        "kind",
+        "name",
+        "size",
+        "digest",
+        "rows",
+        "professionals",
+        "imported_at",
+        "shape",
+    ]
 
     def has_add_permission(self, request: object) -> bool:
         return False

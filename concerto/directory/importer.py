@@ -79,6 +79,10 @@ from concerto.directory.sources import ARCHIVE_ERRORS, Source, SourceError, open
 from concerto.lib import clock
 
 FLUSH_BYTES = 1 << 20
+# Raise when the rows made from a line change (columns read, shaping, the choice of a
+# professional's line): the directory is then compared whole at the next import, even
+# with an unchanged file (see DirectorySource.shape).
+READING_VERSION = 2
 KEYS_PER_READ = 1 << 18  # the directory's line digests are read in ranges of ids
 MAX_ADDRESS = 254
 
@@ -152,6 +156,7 @@ class FileStats:
     size: int = 0
     digest: str = ""
     unchanged_since: Any = None  # same file as the last import: not read again
+    shape: str = ""  # see DirectorySource.shape
     grouped: bool = False  # activity file in RPPS order: one candidate per professional
     professionals: int = 0  # candidates staged (one per professional once settled)
     # First import (PostgreSQL): activities COPY'd straight into their empty table, its
@@ -1160,7 +1165,9 @@ def _report_repeats_of_unchanged(cursor: Any, path: Path, stats: FileStats, bad:
         return 0
     first = _first_lines(path, {digest for _, digest in repeats})
     for lineno, digest in repeats:
-        bad.add(stats.name, lineno, "duplicate", f"ligne déjà vue ligne {first[digest]}")
+        # (Not found again only if the file changed meanwhile.)
+        seen = f"ligne {first[digest]}" if digest in first else "plus haut"
+        bad.add(stats.name, lineno, "duplicate", f"ligne déjà vue {seen}")
     cursor.execute(
         f"DELETE FROM {STAGE_ACTIVITY} WHERE EXISTS "
         f"(SELECT 1 FROM {ACTIVITY_TABLE} a WHERE a.key = {STAGE_ACTIVITY}.key)"
@@ -1234,29 +1241,30 @@ def import_directory(
         before = _totals(cursor)
         layouts: dict[str, tuple[Layout, FileStats]] = {}
         seen: set[str] = set()
-        found: list[tuple[Path, Layout, FileStats | None]] = []  # None: to be read
+        found: list[tuple[Path, Layout, str, FileStats | None]] = []  # None: to be read
         for path in paths:
             with _readable(path):
                 found.append((Path(path), *_examine(Path(path), progress, force, seen, before)))
-        to_read = [(path, layout) for path, layout, unchanged in found if unchanged is None]
+        to_read = [
+            (path, layout, shape) for path, layout, shape, unchanged in found if unchanged is None
+        ]
         # Both files to read (PostgreSQL): the MSSanté file is parsed by a second process
         # while this one reads the activity file, then loaded from its spool.
         background = None
         if connection.vendor == "postgresql" and len(to_read) == 2:
-            path, layout = next(item for item in to_read if item[1].kind == MSSANTE)
+            path, layout, _ = next(item for item in to_read if item[1].kind == MSSANTE)
             _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
             progress.phase(f"Lecture de {path.name} ({layout.label}), en parallèle")
             background = BackgroundMSSante(path)
         read: dict[Path, FileStats] = {}
         try:
             known = None
-            if any(layout.kind == ACTIVITY for _, layout in to_read) and _refreshable(
-                before, force
-            ):
+            activity_shape = next((shape for _, lay, shape in to_read if lay.kind == ACTIVITY), "")
+            if activity_shape and _refreshable(before, force, activity_shape):
                 progress.phase("Lecture des empreintes des lignes déjà dans l'annuaire…")
                 known = _activity_keys(cursor)
                 progress.phase(f"{len(known)} empreintes lues")
-            for path, layout in to_read:
+            for path, layout, _ in to_read:
                 if background is None or path != background.path:
                     with _readable(path):
                         read[path] = _read_file(cursor, path, layout, bad, progress, before, known)
@@ -1269,7 +1277,7 @@ def import_directory(
             if background is not None:
                 background.stop()
         activity_path = Path()
-        for path, layout, unchanged in found:
+        for path, layout, _, unchanged in found:
             stats = unchanged or read[path]
             summary.files.append(stats)
             if stats.unchanged_since is None:
@@ -1292,11 +1300,12 @@ def import_directory(
             else:
                 _prepare_stage(cursor, STAGE_ACTIVITY, "key")
                 if not stats.grouped:  # else already found while reading
-                    dropped = _report_duplicates(
+                    dropped = 0
+                    if stats.refresh:  # first: each copy against the line found unchanged
+                        dropped = _report_repeats_of_unchanged(cursor, activity_path, stats, bad)
+                    dropped += _report_duplicates(
                         cursor, STAGE_ACTIVITY, "key", stats.name, bad, "ligne"
                     )
-                    if stats.refresh:
-                        dropped += _report_repeats_of_unchanged(cursor, activity_path, stats, bad)
                     stats.bad += dropped
                     stats.staged -= dropped
         if MSSANTE in layouts:
@@ -1401,18 +1410,24 @@ def _examine(
     force: bool,
     seen: set[str],
     totals: dict[str, int],
-) -> tuple[Layout, FileStats | None]:
-    """The file's layout, and its stats if it is the file last imported (then it is not
-    read again), else None."""
+) -> tuple[Layout, str, FileStats | None]:
+    """The file's layout and shape, and its stats if it is the file last imported (then
+    it is not read again), else None."""
     with open_source(path) as source:
-        layout, _ = _read_header(source)
+        layout, header = _read_header(source)
+        shape = _shape(header)
         if layout.kind in seen:
             raise ImportRefused(
                 f"{source.name} : deux fichiers du même type ({layout.label}) dans le même import."
             )
         seen.add(layout.kind)
         previous = DirectorySource.objects.filter(kind=layout.kind).first()
-        if not force and previous is not None and previous.size == source.size:
+        if (
+            not force
+            and previous is not None
+            and previous.size == source.size
+            and previous.shape == shape
+        ):
             # Same size as the last file applied: hash it (a fast block read) to know.
             while source.stream.read(FLUSH_BYTES):
                 pass
@@ -1424,14 +1439,23 @@ def _examine(
                     f"{timezone.localtime(previous.imported_at):%d/%m/%Y à %H:%M} — rien à faire "
                     "(--force pour tout comparer)."
                 )
-                return layout, FileStats(
-                    source.name,
+                return (
                     layout,
-                    size=source.size,
-                    digest=previous.digest,
-                    unchanged_since=previous.imported_at,
+                    shape,
+                    FileStats(
+                        source.name,
+                        layout,
+                        size=source.size,
+                        digest=previous.digest,
+                        unchanged_since=previous.imported_at,
+                        shape=shape,
+                    ),
                 )
-    return layout, None
+    return layout, shape, None
+
+
+def _shape(header: bytes) -> str:
+    return hashlib.sha256(b"%d\n%s" % (READING_VERSION, header.rstrip(b"\r\n"))).hexdigest()
 
 
 def _read_file(
@@ -1444,9 +1468,10 @@ def _read_file(
     known: set[bytes] | None = None,
 ) -> FileStats:
     with open_source(path) as source:
-        layout, _ = _read_header(source)
+        layout, header = _read_header(source)
         progress.start(f"{source.name} ({layout.label})", source.size)
         stats = _stage_file(cursor, source, layout, bad, progress, totals, known)
+        stats.shape = _shape(header)
         stats.size = source.size
         stats.digest = source.digest.hexdigest()  # the whole file has been read
         return stats
@@ -1469,13 +1494,14 @@ def _read_mssante_apart(path: Path, spool: Any, results: Any) -> None:
     connection is shared by the fork and must stay the parent's alone."""
     try:
         with open_source(path) as source:
-            layout, _ = _read_header(source)
+            layout, header = _read_header(source)
             collected = _Collected()
             writer = _SpoolWriter(spool)
             stats = read_mssante(source, layout, writer, collected, Progress(None, tty=False))
             writer.close()
             stats.size = source.size
             stats.digest = source.digest.hexdigest()
+            stats.shape = _shape(header)
         results.send(("ok", stats, collected.lines))
     except BaseException as exc:  # noqa: BLE001 — sent to the parent, which raises it
         try:
@@ -1542,6 +1568,7 @@ def _remember(stats: FileStats, totals: dict[str, int]) -> None:
             "rows": rows,
             "professionals": totals["professionals"] if kind == ACTIVITY else 0,
             "imported_at": clock.now(),
+            "shape": stats.shape,
         },
     )
 
@@ -1598,29 +1625,31 @@ def _stage_file(
         for writer in writers:
             writer.abort()
         raise
-    for writer in writers:
-        if isinstance(writer, ProfessionalSpool):
-            stats.professional_rebuild = writer.finish(cursor, grouped=stats.grouped)
-            stats.professionals_direct = stats.grouped
-        elif writer is not touched_professionals:
-            writer.close()
-    if touched_professionals is not None and known is not None:
-        try:
+    try:
+        for writer in writers:
+            if isinstance(writer, ProfessionalSpool):
+                stats.professional_rebuild = writer.finish(cursor, grouped=stats.grouped)
+                stats.professionals_direct = stats.grouped
+            elif writer is not touched_professionals:
+                writer.close()
+        if touched_professionals is not None and known is not None:
             _finish_refresh(cursor, stats, known, touched_professionals, progress)
-        except BaseException:
-            touched_professionals.abort()
-            raise
+    except BaseException:
+        for writer in writers:  # (aborting a closed writer only closes its files again)
+            writer.abort()
+        raise
     return stats
 
 
-def _refreshable(totals: dict[str, int], force: bool) -> bool:
+def _refreshable(totals: dict[str, int], force: bool, shape: str) -> bool:
     """Whether the activity file may be compared with the directory's own lines (their
-    digests) rather than staged whole: not with ``force``, and only while the tables are
-    as the last import left them."""
+    digests) rather than staged whole: not with ``force``, only while the tables are as
+    the last import left them, and only for a file of the same shape (same header, read
+    by the same rules: the rows depend on them, not only on the lines)."""
     if force or not totals["activities"]:
         return False
     previous = DirectorySource.objects.filter(kind=ACTIVITY).first()
-    return previous is not None and _still_as_imported(previous, totals)
+    return previous is not None and previous.shape == shape and _still_as_imported(previous, totals)
 
 
 def _check_file(stats: FileStats, max_bad_share: float) -> None:

@@ -150,6 +150,10 @@ class DirectorySource(models.Model):
     rows = models.BigIntegerField("lignes en base après l'import")
     professionals = models.BigIntegerField("professionnels en base après l'import", default=0)
     imported_at = models.DateTimeField("importé le")
+    # The importer's reading rules (a version) and the file's header, digested: the rows
+    # depend on both, not only on the lines. Another shape, and the next import compares
+    # everything (an empty shape: imported before it was recorded).
+    shape = models.CharField("forme (version de lecture et en-tête)", max_length=64, blank=True)
 
     class Meta:
         verbose_name = "fichier importé"

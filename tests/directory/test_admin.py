@@ -61,3 +61,19 @@ def test_professional_page_shows_activities_and_addresses(admin_client, imported
     other = Professional.objects.get(rpps=RPPS[1])
     page = admin_client.get(reverse("admin:directory_professional_change", args=[other.pk]))
     assert "Aucune adresse MSSanté dans l&#x27;annuaire." in page.content.decode()
+
+
+def test_the_directory_is_read_only_in_the_back_office(admin_client, imported):
+    """import-directory is the directory's one writer (a refresh relies on it)."""
+    professional = Professional.objects.get(rpps=RPPS[0])
+    url = reverse("admin:directory_professional_change", args=[professional.pk])
+    page = admin_client.get(url).content.decode()
+    assert 'name="_save"' not in page
+    answer = admin_client.post(url, {"rpps": RPPS[0], "last_name": "EDITE"})
+    assert answer.status_code == 403
+    assert Professional.objects.get(pk=professional.pk).last_name == "ADMINFICTIF"
+    for name in ("professional", "activity", "mssanteaddress"):
+        assert admin_client.get(reverse(f"admin:directory_{name}_add")).status_code == 403
+    delete = reverse("admin:directory_professional_delete", args=[professional.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert Professional.objects.filter(pk=professional.pk).exists()

@@ -14,7 +14,7 @@ from concerto.audit.models import AuditEvent
 from concerto.directory import importer
 from concerto.directory.importer import ImportRefused, import_directory
 from concerto.directory.lookup import mssante_addresses
-from concerto.directory.models import Activity, MSSanteAddress, Professional
+from concerto.directory.models import Activity, DirectorySource, MSSanteAddress, Professional
 from concerto.directory.sample import MSSANTE_HEADER, write_sample
 from concerto.directory.sources import BUFFER
 from tests.directory.files import (
@@ -566,6 +566,66 @@ def test_a_refresh_reports_a_repeat_of_an_unchanged_line_with_its_first_line(tmp
     ]
     assert summary.rewritten == 0 and summary.bad_lines == 1
     assert Activity.objects.count() == 3
+
+
+def test_a_directory_read_by_other_rules_is_compared_whole(tmp_path, v1):
+    """A directory imported by another version of the reading rules (an empty shape:
+    before they were recorded) is not trusted by a refresh, nor by the unchanged-file
+    shortcut: the next import compares everything."""
+    run(*v1)
+    DirectorySource.objects.update(shape="")
+    summary = run(*v1)
+    assert [f.unchanged_since for f in summary.files] == [None, None]
+    assert not any(f.refresh for f in summary.files)
+    assert summary.rewritten == 0
+    # Recorded again: the next refresh compares with the directory's lines.
+    assert set(DirectorySource.objects.values_list("shape", flat=True)) != {""}
+    act = activity_file(tmp_path, [activity_row(RPPS[0], **{"Nom d'exercice": "PREMIERFICTIF"})])
+    assert run(act, allow_shrink=True).files[0].refresh
+
+
+def test_a_new_header_with_the_same_lines_is_compared_whole(tmp_path):
+    """The rows depend on the header (columns are found by name), not only on the lines."""
+    rows = [activity_row(RPPS[0]), activity_row(RPPS[1])]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    run(activity_file(tmp_path / "a", rows))
+    path = activity_file(tmp_path / "b", [*rows, activity_row(RPPS[2])])
+    path.write_text(path.read_text().replace("Libellé savoir-faire", "Libelle renomme", 1))
+    summary = run(path)
+    assert not summary.files[0].refresh
+    assert summary.professionals and summary.professionals.changed == 2
+    assert set(Professional.objects.values_list("specialty_label", flat=True)) == {""}
+    assert run(path, force=True).rewritten == 0
+
+
+def test_a_refresh_reports_like_a_full_comparison(tmp_path):
+    """Not grouped, Windows-1252, ADELI, an invalid RPPS, repeats (one three times) of
+    unchanged and of new lines: the same report, the same rows, as comparing all."""
+    x = activity_row(RPPS[3], **{"Raison sociale site": "CLINIQUE DÉMO"})
+    y, z = activity_row(RPPS[5]), activity_row(RPPS[7])
+    adeli = activity_row(RPPS[9], **{"Type d'identifiant PP": "0"})
+    new = activity_row(RPPS[3], **{"Raison sociale site": "NOUVEAU SITE"})
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    run(activity_file(tmp_path / "a", [x, y, z], encoding="cp1252"))
+    rows = [y, adeli, x, activity_row(BAD_LUHN), y, x, new, y, new]
+    path = activity_file(tmp_path / "b", rows, encoding="cp1252")
+    refreshed = StringIO()
+    summary = run(path, report=refreshed, max_bad_share=0.9, allow_shrink=True)
+    assert summary.files[0].refresh and not summary.files[0].grouped
+    rows_after = snapshot()
+    compared = StringIO()
+    forced = run(path, report=compared, max_bad_share=0.9, force=True)
+    assert forced.rewritten == 0 and snapshot() == rows_after
+    assert refreshed.getvalue().splitlines()[1:] == compared.getvalue().splitlines()[1:]
+    assert [line.split("\t")[1:] for line in refreshed.getvalue().splitlines()[1:]] == [
+        ["5", "RPPS invalide", f"{BAD_LUHN} : clé de contrôle (Luhn) fausse"],
+        ["6", "ligne ou adresse en double", "ligne déjà vue ligne 2"],
+        ["7", "ligne ou adresse en double", "ligne déjà vue ligne 4"],
+        ["9", "ligne ou adresse en double", "ligne déjà vue ligne 2"],
+        ["10", "ligne ou adresse en double", "ligne déjà vue ligne 8"],
+    ]
 
 
 def test_reimporting_the_same_files_rewrites_nothing(v1):
