@@ -19,7 +19,9 @@ One run = one transaction:
    valid line or one that would empty half the directory stops the run;
 5. the directory is brought to the new state with set-based statements (delete what is
    gone, update what differs, insert what is new), each counted; an unchanged file
-   rewrites no row. Over-long values are cut in those statements.
+   rewrites no row (on PostgreSQL the difference is found by one full join of the table
+   with its staged rows, then applied by id). Over-long values are cut in those
+   statements.
 
 A refresh of the activity file (the tables as the last import left them, no ``force``)
 compares the file with the directory's own lines rather than staging it whole: the
