@@ -534,6 +534,45 @@ def test_a_refresh_leaves_what_a_full_comparison_would(tmp_path, scattered):
     assert Professional.objects.count() == new.professionals
 
 
+def _every_column() -> dict[str, list[tuple]]:
+    rows = {}
+    for model in (Professional, Activity, MSSanteAddress):
+        names = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
+        rows[model.__name__] = sorted(model.objects.values_list(*names))
+    return rows
+
+
+def _empty_directory() -> None:
+    for model in (Activity, MSSanteAddress, Professional, DirectorySource):
+        model.objects.all().delete()
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_an_update_ends_as_a_first_import_of_the_newer_files(tmp_path, force):
+    """Refreshed (compared with the directory's own lines) or compared whole (on
+    PostgreSQL: by one full join), the directory ends as a first import of the newer
+    files would make it, every column; with removals, changes and additions."""
+    old = write_sample(tmp_path / "a", professionals=800, seed=3)
+    new = write_sample(tmp_path / "b", professionals=800, seed=3, churn=0.1)
+    run(old.activity_path, old.mssante_path)
+    summary = run(new.activity_path, new.mssante_path, force=force)
+    assert [f.refresh for f in summary.files if f.layout.kind == "activity"] == [not force]
+    professionals, activities, addresses = (
+        summary.professionals,
+        summary.activities,
+        summary.addresses,
+    )
+    assert professionals and activities and addresses
+    assert min(professionals.added, professionals.changed, professionals.removed) > 10
+    assert min(activities.added, activities.removed) > 10
+    assert min(addresses.added, addresses.removed) > 10
+    updated, totals = _every_column(), summary.totals
+    _empty_directory()
+    first = run(new.activity_path, new.mssante_path)
+    assert _every_column() == updated
+    assert first.totals == totals
+
+
 def test_a_professionals_lines_reordered_change_nothing(tmp_path):
     """The professional comes from their lines, whatever their order in the file."""
     rows = [
