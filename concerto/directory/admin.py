@@ -8,21 +8,13 @@ from concerto.directory.models import (
     MSSanteAddress,
     Professional,
 )
+from concerto.lib.admin import ReadOnlyAdmin
 
 
-class ImportedAdmin(admin.ModelAdmin):
+class ImportedAdmin(ReadOnlyAdmin):
     """Rows of the national directory: shown, never edited here. ``import-directory``
     is their one writer (a hand edit would be undone by the next full comparison, and
     a refresh trusts the tables to be as the last import left them)."""
-
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Professional)
@@ -100,7 +92,7 @@ class EstablishmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(DirectorySource)
-class DirectorySourceAdmin(admin.ModelAdmin):
+class DirectorySourceAdmin(ImportedAdmin):
     """The last file of each kind imported (read only: written by import-directory)."""
 
     list_display = ["kind", "name", "imported_at", "rows", "professionals"]
@@ -114,9 +106,3 @@ class DirectorySourceAdmin(admin.ModelAdmin):
         "imported_at",
         "shape",
     ]
-
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False

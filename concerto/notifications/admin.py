@@ -16,6 +16,7 @@ from django.utils.html import format_html_join
 
 from concerto.accounts import policy
 from concerto.audit.access import record_access
+from concerto.lib.admin import ReadOnlyAdmin
 from concerto.notifications.models import Notification
 
 
@@ -33,7 +34,7 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "registration",
@@ -76,15 +77,6 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from concerto.accounts import policy
 from concerto.audit import trail
 from concerto.audit.access import record_access
+from concerto.lib.admin import ReadOnlyAdmin
 from concerto.lib.errors import ActionRefused
 from concerto.rcp import actions
 from concerto.rcp.models import (
@@ -167,7 +168,7 @@ class DocumentInline(admin.TabularInline):
         return False
 
 
-class PatientDataAdmin(admin.ModelAdmin):
+class PatientDataAdmin(ReadOnlyAdmin):
     """Patient data in the back office: read-only, for superusers only, every read traced.
 
     Secretaries and clinicians work on the application's own pages, which apply the
@@ -179,15 +180,6 @@ class PatientDataAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         record_access(request, action=f"admin.{self.model._meta.model_name}.list", patient_id=None)
