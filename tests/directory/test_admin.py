@@ -5,10 +5,12 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from concerto.directory.importer import import_directory
-from concerto.directory.models import Professional
+from concerto.directory.models import Activity, MSSanteAddress, Professional
 from tests import builders
 from tests.directory.files import RPPS, activity_file, activity_row, mailbox_row, mssante_file
 
@@ -77,3 +79,15 @@ def test_the_directory_is_read_only_in_the_back_office(admin_client, imported):
     delete = reverse("admin:directory_professional_delete", args=[professional.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert Professional.objects.filter(pk=professional.pk).exists()
+
+
+def test_an_rpps_is_searched_by_the_exact_indexed_look_up(admin_client, imported):
+    """Not the admin's case-insensitive match of every field: a full scan nationally."""
+    for model in (Professional, Activity, MSSanteAddress):
+        url = reverse(f"admin:directory_{model._meta.model_name}_changelist")
+        with CaptureQueriesContext(connection) as queries:
+            answer = admin_client.get(url, {"q": f" {RPPS[0]} "})
+        searched = [q["sql"] for q in queries.captured_queries if "WHERE" in q["sql"]]
+        assert searched and not any("UPPER" in sql or "LIKE" in sql for sql in searched)
+        found = list(model.objects.filter(rpps=RPPS[0]).values_list("pk", flat=True))
+        assert found and sorted(row.pk for row in answer.context["cl"].result_list) == sorted(found)
