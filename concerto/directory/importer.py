@@ -63,7 +63,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -408,7 +408,7 @@ def read_activity(
     found there is not staged (it is taken out of ``known``: what is left at the end is
     what the file no longer has); ``stats.touched`` collects the RPPS of the new lines."""
     stats = FileStats(source.name, layout, direct=direct)
-    touched = stats.touched = set()
+    touched = stats.touched
     line_numbers = stats.line_numbers = array.array("L") if direct else None
     limits = _limits(Activity, ACTIVITY_VALUES)
     longer = operator.gt
@@ -605,6 +605,11 @@ def _copy_row(row: list[bytes]) -> bytes:
     return line + b"\n"
 
 
+def _raw_row(row: list[bytes]) -> bytes:
+    """A row as it is, "|"-separated: neither "|" nor a line end occurs in a value."""
+    return b"|".join(row) + b"\n"
+
+
 def _copy_sql(table: str, columns: Sequence[str]) -> str:
     return f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT text, DELIMITER '|')"
 
@@ -652,15 +657,16 @@ class CopyWriter(Writer):
 
 
 class _SpoolWriter(Writer):
-    """COPY text rows into a binary file, in batches (a spool, or the other process's
-    output: see :func:`_copy_spool`)."""
+    """Rows into a binary file, in batches: as COPY text rows (a spool, or the other
+    process's output: see :func:`_copy_spool`), or as ``encode`` makes them."""
 
-    def __init__(self, out: Any) -> None:
+    def __init__(self, out: Any, encode: Callable[[list[bytes]], bytes] = _copy_row) -> None:
         self._out = out
+        self._encode = encode
         self._buffer: list[bytes] = []
 
     def write(self, row: list[bytes]) -> None:
-        self._buffer.append(_copy_row(row))
+        self._buffer.append(self._encode(row))
         if len(self._buffer) >= 8192:
             self._out.write(b"".join(self._buffer))
             self._buffer.clear()
@@ -761,25 +767,17 @@ class TouchedProfessionals(Writer):
 
     def __init__(self) -> None:
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stage()/abort()
-        self._buffer: list[bytes] = []
+        self._rows = _SpoolWriter(self._spool, encode=_raw_row)
 
     def write(self, row: list[bytes]) -> None:
-        self._buffer.append(b"|".join(row))
-        if len(self._buffer) >= 8192:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._buffer:
-            self._buffer.append(b"")  # the last line's newline
-            self._spool.write(b"\n".join(self._buffer))
-            self._buffer.clear()
+        self._rows.write(row)
 
     def close(self) -> None:
         raise RuntimeError("TouchedProfessionals: stage(touched) instead")
 
     def stage(self, touched: set[bytes]) -> set[bytes]:
         """Stage the candidates whose RPPS is in ``touched``; returns the RPPS found."""
-        self._flush()
+        self._rows.close()
         self._spool.seek(0)
         found: set[bytes] = set()
         writer = _writer(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE)
@@ -958,7 +956,7 @@ def _replace_by_difference(
     to insert), then applied from that small difference by id."""
     target = model._meta.db_table
     fitted = _fitted_columns(model, columns)
-    differs = " OR ".join(f"t.{column} <> {value}" for column, value in fitted.items())
+    differs = _differs("t", fitted)
     values = ", ".join(f"{value} AS {column}" for column, value in fitted.items())
     _drop_temp(cursor, STAGE_DIFFERENCE)
     cursor.execute(
@@ -997,6 +995,11 @@ def _fitted_columns(model: Any, columns: Sequence[str]) -> dict[str, str]:
     }
 
 
+def _differs(table: str, fitted: dict[str, str]) -> str:
+    """SQL: a row of ``table`` differs from its staged values."""
+    return " OR ".join(f"{table}.{column} <> {value}" for column, value in fitted.items())
+
+
 def _update_differing(
     cursor: Any, model: Any, source: str, key: str, columns: Sequence[str]
 ) -> int:
@@ -1004,7 +1007,7 @@ def _update_differing(
     target = model._meta.db_table
     fitted = _fitted_columns(model, columns)
     assignments = ", ".join(f"{column} = {value}" for column, value in fitted.items())
-    differs = " OR ".join(f"{target}.{column} <> {value}" for column, value in fitted.items())
+    differs = _differs(target, fitted)
     cursor.execute(
         f"UPDATE {target} SET {assignments} FROM {source} s "
         f"WHERE s.{key} = {target}.{key} AND ({differs})"
@@ -1319,7 +1322,6 @@ def import_directory(
                 if background is None or path != background.path:
                     with _readable(path):
                         read[path] = _read_file(cursor, path, layout, bad, progress, before, known)
-            del known
             if background is not None:
                 progress.phase(f"{background.path.name} : lu en parallèle ; chargement…")
                 with _readable(background.path):
