@@ -92,6 +92,38 @@ def test_dashboard_filter_uses_an_opaque_token(portal_world: PortalWorld) -> Non
 
 
 @pytest.mark.django_db
+def test_dashboard_filter_follows_the_gps_patients(portal_world: PortalWorld) -> None:
+    """The filter's options are kept between pages (per user and patient rows): a renamed
+    patient, a patient who leaves, and the selected option are still shown as they are."""
+    case = portal_world.gps[0]
+    client = client_for(case.user)
+    patient = case.upcoming.patient
+    token = patient_token(user_id=case.user.pk, patient_id=patient.pk)
+
+    def options(**query: str) -> dict[str, tuple[str, bool]]:
+        page = BeautifulSoup(client.get(reverse("portal:dashboard"), query).content, "html.parser")
+        return {
+            o["value"]: (o.get_text(strip=True), o.has_attr("selected"))
+            for o in page.select("#filtre-patient option")
+            if o["value"]
+        }
+
+    before = options()
+    assert before[token] == (patient.identity_label, False)
+    assert options(patient=token)[token] == (patient.identity_label, True)
+    assert not any(chosen for _, chosen in options().values())  # nothing left selected
+    Patient.objects.filter(pk=patient.pk).update(used_name="RENOMMEEFICTIF")
+    patient.refresh_from_db()
+    assert "RENOMMEEFICTIF" in patient.identity_label
+    assert options()[token] == (patient.identity_label, False)
+    patient_actions.declare_gp(
+        by=portal_world.world.secretary, patient=patient, gp_name="Dr AUTREFICTIF", gp_rpps=None
+    )
+    after = options()
+    assert token not in after and len(after) == len(before) - 1
+
+
+@pytest.mark.django_db
 def test_dashboard_is_paginated(portal_world: PortalWorld, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from concerto.portal import views
 
