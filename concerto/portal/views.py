@@ -110,7 +110,7 @@ def _patient_filter(user_id: int, rows: tuple[tuple[Any, ...], ...]) -> tuple[di
     """The GP's patients labelled, and the filter's options (none selected), from their
     rows: the same every time until a patient joins, leaves or is renamed, so kept (by
     user and rows, in this process) rather than remade, a label and a keyed hash each,
-    on every page — 40 % of the dashboard's own time with 100 patients. Every value
+    on every page (0.8 of the dashboard's own 3.9 ms of CPU, 100 patients). Every value
     through html.escape (what django.utils.html.escape does, without its lazy-string
     wrapper); tokens are hex."""
     labels = {pk: identity_label(*traits) for pk, *traits in rows}
