@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import pytest
@@ -91,3 +92,17 @@ def test_an_rpps_is_searched_by_the_exact_indexed_look_up(admin_client, imported
         assert searched and not any("UPPER" in sql or "LIKE" in sql for sql in searched)
         found = list(model.objects.filter(rpps=RPPS[0]).values_list("pk", flat=True))
         assert found and sorted(row.pk for row in answer.context["cl"].result_list) == sorted(found)
+
+
+@pytest.mark.postgres
+def test_the_gp_search_by_rpps_prefix_is_served_by_an_index(imported):
+    """The secretary's GP search by the first digits of an RPPS (``rpps__startswith``,
+    ``LIKE '…%'``) needs the professionals' "_like" index: a plain b-tree serves ``LIKE``
+    only under the "C" collation. Seq scans disabled, the prefix must be a range of an
+    index (not a filter over a whole index's scan)."""
+    query = Professional.objects.filter(rpps__startswith=RPPS[0][:6])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = query.explain()
+    assert re.search(r"Index Cond: .*\(rpps\)::text ~>=~ '\d+'", plan), plan  # a range
+    assert RPPS[0] in set(query.values_list("rpps", flat=True))
