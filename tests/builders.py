@@ -74,8 +74,8 @@ def gp(*, with_address: bool = True, **extra: Any) -> Professional:
     professional = Professional.objects.create(
         rpps=number,
         last_name=extra.pop("last_name", f"GENERALISTE{number[-4:]}"),
-        first_name="Test",
-        profession_code="10",
+        first_name=extra.pop("first_name", "Test"),
+        profession_code=extra.pop("profession_code", "10"),
         specialty_label="Médecine Générale",
         **extra,
     )

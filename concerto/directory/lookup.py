@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
+from django.db import connection
+from django.db.models import CharField, F, Func, Q, QuerySet
+from django.db.models.functions import Upper
 
 from concerto.directory.models import MSSanteAddress, Professional
 
@@ -52,3 +56,52 @@ def live_personal_addresses(rpps: str) -> list[str]:
 
 def professional(rpps: str) -> Professional | None:
     return Professional.objects.filter(rpps=rpps).first()
+
+
+# "Code profession" of a médecin in the extraction files: a médecin traitant is one.
+DOCTOR = "10"
+SEARCH_LIMIT = 20
+
+
+def _search_name() -> Func:
+    """``UPPER(last_name || ' ' || first_name)``: on PostgreSQL, the expression of the
+    trigram index of migration directory 0007 (written the same way, with no parameter,
+    for the planner to match them)."""
+    return Func(
+        F("last_name"),
+        F("first_name"),
+        function="UPPER",
+        template="%(function)s(%(expressions)s)",
+        arg_joiner=" || ' ' || ",
+        output_field=CharField(),
+    )
+
+
+def search_doctors(query: str, *, limit: int = SEARCH_LIMIT) -> list[Professional]:
+    """The médecins of the directory whose RPPS starts with ``query`` (digits), or whose
+    name contains every word of it, in any case, sorted by name: the registration
+    form's search of the patient's GP.
+
+    At national size (1.3 M professionals) a word found in no name made PostgreSQL read
+    every name (1 to 2.6 s); the trigram index of the médecins' names (migration
+    directory 0007) answers in milliseconds. SQLite (the embedded demo) reads them all.
+    """
+    words = query.split()
+    doctors: QuerySet[Professional] = Professional.objects.filter(profession_code=DOCTOR)
+    order: tuple[Any, ...] = ("last_name", "first_name")
+    if query.strip().isdigit():
+        found = doctors.filter(rpps__startswith=query.strip())
+    elif connection.vendor == "postgresql":
+        found = doctors.alias(search_name=_search_name()).filter(
+            *[Q(search_name__contains=word.upper()) for word in words]
+        )
+        if any(len(word) >= 3 for word in words):  # a trigram or more: the index helps
+            # An order no index gives: PostgreSQL then takes the matches from the trigram
+            # index and sorts them. In the b-tree's order it would walk the names until 20
+            # match, unable to tell that few or none do (1 to 2.6 s nationally).
+            order = (Upper("last_name"), Upper("first_name"), "pk")
+    else:
+        found = doctors
+        for word in words:
+            found = found.filter(Q(last_name__icontains=word) | Q(first_name__icontains=word))
+    return list(found.order_by(*order)[:limit])

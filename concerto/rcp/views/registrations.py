@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from concerto.accounts import policy
 from concerto.audit.access import record_access
+from concerto.directory import lookup
 from concerto.directory.models import Professional
 from concerto.lib.errors import ActionRefused
 from concerto.patients.views import reachable_patient
@@ -236,19 +236,14 @@ def cim10_search(request: HttpRequest) -> JsonResponse:
 @login_required
 @require_GET
 def gp_search(request: HttpRequest) -> HttpResponse:
-    """Directory search of a GP by name or RPPS (professional data, not patient data)."""
+    """Directory search of a GP (a médecin) by name or RPPS (professional data, not
+    patient data)."""
     if not policy.can_register_patients(request.user):
         raise Http404("Introuvable")
     query = request.GET.get("q", "").strip()[:60]
     results: list[Professional] = []
     if len(query) >= 2:
-        qs = Professional.objects.all()
-        if query.isdigit():
-            qs = qs.filter(rpps__startswith=query)
-        else:
-            for word in query.split():
-                qs = qs.filter(Q(last_name__icontains=word) | Q(first_name__icontains=word))
-        results = list(qs.order_by("last_name", "first_name")[:20])
+        results = lookup.search_doctors(query)
     if request.GET.get("format") == "json":
         return JsonResponse(
             {
