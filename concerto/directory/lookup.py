@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import CharField, F, Func, Q, QuerySet
+from django.db.models import CharField, F, Func, Q, QuerySet, Value
 from django.db.models.functions import Upper
 
 from concerto.directory.models import MSSanteAddress, Professional
@@ -86,14 +86,24 @@ def search_doctors(query: str, *, limit: int = SEARCH_LIMIT) -> list[Professiona
     every name (1 to 2.6 s); the trigram index of the médecins' names (migration
     directory 0007) answers in milliseconds. SQLite (the embedded demo) reads them all.
     """
+    return list(doctor_query(query)[:limit])
+
+
+def doctor_query(query: str) -> QuerySet[Professional]:
+    """The query of :func:`search_doctors`, unsliced."""
     words = query.split()
     doctors: QuerySet[Professional] = Professional.objects.filter(profession_code=DOCTOR)
     order: tuple[Any, ...] = ("last_name", "first_name")
     if query.strip().isdigit():
         found = doctors.filter(rpps__startswith=query.strip())
     elif connection.vendor == "postgresql":
+        # Each word upper-cased by the database, like the names (Python's "ß".upper() is
+        # "SS", PostgreSQL's is "ß"; under a "C" collation PostgreSQL leaves "é" as is).
         found = doctors.alias(search_name=_search_name()).filter(
-            *[Q(search_name__contains=word.upper()) for word in words]
+            *[
+                Q(search_name__contains=Upper(Value(word, output_field=CharField())))
+                for word in words
+            ]
         )
         if any(len(word) >= 3 for word in words):  # a trigram or more: the index helps
             # An order no index gives: PostgreSQL then takes the matches from the trigram
@@ -104,4 +114,4 @@ def search_doctors(query: str, *, limit: int = SEARCH_LIMIT) -> list[Professiona
         found = doctors
         for word in words:
             found = found.filter(Q(last_name__icontains=word) | Q(first_name__icontains=word))
-    return list(found.order_by(*order)[:limit])
+    return found.order_by(*order)
