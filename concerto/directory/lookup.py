@@ -91,11 +91,12 @@ def search_doctors(query: str, *, limit: int = SEARCH_LIMIT) -> list[Professiona
 
 def doctor_query(query: str) -> QuerySet[Professional]:
     """The query of :func:`search_doctors`, unsliced."""
+    query = query.strip()
     words = query.split()
     doctors: QuerySet[Professional] = Professional.objects.filter(profession_code=DOCTOR)
     order: tuple[Any, ...] = ("last_name", "first_name")
-    if query.strip().isdigit():
-        found = doctors.filter(rpps__startswith=query.strip())
+    if query.isdigit():
+        found = doctors.filter(rpps__startswith=query)
     elif connection.vendor == "postgresql":
         # Each word upper-cased by the database, like the names (Python's "ß".upper() is
         # "SS", PostgreSQL's is "ß"; under a "C" collation PostgreSQL leaves "é" as is).

@@ -38,7 +38,7 @@ class Professional(models.Model):
 
     # unique=True (not a Meta constraint as for the mailboxes): PostgreSQL then adds a
     # "_like" index, which the GP search by the first digits of an RPPS uses
-    # (``rpps__startswith``, see rcp.views.registrations.gp_search).
+    # (``rpps__startswith``, see directory.lookup.doctor_query).
     rpps = models.CharField("RPPS", max_length=11, unique=True, validators=[validate_rpps])
     civility = models.CharField("civilité d'exercice", max_length=20, blank=True)
     last_name = models.CharField("nom d'exercice", max_length=120)
