@@ -57,8 +57,11 @@ from __future__ import annotations
 import array
 import binascii
 import hashlib
+import io
+import itertools
 import multiprocessing
 import operator
+import os
 import tempfile
 import time
 import uuid
@@ -160,13 +163,13 @@ class FileStats:
     unchanged_since: Any = None  # same file as the last import: not read again
     shape: str = ""  # see DirectorySource.shape
     grouped: bool = False  # activity file in RPPS order: one candidate per professional
+    first_rpps: bytes = b""  # of the part read, for ``grouped`` across two parts
+    last_rpps: bytes = b""
     professionals: int = 0  # candidates staged (one per professional once settled)
     # First import (PostgreSQL): activities COPY'd straight into their empty table, its
-    # indexes dropped (``rebuild`` gives them back), ``line_numbers`` giving each row's
-    # line in COPY order (row ids follow it), for the report of repeated lines.
+    # indexes dropped (``rebuild`` gives them back), each row's id its line number.
     direct: bool = False
     rebuild: list[str] = field(default_factory=list)
-    line_numbers: Any = None
     # First import of a grouped file (PostgreSQL): the professionals too went straight
     # into their empty table, whose indexes ``professional_rebuild`` gives back.
     professionals_direct: bool = False
@@ -280,7 +283,9 @@ ACTIVITY_VALUES = (
     "street",  # last: built from four columns
 )
 ACTIVITY_STAGE = ("lineno", "key", "rpps", *ACTIVITY_VALUES)
-ACTIVITY_LOADED = ("key", "rpps", *ACTIVITY_VALUES)  # straight into the table
+# Straight into the table (first import): the id is the line number, as ``lineno`` above
+# (the second reader's rows can be sent in between this process's, see ActivityHelper).
+ACTIVITY_LOADED = ("id", "key", "rpps", *ACTIVITY_VALUES)
 ACTIVITY_TABLE = Activity._meta.db_table
 PROFESSIONAL_TABLE = Professional._meta.db_table
 PROFESSIONAL_VALUES = (
@@ -331,17 +336,22 @@ def _fitted(column: str, limit: int | None) -> str:
 
 
 def _records(
-    source: Source, layout: Layout, stats: FileStats, bad: BadLines, progress: Progress
+    source: Source,
+    layout: Layout,
+    stats: FileStats,
+    bad: BadLines,
+    progress: Progress,
+    lineno: int = 1,
 ) -> Iterator[tuple[int, bytes, list[bytes]]]:
     """The data lines of a file as (line number, line, fields), for both readers: blank lines
     skipped, non-UTF-8 lines re-encoded, the optional trailing "|" dropped, and a line
     with the wrong number of fields reported (and counted) here rather than yielded.
+    ``lineno``: the number of the line before the stream's first (1: the header).
 
     The file is read in 1 MB blocks cut at a line end and split into lines at C speed;
     a block that decodes as UTF-8 as a whole (the usual case) needs no check per line."""
     fields = layout.field_count
     stream = source.stream
-    lineno = 1  # the header
     rest = b""
     while True:
         block = stream.read(FLUSH_BYTES)
@@ -400,16 +410,19 @@ def read_activity(
     *,
     direct: bool = False,
     known: set[bytes] | None = None,
+    line_before: int = 1,
 ) -> FileStats:
     """Stage the activity file; with ``direct``, write the activities as rows of their
     final table (no line number, values cut to the columns' sizes).
 
     ``known`` (a refresh): the digests of the lines already in the directory. A line
     found there is not staged (it is taken out of ``known``: what is left at the end is
-    what the file no longer has); ``stats.touched`` collects the RPPS of the new lines."""
+    what the file no longer has); ``stats.touched`` collects the RPPS of the new lines.
+
+    ``line_before``: the number of the line before the stream's first (another process reads
+    the second part of a large file: see :class:`ActivityHelper`)."""
     stats = FileStats(source.name, layout, direct=direct)
     touched = stats.touched
-    line_numbers = stats.line_numbers = array.array("L") if direct else None
     limits = _limits(Activity, ACTIVITY_VALUES)
     longer = operator.gt
     fields = layout.field_count
@@ -448,7 +461,7 @@ def read_activity(
     # professional: duplicates are found here, among that professional's lines (their
     # digests), instead of by a pass over the staging table.
     lines_of_person: dict[bytes, int] = {}
-    for lineno, raw, parts in _records(source, layout, stats, bad, progress):
+    for lineno, raw, parts in _records(source, layout, stats, bad, progress, line_before):
         # (Comparisons try the value as published before stripping it: cheaper.)
         if parts[type_at] != b"8" and parts[type_at].strip() != b"8":  # 0 = ADELI: not RPPS
             stats.ignored += 1
@@ -483,14 +496,10 @@ def read_activity(
             stats.unchanged += 1
         else:
             values = [*pick_values(parts), b" ".join(b" ".join(pick_street(parts)).split())]
-            if line_numbers is None:
-                activities.write([b"%d" % lineno, hexlify(digest), last_rpps, *values])
-            else:
-                # Byte lengths bound character lengths: only a longer one may need a cut.
-                if any(map(longer, map(len, values), limits)):
-                    values = list(map(_cut, values, limits))
-                activities.write([hexlify(digest), last_rpps, *values])
-                line_numbers.append(lineno)
+            # Byte lengths bound character lengths: only a longer one may need a cut.
+            if direct and any(map(longer, map(len, values), limits)):
+                values = list(map(_cut, values, limits))
+            activities.write([b"%d" % lineno, hexlify(digest), last_rpps, *values])
             if known is not None:
                 touched.add(last_rpps)
         skill_type = parts[skill_type_at]
@@ -499,11 +508,14 @@ def read_activity(
             quality = 1
         rank = (quality << 61) | (from_bytes(digest[:8]) >> 3)
         if person is None or rank < person_rank:
+            if not stats.first_rpps:
+                stats.first_rpps = last_rpps
             person_rank = rank
             person = [last_rpps, b"%d" % rank, *map(strip, pick_person(parts))]
     if person is not None:
         professionals.write(person)
         stats.professionals += 1
+        stats.last_rpps = person[0]
     stats.grouped = grouped
     progress.tick(source.stream.tell(), stats.lines, force=True)
     return stats
@@ -623,6 +635,8 @@ class CopyWriter(Writer):
         self._copy = self._copy_cm.__enter__()
         self._buffer: list[bytes] = []
         self._size = 0
+        # Called after each block: sends another process's rows in between (ActivityHelper).
+        self.between: Callable[[], None] | None = None
 
     def write(self, row: list[bytes]) -> None:
         line = b"|".join(row)
@@ -640,6 +654,17 @@ class CopyWriter(Writer):
         self._copy.write(b"\n".join(self._buffer))
         self._buffer.clear()
         self._size = 0
+        if self.between is not None:
+            self.between()
+
+    def write_encoded(self, block: bytes) -> None:
+        """Rows already in COPY text form (another process's): the rows written so far go
+        first; ``block`` may end inside a row that the next block ends."""
+        if self._buffer:
+            between, self.between = self.between, None
+            self._flush()
+            self.between = between
+        self._copy.write(block)
 
     def close(self) -> None:
         if self._buffer:
@@ -717,36 +742,51 @@ class ProfessionalSpool(Writer):
     professional. Otherwise they go to the staging table, with their ranks, to be settled.
     """
 
-    def __init__(self) -> None:
-        self._spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed in finish()/abort()
+    def __init__(self, spool: Any = None) -> None:
+        # (``spool``: a file of the parent's, for the process reading a file's second part.)
+        self._spool = spool or tempfile.TemporaryFile()  # noqa: SIM115 — closed in finish()/abort()
         self._rows = _SpoolWriter(self._spool)
-        self._ranks = array.array("q")
+        self.ranks = array.array("q")
         self._limits = _limits(Professional, PROFESSIONAL_VALUES)
+        self._more: list[Any] = []  # the other process's candidates, which come after these
 
     def write(self, row: list[bytes]) -> None:
         rpps, rank, *values = row
         if any(map(operator.gt, map(len, values), self._limits)):
             values = list(map(_cut, values, self._limits))
-        self._ranks.append(int(rank))
+        self.ranks.append(int(rank))
         self._rows.write([rpps, *values])
 
     def close(self) -> None:
         raise RuntimeError("ProfessionalSpool: finish(grouped) instead")
+
+    def flush(self) -> None:
+        self._rows.close()
+
+    def absorb(self, spool: Any, ranks: array.array[int]) -> None:
+        """The candidates of a file's second part (spooled by another process, ``ranks``
+        as it sent them), to be loaded after these."""
+        self._more.append(spool)
+        self.ranks.extend(ranks)
 
     def finish(self, cursor: Any, *, grouped: bool) -> list[str]:
         """Load the candidates; returns the statements that rebuild the professional
         table's indexes when they went straight into it (else none)."""
         self._rows.close()
         rebuild = []
+        spools = [self._spool, *self._more]
         if grouped:
             rebuild = _drop_indexes(cursor, PROFESSIONAL_TABLE)
-            _copy_spool(self._spool, _copy_sql(PROFESSIONAL_TABLE, ("rpps", *PROFESSIONAL_VALUES)))
+            for spool in spools:
+                _copy_spool(spool, _copy_sql(PROFESSIONAL_TABLE, ("rpps", *PROFESSIONAL_VALUES)))
         else:  # each line gets its rank back, after its RPPS
-            self._spool.seek(0)
+            for spool in spools:
+                spool.seek(0)
             sql = _copy_sql(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE)
             with connection.connection.cursor() as copy_cursor, copy_cursor.copy(sql) as copy:
                 out: list[bytes] = []
-                for line, rank in zip(self._spool, self._ranks, strict=True):
+                lines = itertools.chain.from_iterable(spools)
+                for line, rank in zip(lines, self.ranks, strict=True):
                     rpps, rest = line.split(b"|", 1)
                     out.append(b"%s|%d|%s" % (rpps, rank, rest))
                     if len(out) >= 8192:
@@ -862,14 +902,7 @@ def _report_duplicates(
 
 def _report_loaded_duplicates(cursor: Any, stats: FileStats, bad: BadLines) -> int:
     """Report and drop the repeated lines of a file COPY'd straight into the activity
-    table (first import, lines not grouped by RPPS). Row ids were given in COPY order
-    (the table is locked since its indexes were dropped), so ``id - first id`` is the
-    row's index in ``stats.line_numbers``."""
-    numbers = stats.line_numbers
-    cursor.execute(f"SELECT MIN(id), MAX(id), COUNT(*) FROM {ACTIVITY_TABLE}")
-    first_id, last_id, count = cursor.fetchone()
-    if count != len(numbers) or (count and last_id - first_id + 1 != count):
-        raise RuntimeError("activités chargées : identifiants non consécutifs")
+    table (first import, lines not grouped by RPPS): a row's id is its line number."""
     repeated = (
         f"SELECT t.id, d.first FROM {ACTIVITY_TABLE} t JOIN (SELECT key AS k, MIN(id) AS first "
         f"FROM {ACTIVITY_TABLE} GROUP BY key HAVING COUNT(*) > 1) d ON d.k = t.key "
@@ -878,12 +911,7 @@ def _report_loaded_duplicates(cursor: Any, stats: FileStats, bad: BadLines) -> i
     cursor.execute(repeated + " ORDER BY t.id")
     duplicates = cursor.fetchall()
     for row_id, first in duplicates:
-        bad.add(
-            stats.name,
-            numbers[row_id - first_id],
-            "duplicate",
-            f"ligne déjà vue ligne {numbers[first - first_id]}",
-        )
+        bad.add(stats.name, row_id, "duplicate", f"ligne déjà vue ligne {first}")
     if duplicates:
         cursor.execute(f"DELETE FROM {ACTIVITY_TABLE} WHERE id IN (SELECT id FROM ({repeated}) r)")
     return len(duplicates)
@@ -1073,6 +1101,17 @@ def _loaded(cursor: Any, rebuild: Sequence[str], added: int) -> Changes:
     for statement in rebuild:
         cursor.execute(statement)
     return Changes(added=added)
+
+
+def _ids_given(cursor: Any, table: str) -> None:
+    """The rows were loaded with their ids (line numbers): the table's own sequence goes
+    on after them, for the rows a later refresh inserts. (A sequence is not rolled back
+    with the transaction: a failed import leaves gaps, never a reused id.)"""
+    cursor.execute(
+        f"SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+        f"GREATEST((SELECT MAX(id) FROM {table}), 1))",
+        [table],
+    )
 
 
 def _apply_professionals(cursor: Any) -> Changes:
@@ -1402,6 +1441,7 @@ def import_directory(
                 summary.professionals = _apply_professionals(cursor)
             progress.phase(f"Professionnels : {summary.professionals}")
             if stats.direct:
+                _ids_given(cursor, ACTIVITY_TABLE)
                 summary.activities = _loaded(cursor, stats.rebuild, stats.staged)
             elif stats.refresh:
                 summary.activities = _refresh_activities(cursor)
@@ -1599,6 +1639,222 @@ class BackgroundMSSante:
         self._spool.close()
 
 
+# A large activity file read into an empty directory (PostgreSQL) is parsed by two
+# processes: this one reads up to the middle, a forked helper the rest. Parsing in Python
+# is the longest part of a first import and the server's COPY takes in rows faster than
+# one process makes them: the second core does half of it. The helper's rows are COPY'd
+# after this process's own, in file order, as they come (row ids then follow the lines).
+PARALLEL_MIN_BYTES = 64 << 20
+
+
+def _split_offset(path: Path, layout: Layout, start: int, size: int) -> int | None:
+    """Where the helper starts: the first line, past the middle of the data, whose RPPS
+    differs from the line before's (a professional's lines stay in one part), or None."""
+    id_at = layout.positions["id"]
+    fields = layout.field_count
+    with open(path, "rb") as f:
+        f.seek(start + (size - start) // 2)
+        f.readline()  # the rest of a line cut in the middle
+        previous = None
+        while True:
+            offset = f.tell()
+            line = f.readline()
+            if not line:
+                return None
+            parts = line.rstrip(b"\r\n").split(b"|")
+            if len(parts) not in (fields, fields + 1):  # a bad line: reported by its reader
+                continue
+            identifier = parts[id_at].strip()
+            if previous is not None and identifier != previous:
+                return offset
+            previous = identifier
+
+
+def _lines_before(path: Path, offset: int) -> int:
+    with open(path, "rb") as f:
+        count = 0
+        while offset > 0 and (block := f.read(min(FLUSH_BYTES, offset))):
+            count += block.count(b"\n")
+            offset -= len(block)
+    return count
+
+
+class _PublishedSpool(_SpoolWriter):
+    """COPY rows into a spool file; ``ready`` tells the other process how many bytes of
+    whole rows it may read already."""
+
+    def __init__(self, out: Any, ready: Any) -> None:
+        super().__init__(out)
+        self._ready = ready
+
+    def write(self, row: list[bytes]) -> None:
+        self._buffer.append(self._encode(row))
+        if len(self._buffer) >= 8192:
+            self.close()
+
+    def close(self) -> None:
+        super().close()
+        self._ready.value = self._out.tell()
+
+
+class _SharedProgress(Progress):
+    """The helper's progress, for the parent's bar: bytes and rows in shared memory."""
+
+    def __init__(self, offset: int, done: Any) -> None:
+        super().__init__(None, tty=False)
+        self._offset = offset
+        self._done = done
+
+    def tick(self, done_bytes: int, rows: int, *, force: bool = False) -> None:
+        self._done[0] = done_bytes - self._offset
+        self._done[1] = rows
+
+
+def _read_activity_apart(helper: ActivityHelper, layout: Layout, results: Any) -> None:
+    """In the helper process: parse the activity file from ``helper.offset`` on. It never
+    touches the database (the parent's connection is shared by the fork)."""
+    try:
+        path, offset = helper.path, helper.offset
+        lineno = _lines_before(path, offset)
+        with open(path, "rb", buffering=0) as raw:
+            raw.seek(offset)
+            with io.BufferedReader(raw, FLUSH_BYTES) as stream:
+                source = Source(path, path.name, stream, path.stat().st_size, hashlib.sha256())
+                collected = _Collected()
+                rows = _PublishedSpool(helper.rows, helper.ready)
+                candidates = ProfessionalSpool(helper.candidates)
+                stats = read_activity(
+                    source,
+                    layout,
+                    rows,
+                    candidates,
+                    collected,
+                    _SharedProgress(offset, helper.done),
+                    direct=True,
+                    line_before=lineno,
+                )
+                rows.close()
+                candidates.flush()
+        results.send(("ok", stats, collected.lines, candidates.ranks))
+    except BaseException as exc:  # noqa: BLE001 — sent to the parent, which raises it
+        try:
+            results.send(("error", exc, None, None))
+        except Exception:  # an exception that cannot be pickled
+            results.send(("error", RuntimeError(repr(exc)), None, None))
+
+
+class ActivityHelper:
+    """The second part of a large activity file, parsed by a forked process into spool
+    files; its rows are COPY'd by this process after its own (:meth:`join`)."""
+
+    def __init__(self, path: Path, layout: Layout, offset: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self.path = path
+        self.offset = offset
+        self.rows = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stop()
+        self.candidates = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stop()
+        self.ready = context.RawValue("q", 0)
+        self.done = context.RawArray("q", 2)
+        self._results, sender = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_read_activity_apart, args=(self, layout, sender), daemon=True
+        )
+        self._process.start()
+        sender.close()
+
+    def progress(self) -> tuple[int, int]:
+        return self.done[0], self.done[1]
+
+    def send_to(self, activities: CopyWriter) -> None:
+        """Have ``activities`` send the helper's rows while this process reads its part:
+        both parts reach the server as they are parsed."""
+        self._activities = activities
+        self._sent = 0
+        activities.between = self.send
+
+    def send(self) -> None:
+        """COPY the rows the helper has written so far (whole rows)."""
+        ready = self.ready.value
+        rows = self.rows.fileno()
+        while self._sent < ready:  # (pread: the helper's file position is left alone)
+            block = os.pread(rows, min(ready - self._sent, FLUSH_BYTES), self._sent)
+            if not block:
+                raise RuntimeError(f"{self.path.name} : lignes du second lecteur illisibles")
+            self._activities.write_encoded(block)
+            self._sent += len(block)
+
+    def join(
+        self,
+        stats: FileStats,
+        source: Source,
+        professionals: Writer,
+        bad: BadLines,
+        progress: Progress,
+    ) -> None:
+        """Once this process has read its part: COPY the helper's rows as they come, hash
+        the rest of the file (``source``'s digest is of the whole file), then add the
+        helper's counts, rejected lines and professional candidates to this part's."""
+        assert isinstance(professionals, ProfessionalSpool)
+        outcome = None
+        hashed = False
+        while True:
+            if self.ready.value > self._sent:
+                self.send()
+            elif not hashed:
+                hashed = not source.stream.read(FLUSH_BYTES)
+            elif outcome is not None:
+                break
+            elif self._results.poll(0.05):
+                try:
+                    outcome = self._results.recv()
+                except EOFError:
+                    raise RuntimeError(
+                        f"{source.name} : le processus de lecture s'est arrêté"
+                    ) from None
+                self._process.join()
+                if outcome[0] != "ok":
+                    raise outcome[1]
+            progress.tick(self.offset, stats.lines)
+        _, other, lines, ranks = outcome
+        for line in lines:
+            bad.add(*line)
+        professionals.absorb(self.candidates, ranks)
+        stats.grouped = (
+            stats.grouped
+            and other.grouped
+            and (not stats.last_rpps or not other.first_rpps or stats.last_rpps < other.first_rpps)
+        )
+        for name in ("lines", "staged", "bad", "ignored", "cp1252_lines", "professionals"):
+            setattr(stats, name, getattr(stats, name) + getattr(other, name))
+        stats.first_rpps = stats.first_rpps or other.first_rpps
+        stats.last_rpps = other.last_rpps or stats.last_rpps
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._results.close()
+        self.rows.close()
+        self.candidates.close()
+
+
+class _Bounded(io.RawIOBase):
+    """The first ``end`` bytes of a buffered stream (the part this process reads)."""
+
+    def __init__(self, stream: Any, end: int) -> None:
+        self._stream = stream
+        self._end = end
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._end - self._stream.tell()
+        if left <= 0:
+            return b""
+        return self._stream.read(left if size < 0 else min(size, left))
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+
 def _still_as_imported(previous: DirectorySource, totals: dict[str, int]) -> bool:
     """Nothing changed the tables since that import (counts as recorded then)."""
     if previous.kind == ACTIVITY:
@@ -1637,12 +1893,28 @@ def _stage_file(
 ) -> FileStats:
     writers: list[Writer] = []
     touched_professionals = None
+    helper = None
     try:
         if layout.kind == ACTIVITY:
             # Into an empty directory (PostgreSQL), the activities go straight to their
             # table: no second copy from a staging table (the longest statement of a first
             # import), while the server writes them as the lines are read.
             direct = connection.vendor == "postgresql" and totals["activities"] == 0
+            start = source.stream.tell()  # after the header
+            offset = None
+            if direct and source.plain and source.size - start >= PARALLEL_MIN_BYTES:
+                offset = _split_offset(source.path, layout, start, source.size)
+            if offset is not None:  # (forked before any COPY starts on the connection)
+                helper = ActivityHelper(source.path, layout, offset)
+                progress.helper = helper.progress
+                own_part = Source(
+                    source.path,
+                    source.name,
+                    _Bounded(source.stream, offset),
+                    source.size,
+                    source.digest,
+                    plain=True,
+                )
             rebuild = _drop_indexes(cursor, ACTIVITY_TABLE) if direct else []
             # Every table exists before the COPY starts: nothing else may run during it.
             if not direct:
@@ -1654,6 +1926,9 @@ def _stage_file(
                 else _writer(STAGE_ACTIVITY, ACTIVITY_STAGE)
             )
             writers.append(activities)
+            if helper is not None:
+                assert isinstance(activities, CopyWriter)
+                helper.send_to(activities)
             spool = ProfessionalSpool() if direct and totals["professionals"] == 0 else None
             if known is not None and not direct:
                 touched_professionals = TouchedProfessionals()
@@ -1666,8 +1941,17 @@ def _stage_file(
             )
             writers.append(professionals)
             stats = read_activity(
-                source, layout, activities, professionals, bad, progress, direct=direct, known=known
+                source if helper is None else own_part,
+                layout,
+                activities,
+                professionals,
+                bad,
+                progress,
+                direct=direct,
+                known=known,
             )
+            if helper is not None:
+                helper.join(stats, source, professionals, bad, progress)
             stats.rebuild = rebuild
         else:
             _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
@@ -1677,7 +1961,11 @@ def _stage_file(
     except BaseException:
         for writer in writers:
             writer.abort()
+        if helper is not None:
+            helper.stop()
         raise
+    finally:
+        progress.helper = None
     try:
         for writer in writers:
             if isinstance(writer, ProfessionalSpool):
@@ -1691,6 +1979,9 @@ def _stage_file(
         for writer in writers:  # (aborting a closed writer only closes its files again)
             writer.abort()
         raise
+    finally:
+        if helper is not None:
+            helper.stop()
     return stats
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -22,6 +23,8 @@ class Progress:
         self.last = 0.0
         self.run_started = time.monotonic()
         self._bar_shown = False
+        # Another process reading part of the same file: (bytes, rows) it has done so far.
+        self.helper: Callable[[], tuple[int, int]] | None = None
 
     def _write(self, text: str) -> None:
         if self.out is not None:
@@ -45,6 +48,10 @@ class Progress:
         if not force and now - self.last < self.every:
             return
         self.last = now
+        if self.helper is not None:
+            more_bytes, more_rows = self.helper()
+            done_bytes += more_bytes
+            rows += more_rows
         elapsed = max(now - self.started, 1e-6)
         share = min(done_bytes / self.total, 1.0)
         rate = rows / elapsed

@@ -60,6 +60,7 @@ class Source:
     stream: Any  # a buffered binary reader: iterate lines, tell()
     size: int  # uncompressed bytes, for the progress bar
     digest: Any  # hashlib object: SHA-256 of everything read so far
+    plain: bool = False  # a file on disk, not an archive member: its parts can be read apart
 
 
 @contextmanager
@@ -98,4 +99,4 @@ def open_source(path: Path) -> Iterator[Source]:
         open(path, "rb", buffering=0) as raw_file,
         io.BufferedReader(HashingReader(raw_file, digest), BUFFER) as stream,
     ):
-        yield Source(path, path.name, stream, path.stat().st_size, digest)
+        yield Source(path, path.name, stream, path.stat().st_size, digest, plain=True)

@@ -1,0 +1,176 @@
+"""A large activity file read by two processes (first import, PostgreSQL): the directory,
+the report of rejected lines and the counts are exactly those of one process."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from concerto.directory import importer
+from concerto.directory.models import Activity, MSSanteAddress, Professional
+from concerto.directory.progress import Progress
+from concerto.directory.sample import write_sample
+from tests.directory.files import BAD_LUHN, RPPS
+from tests.directory.test_import import _empty_directory, _every_column, _schema, run
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        "connection.vendor != 'postgresql'", reason="PostgreSQL only: the first import's path"
+    ),
+]
+
+
+def _irregular_copy(source: Path, out: Path, order: str) -> tuple[Path, int]:
+    """The sample's activity file with, in its second part, a repeated line (next to its
+    first), a line with too few fields, an invalid RPPS and a Windows-1252 line; and the
+    offset where the second reader is made to start (the line after the middle).
+
+    ``order``: "grouped" (as published, by RPPS); "boundary": a line of the first
+    professional put where the second part starts (each part sorted, not the whole);
+    "scattered": an earlier line repeated in the second part, found in SQL."""
+    lines = source.read_bytes().split(b"\n")
+    header, data = lines[0], [line for line in lines[1:] if line]
+    at = importer.formats.recognise(header.decode()).positions
+
+    def rpps(line: bytes) -> bytes:
+        return line.split(b"|")[at["id"]]
+
+    def doctor(start: int) -> int:  # the first RPPS line from ``start`` on
+        return next(
+            i for i in range(start, len(data)) if data[i].split(b"|")[at["id_type"]] == b"8"
+        )
+
+    here = doctor(len(data) * 3 // 4)
+    fields = data[here].split(b"|")
+    fields[at["id"]] = BAD_LUHN.encode()
+    bad_luhn = b"|".join(fields)
+    fields = data[here + 5].split(b"|")
+    fields[at["last_name"]] += b"\xe9"  # "é" in Windows-1252: not UTF-8
+    data[here + 5] = b"|".join(fields)
+    data[here + 1 : here + 1] = [data[here], b"8|" + RPPS[20].encode() + b"|trop|peu|", bad_luhn]
+    split = next(i for i in range(len(data) // 2, len(data)) if rpps(data[i]) != rpps(data[i - 1]))
+    first = doctor(0)
+    if order == "boundary":  # another activity of the first professional
+        fields = data[first].split(b"|")
+        fields[at["structure_name"]] = b"CABINET SECONDAIRE FICTIF"
+        data.insert(split, b"|".join(fields))
+    elif order == "scattered":
+        data.insert(split + 3, data[first])
+    out.mkdir()
+    path = out / source.name
+    path.write_bytes(b"\n".join([header, *data, b""]))
+    offset = len(header) + 1 + sum(len(line) + 1 for line in data[:split])
+    return path, offset
+
+
+def _import(path: Path, mssante: Path, monkeypatch, *, split: int | None):
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0 if split else 1 << 62)
+    monkeypatch.setattr(importer, "_split_offset", lambda *args: split)
+    helpers = []
+    real = importer.ActivityHelper
+
+    def counted(*args, **kwargs):
+        helpers.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "ActivityHelper", counted)
+    report = StringIO()
+    summary = run(path, mssante, report=report, max_bad_share=0.5)
+    assert len(helpers) == (1 if split else 0)
+    result = (_every_column(), report.getvalue(), summary)
+    _empty_directory()
+    return result
+
+
+@pytest.mark.parametrize("order", ["grouped", "boundary", "scattered"])
+def test_two_readers_give_what_one_gives(tmp_path, monkeypatch, order):
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=5)
+    path, split = _irregular_copy(sample.activity_path, tmp_path / "irregular", order)
+    one_rows, one_report, one = _import(path, sample.mssante_path, monkeypatch, split=None)
+    two_rows, two_report, two = _import(path, sample.mssante_path, monkeypatch, split=split)
+
+    assert two_rows == one_rows
+    # Same lines, numbers, reasons and details. (The order may differ: one reader finds a
+    # repeated line of a file not sorted by RPPS afterwards, in SQL, where the second
+    # reader, whose part is sorted, finds it as it reads.)
+    assert sorted(two_report.splitlines()) == sorted(one_report.splitlines())
+    for attribute in ("professionals", "activities", "addresses", "bad_lines", "bad_by_reason"):
+        assert getattr(two, attribute) == getattr(one, attribute)
+    activity = next(f for f in two.files if f.layout.kind == "activity")
+    single = next(f for f in one.files if f.layout.kind == "activity")
+    for attribute in ("lines", "staged", "bad", "ignored", "cp1252_lines", "grouped", "digest"):
+        assert getattr(activity, attribute) == getattr(single, attribute), attribute
+    assert activity.grouped is (order == "grouped")
+    assert activity.cp1252_lines == 1
+    reported = [line.split("\t") for line in two_report.splitlines()[1:]]
+    # The irregular lines are in the second part, reported under their own numbers.
+    second_part = path.read_bytes()[:split].count(b"\n") + 1
+    expected = ["RPPS invalide", "ligne ou adresse en double", "nombre de champs incorrect"]
+    if order == "scattered":
+        expected.append("ligne ou adresse en double")
+    assert sorted(r for _, n, r, _ in reported if int(n) > second_part) == sorted(expected)
+
+
+def test_the_second_part_starts_with_a_new_professional(tmp_path):
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=9)
+    path = sample.activity_path
+    header = path.open("rb").readline()
+    layout = importer.formats.recognise(header.decode().rstrip("\n"))
+    size = path.stat().st_size
+    offset = importer._split_offset(path, layout, len(header), size)
+    assert offset is not None and offset > len(header) + (size - len(header)) // 2
+    content = path.read_bytes()
+    assert content[offset - 1 : offset] == b"\n"
+    before = content[:offset].rstrip(b"\n").rsplit(b"\n", 1)[1]
+    after = content[offset:].split(b"\n", 1)[0]
+    at = layout.positions["id"]
+    assert before.split(b"|")[at] != after.split(b"|")[at]
+
+
+def test_progress_counts_both_parts(tmp_path, monkeypatch):
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=6)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    out = StringIO()
+    progress = Progress(out, tty=False, every=0.0)
+    importer.import_directory(
+        by=None, paths=[sample.activity_path], report=StringIO(), progress=progress
+    )
+    last = [line for line in out.getvalue().splitlines() if "%" in line][-1]
+    assert "100%" in last
+    lines = sum(1 for _ in sample.activity_path.open("rb")) - 1
+    assert f"{lines:,}".replace(",", "\u202f") + " lignes" in last
+
+
+def test_a_failing_helper_leaves_the_directory_as_it_was(tmp_path, monkeypatch):
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=7)
+    before = _schema()
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    real = importer.read_activity
+
+    def failing_in_the_helper(*args, **kwargs):
+        if kwargs.get("line_before", 1) > 1:  # only the helper starts past the header
+            raise RuntimeError("panne simulée dans le second lecteur")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "read_activity", failing_in_the_helper)
+    with pytest.raises(RuntimeError, match="panne simulée dans le second lecteur"):
+        run(sample.activity_path, sample.mssante_path)
+    assert Professional.objects.count() == Activity.objects.count() == 0
+    assert MSSanteAddress.objects.count() == 0
+    assert _schema() == before  # the dropped indexes are back
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")  # the connection is still usable
+
+
+def test_no_split_when_one_professional_fills_the_file(tmp_path):
+    sample = write_sample(tmp_path / "sample", professionals=1, seed=8)
+    layout = importer.formats.recognise(
+        sample.activity_path.open(encoding="utf-8").readline().rstrip("\n")
+    )
+    start = len(sample.activity_path.open("rb").readline())
+    size = sample.activity_path.stat().st_size
+    assert importer._split_offset(sample.activity_path, layout, start, size) is None
