@@ -346,6 +346,45 @@ def test_a_repeated_activity_line_is_reported_once_with_its_first_line(
     assert Professional.objects.count() == 3
 
 
+@pytest.mark.parametrize("directory", ["empty", "filled"])
+def test_a_repeated_address_is_reported_with_its_first_line(tmp_path, directory):
+    """Into an empty directory (PostgreSQL, both files), the address file is loaded straight
+    into its table and repeats are found while reading; else in the staging table."""
+    if directory == "filled":
+        (tmp_path / "before").mkdir()
+        before = [mailbox_row("avant@medecin.mssante.fr", RPPS[20])]
+        run(activity_file(tmp_path / "before", [activity_row(RPPS[20])]))
+        run(mssante_file(tmp_path / "before", before))
+    act = activity_file(tmp_path, [activity_row(r) for r in RPPS[:3]])
+    mss = mssante_file(
+        tmp_path,
+        [
+            mailbox_row("un@medecin.mssante.fr", RPPS[0]),  # line 2
+            mailbox_row("deux@medecin.mssante.fr", RPPS[1]),  # line 3
+            mailbox_row("UN@medecin.mssante.fr", RPPS[2]),  # line 4: repeats line 2
+            mailbox_row("trois@medecin.mssante.fr", RPPS[2], kind="ORG"),  # line 5
+            mailbox_row("deux@medecin.mssante.fr", RPPS[1], kind="ORG"),  # line 6: line 3
+        ],
+    )
+    report = StringIO()
+    summary = run(act, mss, report=report, max_bad_share=0.5)
+    mailboxes = next(f for f in summary.files if f.layout.kind == "mssante")
+    assert mailboxes.direct == (directory == "empty" and connection.vendor == "postgresql")
+    found = [line.split("\t")[1:] for line in report.getvalue().splitlines()[1:]]
+    assert found == [
+        ["4", "ligne ou adresse en double", "adresse déjà vue ligne 2"],
+        ["6", "ligne ou adresse en double", "adresse déjà vue ligne 3"],
+    ]
+    assert summary.bad_lines == 2 and mailboxes.staged == 3
+    assert sorted(MSSanteAddress.objects.values_list("address", "kind", "rpps")) == [
+        ("deux@medecin.mssante.fr", "PER", RPPS[1]),
+        ("trois@medecin.mssante.fr", "ORG", RPPS[2]),
+        ("un@medecin.mssante.fr", "PER", RPPS[0]),
+    ]
+    assert summary.addresses is not None
+    assert summary.totals["addresses_PER"] == 2 and summary.totals["addresses_ORG"] == 1
+
+
 def test_too_many_bad_lines_stop_the_run_and_change_nothing(tmp_path, v1):
     run(*v1)
     before = snapshot()
