@@ -6,9 +6,31 @@ Filled by ``concerto import-directory`` from the Annuaire Santé extraction file
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 from concerto.lib.validators import validate_rpps
+
+
+class RppsColumn(models.CharField):
+    """An RPPS (11 digits) in the directory's tables. On PostgreSQL the column has the "C"
+    collation: digits compare and sort the same as under the database's, but its b-tree
+    indexes build about twice as fast (PostgreSQL sorts "C" text by abbreviated keys,
+    not under other collations: measured on the national import, 2026-11-27), and a
+    plain b-tree then serves a prefix ``LIKE`` (``rpps__startswith``), so no second
+    "_like" index is needed. Equality with RPPS columns of other tables (default
+    collation) is unaffected. SQLite has no "C" collation: its default (binary) is one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 11)
+        super().__init__(*args, **kwargs)
+
+    def db_parameters(self, connection: Any) -> dict[str, Any]:
+        parameters = super().db_parameters(connection)
+        if connection.vendor == "postgresql":
+            parameters["collation"] = "C"
+        return parameters
 
 
 class Establishment(models.Model):
@@ -36,10 +58,10 @@ class Establishment(models.Model):
 class Professional(models.Model):
     """Professionnel de santé (PP), identified by RPPS (11 digits, Luhn-valid)."""
 
-    # unique=True (not a Meta constraint as for the mailboxes): PostgreSQL then adds a
-    # "_like" index, which the GP search by the first digits of an RPPS uses
-    # (``rpps__startswith``, see directory.lookup.doctor_query).
-    rpps = models.CharField("RPPS", max_length=11, unique=True, validators=[validate_rpps])
+    # Unique through Meta, not unique=True: Django would add a "_like" index, which the "C"
+    # collation makes useless (the GP search by the first digits of an RPPS,
+    # ``rpps__startswith`` in directory.lookup.doctor_query, uses the unique b-tree).
+    rpps = RppsColumn("RPPS", validators=[validate_rpps])
     civility = models.CharField("civilité d'exercice", max_length=20, blank=True)
     last_name = models.CharField("nom d'exercice", max_length=120)
     first_name = models.CharField("prénom d'exercice", max_length=120, blank=True)
@@ -56,6 +78,7 @@ class Professional(models.Model):
             models.CheckConstraint(
                 condition=models.Q(rpps__regex=r"^[0-9]{11}$"), name="professional_rpps_11_digits"
             ),
+            models.UniqueConstraint(fields=["rpps"], name="directory_professional_rpps_key"),
         ]
         indexes = [models.Index(fields=["last_name", "first_name"], name="professional_name")]
 
@@ -83,7 +106,7 @@ class MSSanteAddress(models.Model):
     kind = models.CharField("type de BAL", max_length=3, choices=Kind.choices)
     # By RPPS rather than a foreign key: the two directory files are refreshed
     # independently and a mailbox may name a professional the other file lacks.
-    rpps = models.CharField("RPPS", max_length=11, blank=True)
+    rpps = RppsColumn("RPPS", blank=True)
     structure_name = models.CharField("structure", max_length=200, blank=True)
 
     class Meta:
@@ -115,7 +138,7 @@ class Activity(models.Model):
 
     # MD5 of the line (UTF-8): a native 16-byte uuid on PostgreSQL, compared bytewise.
     key = models.UUIDField("empreinte de la ligne", unique=True)
-    rpps = models.CharField("RPPS", max_length=11)  # indexed through Meta, like the mailboxes'
+    rpps = RppsColumn("RPPS")  # indexed through Meta, like the mailboxes'
     practice_mode = models.CharField("mode d'exercice", max_length=120, blank=True)
     role = models.CharField("rôle", max_length=120, blank=True)
     sector = models.CharField("secteur d'activité", max_length=160, blank=True)
