@@ -11,7 +11,8 @@ under /tmp, then, in a scratch PostgreSQL database, measures in the same run:
 * import 3: a newer pair (1 % of professionals removed, renamed or added);
 
 each import as a child process, with its wall time and peak memory (ru_maxrss from
-``os.wait4``). Ratios are printed against the baseline. Then the same import on SQLite
+``os.wait4``). Each step (COPY or import) starts after ``sync`` and a ``CHECKPOINT``, so
+that none pays for the writes of the one before it. Ratios are printed against the baseline. Then the same import on SQLite
 (smaller files, rows/s). The generated files and the scratch database are deleted.
 
     python bench/directory_import.py [--professionals N] [--sqlite-professionals N]
@@ -61,6 +62,15 @@ def child(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     if process.returncode != 0:
         raise SystemExit(f"concerto {' '.join(args)} a échoué :\n{text}")
     return seconds, usage.ru_maxrss // 1024, text
+
+
+def settle(admin_url: str) -> None:
+    """Before each measured step: the files written so far flushed to disk and a
+    checkpoint, so that no step pays for the writes of the one before it (the generated
+    files, the previous step's WAL and dirty buffers). Same for the COPY and the imports."""
+    os.sync()
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute("CHECKPOINT")
 
 
 def raw_copy(url: str, activity: Path, mssante: Path) -> float:
@@ -167,12 +177,15 @@ def main() -> None:
         env = env_for(url, work / "data")
         child(["migrate", "-v0"], env)
 
+        settle(options.admin_url)
         copy_before = raw_copy(url, activity, mssante)
         print(f"COPY brut (avant) : {copy_before:.1f} s")
+        settle(options.admin_url)
         first = child(["import-directory", str(activity), str(mssante)], env)
         print(f"Import 1 (annuaire vide) : {first[0]:.1f} s, {first[1]} Mo — {counts(first[2])}")
         print(phases(first[2]))
         xid = current_xid(url)
+        settle(options.admin_url)
         second = child(["import-directory", str(activity), str(mssante)], env)
         rewritten = rows_written_since(url, xid)
         print(
@@ -180,6 +193,7 @@ def main() -> None:
             f"{counts(second[2])} — lignes réécrites : {rewritten}"
         )
         xid = current_xid(url)
+        settle(options.admin_url)
         forced = child(["import-directory", "--force", str(activity), str(mssante)], env)
         rewritten_forced = rows_written_since(url, xid)
         print(
@@ -187,12 +201,14 @@ def main() -> None:
             f"{forced[1]} Mo — {counts(forced[2])} — lignes réécrites : {rewritten_forced}"
         )
         print(phases(forced[2]))
+        settle(options.admin_url)
         third = child(["import-directory", *map(str, sorted(newer.glob("*.txt")))], env)
         print(
             f"Import 3 (fichiers plus récents) : {third[0]:.1f} s, {third[1]} Mo — "
             f"{counts(third[2])}"
         )
         print(phases(third[2]))
+        settle(options.admin_url)
         copy_after = raw_copy(url, activity, mssante)
         print(f"COPY brut (après) : {copy_after:.1f} s")
         baseline = (copy_before + copy_after) / 2
