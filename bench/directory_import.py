@@ -12,8 +12,9 @@ under /tmp, then, in a scratch PostgreSQL database, measures in the same run:
 
 each import as a child process, with its wall time and peak memory (ru_maxrss from
 ``os.wait4``). Each step (COPY or import) starts after ``sync`` and a ``CHECKPOINT``, so
-that none pays for the writes of the one before it. Ratios are printed against the baseline. Then the same import on SQLite
-(smaller files, rows/s). The generated files and the scratch database are deleted.
+that none pays for the writes of the one before it. Ratios are printed against the
+baseline. Then the same import on SQLite (smaller files, rows/s). The generated files
+and the scratch database are deleted.
 
     python bench/directory_import.py [--professionals N] [--sqlite-professionals N]
         [--admin-url postgresql://postgres@127.0.0.1:5432/postgres] [--keep]

@@ -417,7 +417,7 @@ def read_activity(
     line_before: int = 1,
 ) -> FileStats:
     """Stage the activity file; with ``direct``, write the activities as rows of their
-    final table (no line number, values cut to the columns' sizes).
+    final table (their id the line number, values cut to the columns' sizes).
 
     ``known`` (a refresh): the digests of the lines already in the directory. A line
     found there is not staged (it is taken out of ``known``: what is left at the end is
@@ -708,9 +708,11 @@ class _SpoolWriter(Writer):
         self._encode = encode
         self._buffer: list[bytes] = []
 
+    BATCH = 8192  # rows
+
     def write(self, row: list[bytes]) -> None:
         self._buffer.append(self._encode(row))
-        if len(self._buffer) >= 8192:
+        if len(self._buffer) >= self.BATCH:
             self._out.write(b"".join(self._buffer))
             self._buffer.clear()
 
@@ -1093,8 +1095,9 @@ def _drop_indexes(cursor: Any, table: str) -> list[str]:
         return []
     cursor.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY contype",
-        [table],
+        "WHERE conrelid = %s::regclass AND (contype = 'u' OR (contype = 'p' AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint f WHERE f.confrelid = %s::regclass))) ORDER BY contype",
+        [table, table],
     )
     uniques = cursor.fetchall()
     cursor.execute(
@@ -1125,7 +1128,7 @@ def _loaded(cursor: Any, rebuild: Sequence[str], added: int) -> Changes:
 def _ids_given(cursor: Any, table: str) -> None:
     """The rows were loaded with their ids (line numbers): the table's own sequence goes
     on after them, for the rows a later refresh inserts. (A sequence is not rolled back
-    with the transaction: a failed import leaves gaps, never a reused id.)"""
+    with the transaction: a failed import may leave it further on, which is harmless.)"""
     cursor.execute(
         f"SELECT setval(pg_get_serial_sequence(%s, 'id'), "
         f"GREATEST((SELECT MAX(id) FROM {table}), 1))",
@@ -1699,8 +1702,8 @@ def _split_offset(path: Path, layout: Layout, start: int, size: int) -> int | No
             if not line:
                 return None
             parts = line.rstrip(b"\r\n").split(b"|")
-            if len(parts) not in (fields, fields + 1):  # a bad line: reported by its reader
-                continue
+            if len(parts) != fields and (len(parts) != fields + 1 or parts[-1]):
+                continue  # a bad line: its reader reports it
             identifier = parts[id_at].strip()
             if previous is not None and identifier != previous:
                 return offset
@@ -1726,7 +1729,7 @@ class _PublishedSpool(_SpoolWriter):
 
     def write(self, row: list[bytes]) -> None:
         self._buffer.append(self._encode(row))
-        if len(self._buffer) >= 8192:
+        if len(self._buffer) >= self.BATCH:
             self.close()
 
     def close(self) -> None:
@@ -1865,6 +1868,8 @@ class ActivityHelper:
             setattr(stats, name, getattr(stats, name) + getattr(other, name))
         stats.first_rpps = stats.first_rpps or other.first_rpps
         stats.last_rpps = other.last_rpps or stats.last_rpps
+        progress.helper = None
+        progress.tick(source.size, stats.lines, force=True)
 
     def stop(self) -> None:
         if self._process.is_alive():
@@ -1939,7 +1944,10 @@ def _stage_file(
             direct = connection.vendor == "postgresql" and totals["activities"] == 0
             start = source.stream.tell()  # after the header
             offset = None
-            if direct and source.plain and source.size - start >= PARALLEL_MIN_BYTES:
+            # (Both tables empty: the helper's professional candidates join this process's
+            # spool, see ProfessionalSpool.absorb.)
+            parallel = direct and totals["professionals"] == 0 and source.plain
+            if parallel and source.size - start >= PARALLEL_MIN_BYTES:
                 offset = _split_offset(source.path, layout, start, source.size)
             if offset is not None:  # (forked before any COPY starts on the connection)
                 helper = ActivityHelper(source.path, layout, offset)

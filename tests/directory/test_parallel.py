@@ -3,6 +3,7 @@ the report of rejected lines and the counts are exactly those of one process."""
 
 from __future__ import annotations
 
+import os
 from io import StringIO
 from pathlib import Path
 
@@ -29,9 +30,10 @@ def _irregular_copy(source: Path, out: Path, order: str) -> tuple[Path, int]:
     first), a line with too few fields, an invalid RPPS and a Windows-1252 line; and the
     offset where the second reader is made to start (the line after the middle).
 
-    ``order``: "grouped" (as published, by RPPS); "boundary": a line of the first
-    professional put where the second part starts (each part sorted, not the whole);
-    "scattered": an earlier line repeated in the second part, found in SQL."""
+    ``order``: "grouped" (as published, by RPPS); "crlf": the same with Windows line ends
+    and no final one; "boundary": a line of the first professional put where the second
+    part starts (each part sorted, not the whole); "scattered": an earlier line repeated
+    in the second part, found in SQL."""
     lines = source.read_bytes().split(b"\n")
     header, data = lines[0], [line for line in lines[1:] if line]
     at = importer.formats.recognise(header.decode()).positions
@@ -62,8 +64,9 @@ def _irregular_copy(source: Path, out: Path, order: str) -> tuple[Path, int]:
         data.insert(split + 3, data[first])
     out.mkdir()
     path = out / source.name
-    path.write_bytes(b"\n".join([header, *data, b""]))
-    offset = len(header) + 1 + sum(len(line) + 1 for line in data[:split])
+    end = b"\r\n" if order == "crlf" else b"\n"
+    path.write_bytes(end.join([header, *data]) + (b"" if order == "crlf" else end))
+    offset = len(header) + len(end) + sum(len(line) + len(end) for line in data[:split])
     return path, offset
 
 
@@ -81,13 +84,19 @@ def _import(path: Path, mssante: Path, monkeypatch, *, split: int | None):
     report = StringIO()
     summary = run(path, mssante, report=report, max_bad_share=0.5)
     assert len(helpers) == (1 if split else 0)
-    result = (_every_column(), report.getvalue(), summary)
+    rows = _every_column()
+    rows["ids"] = sorted(Activity.objects.values_list("id", "key"))  # an id is a line number
+    result = (rows, report.getvalue(), summary)
     _empty_directory()
     return result
 
 
-@pytest.mark.parametrize("order", ["grouped", "boundary", "scattered"])
+@pytest.mark.parametrize("order", ["grouped", "crlf", "boundary", "scattered"])
 def test_two_readers_give_what_one_gives(tmp_path, monkeypatch, order):
+    # Small blocks and batches: the helper's rows reach the COPY in many pieces, in
+    # between this process's blocks.
+    monkeypatch.setattr(importer, "FLUSH_BYTES", 4096)
+    monkeypatch.setattr(importer._SpoolWriter, "BATCH", 7)
     sample = write_sample(tmp_path / "sample", professionals=1500, seed=5)
     path, split = _irregular_copy(sample.activity_path, tmp_path / "irregular", order)
     one_rows, one_report, one = _import(path, sample.mssante_path, monkeypatch, split=None)
@@ -104,11 +113,13 @@ def test_two_readers_give_what_one_gives(tmp_path, monkeypatch, order):
     single = next(f for f in one.files if f.layout.kind == "activity")
     for attribute in ("lines", "staged", "bad", "ignored", "cp1252_lines", "grouped", "digest"):
         assert getattr(activity, attribute) == getattr(single, attribute), attribute
-    assert activity.grouped is (order == "grouped")
+    assert activity.grouped is (order in ("grouped", "crlf"))
     assert activity.cp1252_lines == 1
     reported = [line.split("\t") for line in two_report.splitlines()[1:]]
     # The irregular lines are in the second part, reported under their own numbers.
     second_part = path.read_bytes()[:split].count(b"\n") + 1
+    ids = [row_id for row_id, _ in two_rows["ids"]]
+    assert min(ids) == 2 and max(ids) > second_part
     expected = ["RPPS invalide", "ligne ou adresse en double", "nombre de champs incorrect"]
     if order == "scattered":
         expected.append("ligne ou adresse en double")
@@ -174,3 +185,34 @@ def test_no_split_when_one_professional_fills_the_file(tmp_path):
     start = len(sample.activity_path.open("rb").readline())
     size = sample.activity_path.stat().st_size
     assert importer._split_offset(sample.activity_path, layout, start, size) is None
+
+
+def test_a_helper_that_dies_stops_the_run_and_changes_nothing(tmp_path, monkeypatch):
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=10)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    real = importer.read_activity
+
+    def dying_in_the_helper(*args, **kwargs):
+        if kwargs.get("line_before", 1) > 1:
+            os._exit(3)  # killed: no word sent back
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "read_activity", dying_in_the_helper)
+    with pytest.raises(RuntimeError, match="le processus de lecture s'est arrêté"):
+        run(sample.activity_path, sample.mssante_path)
+    assert Professional.objects.count() == Activity.objects.count() == 0
+
+
+def test_professionals_without_activities_are_read_by_one_process(tmp_path, monkeypatch):
+    """Activities empty but not professionals: the candidates are staged and compared,
+    so the file is read by one process (the helper's spool is for an empty table)."""
+    Professional.objects.create(rpps=RPPS[0], last_name="DEJALAFICTIF", profession_code="10")
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=11)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    helpers = []
+    real = importer.ActivityHelper
+    monkeypatch.setattr(importer, "ActivityHelper", lambda *a: helpers.append(a) or real(*a))
+    summary = run(sample.activity_path)
+    assert helpers == []
+    assert summary.activities is not None and summary.activities.added > 1500
+    assert Professional.objects.count() == summary.totals["professionals"] > 1000
