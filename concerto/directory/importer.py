@@ -1755,11 +1755,12 @@ def _read_activity_apart(helper: ActivityHelper, layout: Layout, results: Any) -
     touches the database (the parent's connection is shared by the fork)."""
     try:
         path, offset = helper.path, helper.offset
-        lineno = _lines_before(path, offset)
-        with open(path, "rb", buffering=0) as raw:
+        lineno = _lines_before(helper.file, offset)
+        with open(helper.file, "rb", buffering=0) as raw:
             raw.seek(offset)
             with io.BufferedReader(raw, FLUSH_BYTES) as stream:
-                source = Source(path, path.name, stream, path.stat().st_size, hashlib.sha256())
+                size = os.fstat(raw.fileno()).st_size
+                source = Source(path, path.name, stream, size, hashlib.sha256())
                 collected = _Collected()
                 rows = _PublishedSpool(helper.rows, helper.ready)
                 candidates = ProfessionalSpool(helper.candidates)
@@ -1787,9 +1788,10 @@ class ActivityHelper:
     """The second part of a large activity file, parsed by a forked process into spool
     files; its rows are COPY'd by this process after its own (:meth:`join`)."""
 
-    def __init__(self, path: Path, layout: Layout, offset: int) -> None:
+    def __init__(self, source: Source, layout: Layout, offset: int) -> None:
         context = multiprocessing.get_context("fork")
-        self.path = path
+        self.path = source.path
+        self.file = source.reopened()  # (the file this process reads, even if replaced)
         self.offset = offset
         self.rows = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stop()
         self.candidates = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stop()
@@ -1948,9 +1950,9 @@ def _stage_file(
             # spool, see ProfessionalSpool.absorb.)
             parallel = direct and totals["professionals"] == 0 and source.plain
             if parallel and source.size - start >= PARALLEL_MIN_BYTES:
-                offset = _split_offset(source.path, layout, start, source.size)
+                offset = _split_offset(source.reopened(), layout, start, source.size)
             if offset is not None:  # (forked before any COPY starts on the connection)
-                helper = ActivityHelper(source.path, layout, offset)
+                helper = ActivityHelper(source, layout, offset)
                 progress.helper = helper.progress
                 own_part = Source(
                     source.path,

@@ -61,6 +61,17 @@ class Source:
     size: int  # uncompressed bytes, for the progress bar
     digest: Any  # hashlib object: SHA-256 of everything read so far
     plain: bool = False  # a file on disk, not an archive member: its parts can be read apart
+    fd: int | None = None  # (plain) the descriptor it is read through
+
+    def reopened(self) -> Path:
+        """A path to the very file this source reads, for another open of it (its own
+        position) or a forked process: /proc/self/fd, which still leads to the file read
+        if its name has been replaced since (Linux); the path elsewhere."""
+        if self.fd is not None:
+            proc = Path(f"/proc/self/fd/{self.fd}")
+            if proc.exists():
+                return proc
+        return self.path
 
 
 @contextmanager
@@ -99,4 +110,6 @@ def open_source(path: Path) -> Iterator[Source]:
         open(path, "rb", buffering=0) as raw_file,
         io.BufferedReader(HashingReader(raw_file, digest), BUFFER) as stream,
     ):
-        yield Source(path, path.name, stream, path.stat().st_size, digest, plain=True)
+        yield Source(
+            path, path.name, stream, path.stat().st_size, digest, plain=True, fd=raw_file.fileno()
+        )

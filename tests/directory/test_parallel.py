@@ -3,7 +3,9 @@ the report of rejected lines and the counts are exactly those of one process."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 from io import StringIO
 from pathlib import Path
 
@@ -216,3 +218,41 @@ def test_professionals_without_activities_are_read_by_one_process(tmp_path, monk
     assert helpers == []
     assert summary.activities is not None and summary.activities.added > 1500
     assert Professional.objects.count() == summary.totals["professionals"] > 1000
+
+
+def test_the_helper_reads_the_file_opened_even_if_its_name_is_replaced(tmp_path, monkeypatch):
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=12)
+    other = write_sample(tmp_path / "other", professionals=900, seed=13)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    expected_rows, expected_report, _ = _import_once(sample.activity_path, monkeypatch)
+    # Copy the sample again, then replace its name by another file once the import has
+    # opened it (before the helper starts): both readers must read the file opened.
+    path = tmp_path / "replaced" / sample.activity_path.name
+    path.parent.mkdir()
+    shutil.copyfile(sample.activity_path, path)
+    real = importer._split_offset
+
+    def replacing(*args):
+        offset = real(*args)
+        os.replace(other.activity_path, path)
+        return offset
+
+    monkeypatch.setattr(importer, "_split_offset", replacing)
+    rows, report, summary = _import_once(path, monkeypatch)
+    assert rows == expected_rows
+    assert sorted(report.splitlines()) == sorted(expected_report.splitlines())
+    assert summary.files[0].digest == hashlib.sha256(sample.activity_path.read_bytes()).hexdigest()
+
+
+def _import_once(path: Path, monkeypatch):
+    helpers = []
+    real = importer.ActivityHelper
+    monkeypatch.setattr(importer, "ActivityHelper", lambda *a: helpers.append(a) or real(*a))
+    report = StringIO()
+    summary = run(path, report=report)
+    monkeypatch.setattr(importer, "ActivityHelper", real)
+    assert len(helpers) == 1
+    rows = _every_column()
+    rows["ids"] = sorted(Activity.objects.values_list("id", "key"))
+    _empty_directory()
+    return rows, report.getvalue(), summary
