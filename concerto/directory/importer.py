@@ -379,23 +379,27 @@ def _records(
         if block.endswith(b"\n"):
             lines.pop()
         strip_cr = b"\r" in block
+        read = 0  # (counted locally, added to ``stats.lines`` once a block)
         for raw in lines:
             lineno += 1
             if strip_cr:
                 raw = raw.rstrip(b"\r")
             if not raw:
                 continue
-            stats.lines += 1
+            read += 1
             if check_encoding and not raw.isascii():
                 raw = _to_utf8(raw, stats)
-            pipes = raw.count(b"|")
-            if pipes == fields and raw.endswith(b"|"):
-                raw = raw[:-1]
-            elif pipes != fields - 1:
-                bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
-                stats.bad += 1
-                continue
-            yield lineno, raw, raw.split(b"|")
+            parts = raw.split(b"|")
+            if len(parts) != fields:
+                if len(parts) == fields + 1 and not parts[-1]:  # the trailing "|"
+                    parts.pop()
+                    raw = raw[:-1]
+                else:
+                    bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
+                    stats.bad += 1
+                    continue
+            yield lineno, raw, parts
+        stats.lines += read
         progress.tick(stream.tell(), stats.lines)
 
 
@@ -458,13 +462,17 @@ def read_activity(
     # file is not grouped) in SQL, by ``rank``: the quality in its 2 high bits, then
     # the digest's first 61 bits (two lines of one professional sharing them: odds of
     # 2^-61; one of them would then be kept, whichever).
-    person: list[bytes] | None = None
+    person: list[Any] | None = None
     person_rank = 0
     grouped = True  # RPPS never decrease: no RPPS can come back after another one
     # While the file is grouped, a repeated line can only repeat a line of the same
     # professional: duplicates are found here, among that professional's lines (their
     # digests), instead of by a pass over the staging table.
     lines_of_person: dict[bytes, int] = {}
+    staged = 0  # (counted locally: cheaper than the attribute)
+    # The professionals' spool of a first import takes the rank as a number; the others
+    # as COPY text.
+    rank_text = not isinstance(professionals, ProfessionalSpool)
     for lineno, raw, parts in _records(source, layout, stats, bad, progress, line_before):
         # (Comparisons try the value as published before stripping it: cheaper.)
         if parts[type_at] != b"8" and parts[type_at].strip() != b"8":  # 0 = ADELI: not RPPS
@@ -494,7 +502,7 @@ def read_activity(
                 continue
         if pad:
             parts.append(b"")
-        stats.staged += 1
+        staged += 1
         if known is not None and digest in known:
             known.remove(digest)  # already in the directory, as it is
             stats.unchanged += 1
@@ -515,7 +523,9 @@ def read_activity(
             if not stats.first_rpps:
                 stats.first_rpps = last_rpps
             person_rank = rank
-            person = [last_rpps, b"%d" % rank, *map(strip, pick_person(parts))]
+            shown = b"%d" % rank if rank_text else rank
+            person = [last_rpps, shown, *map(strip, pick_person(parts))]
+    stats.staged += staged
     if person is not None:
         professionals.write(person)
         stats.professionals += 1
@@ -770,11 +780,11 @@ class ProfessionalSpool(Writer):
         self._limits = _limits(Professional, PROFESSIONAL_VALUES)
         self._more: list[Any] = []  # the other process's candidates, which come after these
 
-    def write(self, row: list[bytes]) -> None:
-        rpps, rank, *values = row
+    def write(self, row: list[Any]) -> None:
+        rpps, rank, *values = row  # (the rank as a number: see read_activity)
         if any(map(operator.gt, map(len, values), self._limits)):
             values = list(map(_cut, values, self._limits))
-        self.ranks.append(int(rank))
+        self.ranks.append(rank)
         self._rows.write([rpps, *values])
 
     def close(self) -> None:
