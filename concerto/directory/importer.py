@@ -723,12 +723,14 @@ class _SpoolWriter(Writer):
     def write(self, row: list[bytes]) -> None:
         self._buffer.append(self._encode(row))
         if len(self._buffer) >= self.BATCH:
-            self._out.write(b"".join(self._buffer))
-            self._buffer.clear()
+            self._spill()
 
-    def close(self) -> None:
+    def _spill(self) -> None:
         self._out.write(b"".join(self._buffer))
         self._buffer.clear()
+
+    def close(self) -> None:
+        self._spill()
         self._out.flush()
 
     def abort(self) -> None:
@@ -1620,56 +1622,92 @@ class _Collected(BadLines):
         self.lines.append((file, line, reason, detail))
 
 
-def _read_mssante_apart(path: Path, spool: Any, results: Any, direct: bool) -> None:
-    """In the second process: parse the MSSanté file into ``spool`` and send back its
-    stats and rejected lines (or the error). It never touches the database: the parent's
-    connection is shared by the fork and must stay the parent's alone."""
+def _send_outcome(read: Callable[..., Any], results: Any, *args: Any) -> None:
+    """In a forked reader: run ``read(*args)`` and send back what it returns, or the
+    error. It never touches the database: the parent's connection is shared by the fork
+    and must stay the parent's alone."""
     try:
-        with open_source(path) as source:
-            layout, header = _read_header(source)
-            collected = _Collected()
-            writer = _SpoolWriter(spool)
-            stats = read_mssante(
-                source, layout, writer, collected, Progress(None, tty=False), direct=direct
-            )
-            writer.close()
-            stats.size = source.size
-            stats.digest = source.digest.hexdigest()
-            stats.shape = _shape(header)
-        results.send(("ok", stats, collected.lines))
+        results.send(("ok", read(*args)))
     except BaseException as exc:  # noqa: BLE001 — sent to the parent, which raises it
         try:
-            results.send(("error", exc, None))
+            results.send(("error", exc))
         except Exception:  # an exception that cannot be pickled
-            results.send(("error", RuntimeError(repr(exc)), None))
+            results.send(("error", RuntimeError(repr(exc))))
 
 
-class BackgroundMSSante:
+class _ForkedReader:
+    """A file (or part of one) parsed by a forked process; what it read comes back
+    through a pipe (:meth:`outcome`), its rows through files the parent made."""
+
+    path: Path
+
+    def _start(self, read: Callable[..., Any], *args: Any) -> None:
+        """Fork (the files and shared values it writes must exist by now)."""
+        context = multiprocessing.get_context("fork")
+        self._results, sender = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_send_outcome, args=(read, sender, *args), daemon=True
+        )
+        self._process.start()
+        sender.close()
+
+    def finished(self, timeout: float) -> bool:
+        return bool(self._results.poll(timeout))
+
+    def outcome(self) -> Any:
+        """What the reader returned (waiting for it); its error raised here."""
+        try:
+            status, value = self._results.recv()
+        except EOFError:
+            raise RuntimeError(f"{self.path.name} : le processus de lecture s'est arrêté") from None
+        self._process.join()
+        if status != "ok":
+            raise value
+        return value
+
+    def _files(self) -> list[Any]:
+        return []
+
+    def stop(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._results.close()
+        for file in self._files():
+            file.close()
+
+
+def _read_mssante_apart(path: Path, spool: Any, direct: bool) -> tuple[FileStats, list[Any]]:
+    """In the second process: parse the MSSanté file into ``spool``; its stats and
+    rejected lines."""
+    with open_source(path) as source:
+        layout, header = _read_header(source)
+        collected = _Collected()
+        writer = _SpoolWriter(spool)
+        stats = read_mssante(
+            source, layout, writer, collected, Progress(None, tty=False), direct=direct
+        )
+        writer.close()
+        stats.size = source.size
+        stats.digest = source.digest.hexdigest()
+        stats.shape = _shape(header)
+    return stats, collected.lines
+
+
+class BackgroundMSSante(_ForkedReader):
     """The MSSanté file parsed by a forked process into a spool file, loaded afterwards
     by this process's connection (one transaction): into its staging table, or with
     ``direct`` (an empty mailbox table, PostgreSQL) straight into the table, its indexes
     dropped (``FileStats.rebuild`` gives them back)."""
 
     def __init__(self, path: Path, *, direct: bool = False) -> None:
-        context = multiprocessing.get_context("fork")
         self.path = path
         self.direct = direct
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stop()
-        self._results, sender = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=_read_mssante_apart, args=(path, self._spool, sender, direct), daemon=True
-        )
-        self._process.start()
-        sender.close()
+        self._start(_read_mssante_apart, path, self._spool, direct)
 
     def load(self, cursor: Any, bad: BadLines) -> FileStats:
-        try:
-            outcome, value, lines = self._results.recv()
-        except EOFError:
-            raise RuntimeError(f"{self.path.name} : le processus de lecture s'est arrêté") from None
-        self._process.join()
-        if outcome != "ok":
-            raise value
+        value, lines = self.outcome()
         for line in lines:
             bad.add(*line)
         if self.direct:
@@ -1679,12 +1717,8 @@ class BackgroundMSSante:
             _copy_spool(self._spool, _copy_sql(STAGE_MSSANTE, MAILBOX_STAGE))
         return value
 
-    def stop(self) -> None:
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join()
-        self._results.close()
-        self._spool.close()
+    def _files(self) -> list[Any]:
+        return [self._spool]
 
 
 # A large activity file read into an empty directory (PostgreSQL) is parsed by two
@@ -1737,13 +1771,9 @@ class _PublishedSpool(_SpoolWriter):
         super().__init__(out)
         self._ready = ready
 
-    def write(self, row: list[bytes]) -> None:
-        self._buffer.append(self._encode(row))
-        if len(self._buffer) >= self.BATCH:
-            self.close()
-
-    def close(self) -> None:
-        super().close()
+    def _spill(self) -> None:
+        super()._spill()
+        self._out.flush()
         self._ready.value = self._out.tell()
 
 
@@ -1760,59 +1790,49 @@ class _SharedProgress(Progress):
         self._done[1] = rows
 
 
-def _read_activity_apart(helper: ActivityHelper, layout: Layout, results: Any) -> None:
-    """In the helper process: parse the activity file from ``helper.offset`` on. It never
-    touches the database (the parent's connection is shared by the fork)."""
-    try:
-        path, offset = helper.path, helper.offset
-        lineno = _lines_before(helper.file, offset)
-        with open(helper.file, "rb", buffering=0) as raw:
-            raw.seek(offset)
-            with io.BufferedReader(raw, FLUSH_BYTES) as stream:
-                size = os.fstat(raw.fileno()).st_size
-                source = Source(path, path.name, stream, size, hashlib.sha256())
-                collected = _Collected()
-                rows = _PublishedSpool(helper.rows, helper.ready)
-                candidates = ProfessionalSpool(helper.candidates)
-                stats = read_activity(
-                    source,
-                    layout,
-                    rows,
-                    candidates,
-                    collected,
-                    _SharedProgress(offset, helper.done),
-                    direct=True,
-                    line_before=lineno,
-                )
-                rows.close()
-                candidates.flush()
-        results.send(("ok", stats, collected.lines, candidates.ranks))
-    except BaseException as exc:  # noqa: BLE001 — sent to the parent, which raises it
-        try:
-            results.send(("error", exc, None, None))
-        except Exception:  # an exception that cannot be pickled
-            results.send(("error", RuntimeError(repr(exc)), None, None))
+def _read_activity_apart(
+    helper: ActivityHelper, layout: Layout
+) -> tuple[FileStats, list[Any], array.array[int]]:
+    """In the helper process: parse the activity file from ``helper.offset`` on; its
+    stats, rejected lines and professional candidates' ranks."""
+    path, offset = helper.path, helper.offset
+    lineno = _lines_before(helper.file, offset)
+    with open(helper.file, "rb", buffering=0) as raw:
+        raw.seek(offset)
+        with io.BufferedReader(raw, FLUSH_BYTES) as stream:
+            size = os.fstat(raw.fileno()).st_size
+            source = Source(path, path.name, stream, size, hashlib.sha256())
+            collected = _Collected()
+            rows = _PublishedSpool(helper.rows, helper.ready)
+            candidates = ProfessionalSpool(helper.candidates)
+            stats = read_activity(
+                source,
+                layout,
+                rows,
+                candidates,
+                collected,
+                _SharedProgress(offset, helper.done),
+                direct=True,
+                line_before=lineno,
+            )
+            rows.close()
+            candidates.flush()
+    return stats, collected.lines, candidates.ranks
 
 
-class ActivityHelper:
+class ActivityHelper(_ForkedReader):
     """The second part of a large activity file, parsed by a forked process into spool
     files; its rows are COPY'd by this process after its own (:meth:`join`)."""
 
     def __init__(self, source: Source, layout: Layout, offset: int) -> None:
-        context = multiprocessing.get_context("fork")
         self.path = source.path
         self.file = source.reopened()  # (the file this process reads, even if replaced)
         self.offset = offset
         self.rows = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stop()
         self.candidates = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stop()
-        self.ready = context.RawValue("q", 0)
-        self.done = context.RawArray("q", 2)
-        self._results, sender = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=_read_activity_apart, args=(self, layout, sender), daemon=True
-        )
-        self._process.start()
-        sender.close()
+        self.ready = multiprocessing.RawValue("q", 0)
+        self.done = multiprocessing.RawArray("q", 2)
+        self._start(_read_activity_apart, self, layout)
 
     def progress(self) -> tuple[int, int]:
         return self.done[0], self.done[1]
@@ -1856,18 +1876,10 @@ class ActivityHelper:
                 hashed = not source.stream.read(FLUSH_BYTES)
             elif outcome is not None:
                 break
-            elif self._results.poll(0.05):
-                try:
-                    outcome = self._results.recv()
-                except EOFError:
-                    raise RuntimeError(
-                        f"{source.name} : le processus de lecture s'est arrêté"
-                    ) from None
-                self._process.join()
-                if outcome[0] != "ok":
-                    raise outcome[1]
+            elif self.finished(0.05):
+                outcome = self.outcome()
             progress.tick(self.offset, stats.lines)
-        _, other, lines, ranks = outcome
+        other, lines, ranks = outcome
         for line in lines:
             bad.add(*line)
         professionals.absorb(self.candidates, ranks)
@@ -1883,13 +1895,8 @@ class ActivityHelper:
         progress.helper = None
         progress.tick(source.size, stats.lines, force=True)
 
-    def stop(self) -> None:
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join()
-        self._results.close()
-        self.rows.close()
-        self.candidates.close()
+    def _files(self) -> list[Any]:
+        return [self.rows, self.candidates]
 
 
 class _Bounded(io.RawIOBase):
