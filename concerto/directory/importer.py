@@ -1366,7 +1366,6 @@ def import_directory(
             cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
             cursor.execute("SELECT set_config('maintenance_work_mem', %s, true)", [work_mem])
         before = _totals(cursor)
-        layouts: dict[str, tuple[Layout, FileStats]] = {}
         seen: set[str] = set()
         found: list[tuple[Path, Layout, str, FileStats | None]] = []  # None: to be read
         for path in paths:
@@ -1377,122 +1376,34 @@ def import_directory(
         ]
         # Both files to read (PostgreSQL): the MSSanté file is parsed by a second process
         # while this one reads the activity file, then loaded from its spool (straight
-        # into the mailbox table when it is empty).
+        # into the mailbox table when it is empty). On a first import it starts when the
+        # activity file leaves a core free, and is loaded last (BackgroundMSSante.start_with).
         background = None
         if connection.vendor == "postgresql" and len(to_read) == 2:
             path, layout, _ = next(item for item in to_read if item[1].kind == MSSANTE)
             mailboxes_direct = _addresses(before) == 0
             if not mailboxes_direct:
                 _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
-            progress.phase(f"Lecture de {path.name} ({layout.label}), en parallèle")
-            background = BackgroundMSSante(path, direct=mailboxes_direct)
-        read: dict[Path, FileStats] = {}
+            background = BackgroundMSSante(path, layout, direct=mailboxes_direct)
+            if before["activities"] or before["professionals"]:
+                background.start(progress)
         try:
-            known = None
-            activity_shape = next((shape for _, lay, shape in to_read if lay.kind == ACTIVITY), "")
-            if activity_shape and _refreshable(before, force, activity_shape):
-                progress.phase("Lecture des empreintes des lignes déjà dans l'annuaire…")
-                known = _activity_keys(cursor)
-                progress.phase(f"{len(known)} empreintes lues")
-            for path, layout, _ in to_read:
-                if background is None or path != background.path:
-                    with _readable(path):
-                        read[path] = _read_file(cursor, path, layout, bad, progress, before, known)
-            if background is not None:
-                progress.phase(f"{background.path.name} : lu en parallèle ; chargement…")
-                with _readable(background.path):
-                    read[background.path] = background.load(cursor, bad)
+            layouts = _read_and_apply(
+                cursor,
+                summary=summary,
+                found=found,
+                to_read=to_read,
+                background=background,
+                before=before,
+                bad=bad,
+                progress=progress,
+                max_bad_share=max_bad_share,
+                allow_shrink=allow_shrink,
+                force=force,
+            )
         finally:
             if background is not None:
                 background.stop()
-        activity_path = Path()
-        for path, layout, _, unchanged in found:
-            stats = unchanged or read[path]
-            summary.files.append(stats)
-            if stats.unchanged_since is None:
-                layouts[layout.kind] = (layout, stats)
-                if layout.kind == ACTIVITY:
-                    activity_path = path
-            elif layout.kind == ACTIVITY:
-                summary.professionals, summary.activities = Changes(), Changes()
-            else:
-                summary.addresses = Changes()
-
-        progress.phase("Validation…")
-        if ACTIVITY in layouts:
-            _, stats = layouts[ACTIVITY]
-            if stats.direct:
-                if not stats.grouped:
-                    dropped = _report_loaded_duplicates(cursor, stats, bad)
-                    stats.bad += dropped
-                    stats.staged -= dropped
-            else:
-                _prepare_stage(cursor, STAGE_ACTIVITY, "key")
-                if not stats.grouped:  # else already found while reading
-                    dropped = 0
-                    if stats.refresh:  # first: each copy against the line found unchanged
-                        dropped = _report_repeats_of_unchanged(cursor, activity_path, stats, bad)
-                    dropped += _report_duplicates(
-                        cursor, STAGE_ACTIVITY, "key", stats.name, bad, "ligne"
-                    )
-                    stats.bad += dropped
-                    stats.staged -= dropped
-        if MSSANTE in layouts and not layouts[MSSANTE][1].direct:  # (else found while reading)
-            _, stats = layouts[MSSANTE]
-            _prepare_stage(cursor, STAGE_MSSANTE, "address")
-            dropped = _report_duplicates(
-                cursor, STAGE_MSSANTE, "address", stats.name, bad, "adresse"
-            )
-            stats.bad += dropped
-            stats.staged -= dropped
-        for _, stats in layouts.values():
-            _check_file(stats, max_bad_share)
-
-        if ACTIVITY in layouts:
-            _, stats = layouts[ACTIVITY]
-            _prepare_stage(cursor, STAGE_PROFESSIONAL, "rpps")
-            if not stats.grouped:
-                stats.professionals -= _settle_professionals(cursor)
-            if stats.refresh:
-                stats.professionals = _professionals_after_refresh(
-                    cursor, before["professionals"], stats
-                )
-            _check_shrink(
-                before["professionals"], "professionnels", stats.professionals, allow_shrink
-            )
-        if MSSANTE in layouts:
-            _check_shrink(
-                _addresses(before), "adresses MSSanté", layouts[MSSANTE][1].staged, allow_shrink
-            )
-
-        progress.phase("Application des changements…")
-        if ACTIVITY in layouts:
-            stats = layouts[ACTIVITY][1]
-            if stats.professionals_direct:
-                summary.professionals = _loaded(
-                    cursor, stats.professional_rebuild, stats.professionals
-                )
-            elif stats.refresh:
-                summary.professionals = _refresh_professionals(cursor, stats)
-            else:
-                summary.professionals = _apply_professionals(cursor)
-            progress.phase(f"Professionnels : {summary.professionals}")
-            if stats.direct:
-                summary.activities = _loaded(cursor, stats.rebuild, stats.staged)
-                _ids_given(cursor, ACTIVITY_TABLE)  # (by the primary key, rebuilt)
-            elif stats.refresh:
-                summary.activities = _refresh_activities(cursor)
-            else:
-                summary.activities = _apply_activities(cursor)
-            progress.phase(f"Activités : {summary.activities}")
-        if MSSANTE in layouts:
-            stats = layouts[MSSANTE][1]
-            if stats.direct:
-                summary.addresses = _loaded(cursor, stats.rebuild, stats.staged)
-            else:
-                summary.addresses = _apply_addresses(cursor)
-            progress.phase(f"Adresses MSSanté : {summary.addresses}")
-
         summary.totals = _totals_after(cursor, before, summary, MSSANTE in layouts)
         for _, stats in layouts.values():
             _remember(stats, summary.totals)
@@ -1523,6 +1434,151 @@ def import_directory(
             _drop_temp(cursor, table)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _read_and_apply(
+    cursor: Any,
+    *,
+    summary: ImportSummary,
+    found: list[tuple[Path, Layout, str, FileStats | None]],
+    to_read: list[tuple[Path, Layout, str]],
+    background: BackgroundMSSante | None,
+    before: dict[str, int],
+    bad: BadLines,
+    progress: Progress,
+    max_bad_share: float,
+    allow_shrink: bool,
+    force: bool,
+) -> dict[str, tuple[Layout, FileStats]]:
+    """Read, validate and apply the files of :func:`import_directory` (its steps 2-5);
+    returns the layout and stats of each file applied, by kind."""
+    read: dict[Path, FileStats] = {}
+    known = None
+    activity_shape = next((shape for _, lay, shape in to_read if lay.kind == ACTIVITY), "")
+    if activity_shape and _refreshable(before, force, activity_shape):
+        progress.phase("Lecture des empreintes des lignes déjà dans l'annuaire…")
+        known = _activity_keys(cursor)
+        progress.phase(f"{len(known)} empreintes lues")
+    for path, layout, _ in to_read:
+        if background is None or path != background.path:
+            with _readable(path):
+                read[path] = _read_file(
+                    cursor, path, layout, bad, progress, before, known, background
+                )
+    if background is not None:
+        background.start_with(None, progress)  # (if no activity file was read)
+        if not background.late:
+            read[background.path] = _load_background(cursor, background, bad, progress)
+    layouts: dict[str, tuple[Layout, FileStats]] = {}
+    activity_path = Path()
+    mssante_late: tuple[Layout, int] | None = None  # (its layout, its place in the summary)
+    for path, layout, _, unchanged in found:
+        if background is not None and background.late and path == background.path:
+            mssante_late = (layout, len(summary.files))  # loaded after the activities
+            continue
+        stats = unchanged or read[path]
+        summary.files.append(stats)
+        if stats.unchanged_since is None:
+            layouts[layout.kind] = (layout, stats)
+            if layout.kind == ACTIVITY:
+                activity_path = path
+        elif layout.kind == ACTIVITY:
+            summary.professionals, summary.activities = Changes(), Changes()
+        else:
+            summary.addresses = Changes()
+
+    progress.phase("Validation…")
+    if ACTIVITY in layouts:
+        _, stats = layouts[ACTIVITY]
+        if stats.direct:
+            if not stats.grouped:
+                dropped = _report_loaded_duplicates(cursor, stats, bad)
+                stats.bad += dropped
+                stats.staged -= dropped
+        else:
+            _prepare_stage(cursor, STAGE_ACTIVITY, "key")
+            if not stats.grouped:  # else already found while reading
+                dropped = 0
+                if stats.refresh:  # first: each copy against the line found unchanged
+                    dropped = _report_repeats_of_unchanged(cursor, activity_path, stats, bad)
+                dropped += _report_duplicates(
+                    cursor, STAGE_ACTIVITY, "key", stats.name, bad, "ligne"
+                )
+                stats.bad += dropped
+                stats.staged -= dropped
+    if MSSANTE in layouts:
+        _validate_mssante(cursor, layouts[MSSANTE][1], bad)
+    for _, stats in layouts.values():
+        _check_file(stats, max_bad_share)
+
+    if ACTIVITY in layouts:
+        _, stats = layouts[ACTIVITY]
+        _prepare_stage(cursor, STAGE_PROFESSIONAL, "rpps")
+        if not stats.grouped:
+            stats.professionals -= _settle_professionals(cursor)
+        if stats.refresh:
+            stats.professionals = _professionals_after_refresh(
+                cursor, before["professionals"], stats
+            )
+        _check_shrink(before["professionals"], "professionnels", stats.professionals, allow_shrink)
+    if MSSANTE in layouts:
+        _check_mailbox_shrink(before, layouts[MSSANTE][1], allow_shrink)
+
+    progress.phase("Application des changements…")
+    if ACTIVITY in layouts:
+        stats = layouts[ACTIVITY][1]
+        if stats.professionals_direct:
+            summary.professionals = _loaded(cursor, stats.professional_rebuild, stats.professionals)
+        elif stats.refresh:
+            summary.professionals = _refresh_professionals(cursor, stats)
+        else:
+            summary.professionals = _apply_professionals(cursor)
+        progress.phase(f"Professionnels : {summary.professionals}")
+        if stats.direct:
+            summary.activities = _loaded(cursor, stats.rebuild, stats.staged)
+            _ids_given(cursor, ACTIVITY_TABLE)  # (by the primary key, rebuilt)
+        elif stats.refresh:
+            summary.activities = _refresh_activities(cursor)
+        else:
+            summary.activities = _apply_activities(cursor)
+        progress.phase(f"Activités : {summary.activities}")
+    if background is not None and mssante_late is not None:
+        stats = _load_background(cursor, background, bad, progress)
+        summary.files.insert(mssante_late[1], stats)
+        layouts[MSSANTE] = (mssante_late[0], stats)
+        _validate_mssante(cursor, stats, bad)
+        _check_file(stats, max_bad_share)
+        _check_mailbox_shrink(before, stats, allow_shrink)
+    if MSSANTE in layouts:
+        stats = layouts[MSSANTE][1]
+        if stats.direct:
+            summary.addresses = _loaded(cursor, stats.rebuild, stats.staged)
+        else:
+            summary.addresses = _apply_addresses(cursor)
+        progress.phase(f"Adresses MSSanté : {summary.addresses}")
+    return layouts
+
+
+def _load_background(
+    cursor: Any, background: BackgroundMSSante, bad: BadLines, progress: Progress
+) -> FileStats:
+    progress.phase(f"{background.path.name} : lu en parallèle ; chargement…")
+    with _readable(background.path):
+        return background.load(cursor, bad)
+
+
+def _validate_mssante(cursor: Any, stats: FileStats, bad: BadLines) -> None:
+    """Repeated addresses, in SQL (found while reading when loaded straight in)."""
+    if stats.direct:
+        return
+    _prepare_stage(cursor, STAGE_MSSANTE, "address")
+    dropped = _report_duplicates(cursor, STAGE_MSSANTE, "address", stats.name, bad, "adresse")
+    stats.bad += dropped
+    stats.staged -= dropped
+
+
+def _check_mailbox_shrink(before: dict[str, int], stats: FileStats, allow_shrink: bool) -> None:
+    _check_shrink(_addresses(before), "adresses MSSanté", stats.staged, allow_shrink)
 
 
 @contextmanager
@@ -1600,11 +1656,12 @@ def _read_file(
     progress: Progress,
     totals: dict[str, int],
     known: set[bytes] | None = None,
+    mssante: BackgroundMSSante | None = None,
 ) -> FileStats:
     with open_source(path) as source:
         layout, header = _read_header(source)
         progress.start(f"{source.name} ({layout.label})", source.size)
-        stats = _stage_file(cursor, source, layout, bad, progress, totals, known)
+        stats = _stage_file(cursor, source, layout, bad, progress, totals, known, mssante)
         stats.shape = _shape(header)
         stats.size = source.size
         stats.digest = source.digest.hexdigest()  # the whole file has been read
@@ -1700,11 +1757,30 @@ class BackgroundMSSante(_ForkedReader):
     ``direct`` (an empty mailbox table, PostgreSQL) straight into the table, its indexes
     dropped (``FileStats.rebuild`` gives them back)."""
 
-    def __init__(self, path: Path, *, direct: bool = False) -> None:
+    def __init__(self, path: Path, layout: Layout, *, direct: bool = False) -> None:
         self.path = path
+        self.label = layout.label
         self.direct = direct
+        self._spool: Any = None
+        self.started = False
+        # Started with the activity file's second reader gone (see start_with): loaded at
+        # the end, after the activities, rather than waited for.
+        self.late = False
+
+    def start(self, progress: Progress) -> None:
+        progress.phase(f"Lecture de {self.path.name} ({self.label}), en parallèle")
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stop()
-        self._start(_read_mssante_apart, path, self._spool, direct)
+        self._start(_read_mssante_apart, self.path, self._spool, self.direct)
+        self.started = True
+
+    def start_with(self, helper: ActivityHelper | None, progress: Progress) -> None:
+        """Start unless started. Two processes reading the activity file already keep
+        both cores busy: a third would only slow them down. So, with a second reader
+        (``helper``), this one starts when they are done, and parses the MSSanté file
+        while the server loads the professionals and builds the indexes (one core)."""
+        if not self.started:
+            self.late = helper is not None
+            self.start(progress)
 
     def load(self, cursor: Any, bad: BadLines) -> FileStats:
         value, lines = self.outcome()
@@ -1718,7 +1794,11 @@ class BackgroundMSSante(_ForkedReader):
         return value
 
     def _files(self) -> list[Any]:
-        return [self._spool]
+        return [self._spool] if self._spool is not None else []
+
+    def stop(self) -> None:
+        if self.started:
+            super().stop()
 
 
 # A large activity file read into an empty directory (PostgreSQL) is parsed by two
@@ -1951,7 +2031,10 @@ def _stage_file(
     progress: Progress,
     totals: dict[str, int],
     known: set[bytes] | None = None,
+    mssante: BackgroundMSSante | None = None,
 ) -> FileStats:
+    """Read a file into its staging table (or, first import, its table); ``mssante``: the
+    MSSanté file's reader, not yet started, to start when this file leaves a core free."""
     writers: list[Writer] = []
     touched_professionals = None
     helper = None
@@ -2004,6 +2087,8 @@ def _stage_file(
                 or _writer(STAGE_PROFESSIONAL, PROFESSIONAL_STAGE, second=True)
             )
             writers.append(professionals)
+            if mssante is not None and helper is None:
+                mssante.start_with(None, progress)
             stats = read_activity(
                 source if helper is None else own_part,
                 layout,
@@ -2016,6 +2101,8 @@ def _stage_file(
             )
             if helper is not None:
                 helper.join(stats, source, professionals, bad, progress)
+            if mssante is not None:
+                mssante.start_with(helper, progress)
             stats.rebuild = rebuild
         else:
             _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)

@@ -256,3 +256,39 @@ def _import_once(path: Path, monkeypatch):
     rows["ids"] = sorted(Activity.objects.values_list("id", "key"))
     _empty_directory()
     return rows, report.getvalue(), summary
+
+
+def test_with_two_readers_the_mssante_file_is_read_after_them(tmp_path, monkeypatch):
+    """Three processes would share two cores: the MSSanté reader starts once the activity
+    file is read, and its file is loaded last."""
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=14)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    out = StringIO()
+    summary = importer.import_directory(
+        by=None,
+        paths=[sample.activity_path, sample.mssante_path],
+        report=StringIO(),
+        progress=Progress(out, tty=False, every=0.0),
+    )
+    text = out.getvalue()
+    started = text.index(f"Lecture de {sample.mssante_path.name}")
+    assert text.index("Lecture de PS_LibreAcces") < started < text.index("Validation")
+    assert text.index("Activités :") < text.index("lu en parallèle ; chargement")
+    assert [f.layout.kind for f in summary.files] == ["activity", "mssante"]
+    assert summary.addresses is not None and summary.addresses.added > 0
+    assert MSSanteAddress.objects.count() == summary.addresses.added
+
+
+def test_a_bad_mssante_file_read_last_still_changes_nothing(tmp_path, monkeypatch):
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=15)
+    lines = sample.mssante_path.read_bytes().split(b"\n")
+    # Half of the addresses cut short: far more bad lines than allowed.
+    lines[1::2] = [line[: len(line) // 3] if line else line for line in lines[1::2]]
+    sample.mssante_path.write_bytes(b"\n".join(lines))
+    before = _schema()
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    with pytest.raises(importer.ImportRefused, match="Rien n'a été modifié"):
+        run(sample.activity_path, sample.mssante_path)
+    assert Professional.objects.count() == Activity.objects.count() == 0
+    assert MSSanteAddress.objects.count() == 0
+    assert _schema() == before
