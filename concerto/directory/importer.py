@@ -64,16 +64,19 @@ import itertools
 import multiprocessing
 import operator
 import os
+import re
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -176,6 +179,8 @@ class FileStats:
     # into their empty table, whose indexes ``professional_rebuild`` gives back.
     professionals_direct: bool = False
     professional_rebuild: list[str] = field(default_factory=list)
+    # Or loaded and indexed by a second connection, to be swapped in at the end.
+    professional_side: SideProfessionals | None = None
     # A refresh against the directory's own lines (see ``read_activity``'s ``known``):
     # valid lines already there (counted in ``staged`` too, but not staged), the RPPS
     # of the staged lines, how many lines of the directory the file no longer has (their
@@ -828,8 +833,202 @@ class ProfessionalSpool(Writer):
         self._spool.close()
         return rebuild
 
+    def aside(self, cursor: Any, progress: Progress) -> SideProfessionals:
+        """Hand the candidates of a grouped file to a second connection instead
+        (:class:`SideProfessionals`)."""
+        self._rows.close()
+        side = SideProfessionals(cursor, [self._spool, *self._more], progress)
+        self._spool.close()
+        return side
+
     def abort(self) -> None:
         self._spool.close()
+
+
+SIDE_PROFESSIONAL = "dir_side_professional"
+
+
+def _side_load_possible(cursor: Any) -> bool:
+    """Whether the (empty) professional table may be replaced by another one of its shape:
+    this role owns it and nothing refers to it or hangs on it (a foreign key, a view, a
+    trigger, a policy, inheritance, a publication), which a drop would take along or
+    refuse."""
+    cursor.execute(
+        "SELECT c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = c.oid) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refobjid = c.oid "
+        "  AND d.classid = 'pg_rewrite'::regclass) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = c.oid) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid OR inhparent = c.oid) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = c.oid) "
+        "FROM pg_class c WHERE c.oid = %s::regclass",
+        [PROFESSIONAL_TABLE],
+    )
+    row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+class SideProfessionals:
+    """First import, a large file grouped by RPPS (PostgreSQL): the professionals are
+    loaded and indexed by a second connection, in a table of the professional table's
+    shape, while this one builds the activities' indexes and loads the mailboxes (about
+    a third of a first import was these statements one after the other, on one core).
+    This transaction then drops the empty professional table and gives the loaded one its
+    name, indexes and sequence names (:meth:`swap`): nothing is visible before the
+    commit, and a failed run leaves the directory as it was. The side table is committed
+    by its own connection, so a failed run drops it (:meth:`discard`), and each run drops
+    a leftover first."""
+
+    def __init__(self, cursor: Any, spools: Sequence[Any], progress: Progress) -> None:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY conname",
+            [PROFESSIONAL_TABLE],
+        )
+        constraints = cursor.fetchall()
+        cursor.execute(
+            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
+            "ORDER BY i.relname",
+            [PROFESSIONAL_TABLE],
+        )
+        indexes = cursor.fetchall()
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [PROFESSIONAL_TABLE])
+        self._sequence = cursor.fetchone()[0]
+        # Statements for the side table, under side names; (side name, name, constraint?).
+        self._build: list[str] = []
+        self.names: list[tuple[str, str, bool]] = []
+        for number, (name, definition) in enumerate(constraints):
+            side = f"{SIDE_PROFESSIONAL}_c{number}"
+            self._build.append(
+                f'ALTER TABLE {SIDE_PROFESSIONAL} ADD CONSTRAINT "{side}" {definition}'
+            )
+            self.names.append((side, name, True))
+        for number, (name, definition) in enumerate(indexes):
+            side = f"{SIDE_PROFESSIONAL}_i{number}"
+            head = _INDEX_HEAD.match(definition)
+            if head is None:
+                raise RuntimeError(f"définition d'index inattendue : {definition}")
+            statement = (
+                f'{head[1]}"{side}"{head[3]}{SIDE_PROFESSIONAL} USING {definition[head.end() :]}'
+            )
+            self._build.append(statement)
+            self.names.append((side, name, False))
+        self._params = connection.get_connection_params()
+        self._work_mem = _setting(cursor, "maintenance_work_mem")
+        # Descriptors of their own: the spools' owners close theirs when reading ends.
+        self._fds = [os.dup(spool.fileno()) for spool in spools]
+        self._conn: Any = None
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self.swapped = False
+        progress.phase("Professionnels : chargés et indexés par une seconde connexion…")
+        self._thread = threading.Thread(target=self._run, name="side-professionals", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(**self._params) as side:
+                self._conn = side
+                if self._cancelled:
+                    return
+                side.execute("SET lock_timeout = '60s'")
+                side.execute(f"DROP TABLE IF EXISTS {SIDE_PROFESSIONAL}")
+                side.execute(
+                    f"CREATE TABLE {SIDE_PROFESSIONAL} (LIKE {PROFESSIONAL_TABLE} "
+                    "INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS "
+                    "INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION "
+                    "INCLUDING COMMENTS)"
+                )
+                # (Committed at once: the professional table's shape has been read, and
+                # the lock taken to read it, which the swap must not wait for, released.)
+                side.commit()
+                side.execute(
+                    "SELECT set_config('maintenance_work_mem', %s, true)", [self._work_mem]
+                )
+                columns = ("rpps", *PROFESSIONAL_VALUES)
+                with (
+                    side.cursor() as cursor,
+                    cursor.copy(_copy_sql(SIDE_PROFESSIONAL, columns)) as copy,
+                ):
+                    for fd in self._fds:
+                        offset = 0
+                        while block := os.pread(fd, FLUSH_BYTES, offset):
+                            copy.write(block)
+                            offset += len(block)
+                for statement in self._build:
+                    side.execute(statement)
+                grants = side.execute(
+                    "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
+                    "ELSE quote_ident(pg_get_userbyid(a.grantee)) END, a.privilege_type, "
+                    "a.is_grantable FROM pg_class c, aclexplode(c.relacl) a "
+                    "WHERE c.oid = %s::regclass AND a.grantee <> c.relowner",
+                    [PROFESSIONAL_TABLE],
+                ).fetchall()
+                for grantee, privilege, grantable in grants:  # (the owner's are the same)
+                    option = " WITH GRANT OPTION" if grantable else ""
+                    side.execute(f"GRANT {privilege} ON {SIDE_PROFESSIONAL} TO {grantee}{option}")
+                side.commit()
+        except BaseException as exc:  # noqa: BLE001 — raised by swap() in the importing thread
+            self._error = exc
+        finally:
+            self._conn = None
+            for fd in self._fds:
+                os.close(fd)
+            self._fds = []
+
+    def swap(self, cursor: Any, loaded: int) -> Changes:
+        """In the import's transaction: the side table, once loaded and indexed, takes the
+        place of the empty professional table (names of the table, its indexes,
+        constraints and sequence as the migrations made them)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        cursor.execute(f"LOCK TABLE {PROFESSIONAL_TABLE} IN ACCESS EXCLUSIVE MODE")
+        cursor.execute(f"SELECT 1 FROM {PROFESSIONAL_TABLE} LIMIT 1")
+        if cursor.fetchone() is not None:
+            raise RuntimeError("La table des professionnels a été remplie pendant l'import.")
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [SIDE_PROFESSIONAL])
+        side_sequence = cursor.fetchone()[0]
+        cursor.execute(f"DROP TABLE {PROFESSIONAL_TABLE}")
+        cursor.execute(f"ALTER TABLE {SIDE_PROFESSIONAL} RENAME TO {PROFESSIONAL_TABLE}")
+        for side, name, constraint in self.names:
+            if constraint:
+                cursor.execute(
+                    f'ALTER TABLE {PROFESSIONAL_TABLE} RENAME CONSTRAINT "{side}" TO "{name}"'
+                )
+            else:
+                cursor.execute(f'ALTER INDEX "{side}" RENAME TO "{name}"')
+        if self._sequence and side_sequence:
+            cursor.execute(
+                f"ALTER SEQUENCE {side_sequence} RENAME TO {self._sequence.rsplit('.', 1)[-1]}"
+            )
+        self.swapped = True
+        return Changes(added=loaded)
+
+    def discard(self, *, drop: bool = True) -> None:
+        """After a failed run (its transaction over): stop the second connection and drop
+        the side table it committed. (After a run that committed, there is none left.)"""
+        self._cancelled = True
+        conn = self._conn
+        if conn is not None:
+            with suppress(Exception):
+                conn.cancel_safe(timeout=5.0)
+        self._thread.join()
+        if not drop:
+            return
+        with psycopg.connect(**self._params, autocommit=True) as side:
+            side.execute(f"DROP TABLE IF EXISTS {SIDE_PROFESSIONAL}")
+
+
+_INDEX_HEAD = re.compile(r"^(CREATE (?:UNIQUE )?INDEX )(\S+)( ON (?:ONLY )?)(\S+) USING ")
+
+
+def _setting(cursor: Any, name: str) -> str:
+    cursor.execute("SELECT current_setting(%s)", [name])
+    return str(cursor.fetchone()[0])
 
 
 class TouchedProfessionals(Writer):
@@ -1358,80 +1557,96 @@ def import_directory(
     if not paths:
         raise ImportRefused("Aucun fichier à importer.")
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One import at a time; readers are never blocked.
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('concerto.import-directory'))")
-            # Hash joins and the per-RPPS sort over millions of rows stay in memory.
-            cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
-            cursor.execute("SELECT set_config('maintenance_work_mem', %s, true)", [work_mem])
-        before = _totals(cursor)
-        seen: set[str] = set()
-        found: list[tuple[Path, Layout, str, FileStats | None]] = []  # None: to be read
-        for path in paths:
-            with _readable(path):
-                found.append((Path(path), *_examine(Path(path), progress, force, seen, before)))
-        to_read = [
-            (path, layout, shape) for path, layout, shape, unchanged in found if unchanged is None
-        ]
-        # Both files to read (PostgreSQL): the MSSanté file is parsed by a second process
-        # while this one reads the activity file, then loaded from its spool (straight
-        # into the mailbox table when it is empty). On a first import it starts when the
-        # activity file leaves a core free, and is loaded last (BackgroundMSSante.start_with).
-        background = None
-        if connection.vendor == "postgresql" and len(to_read) == 2:
-            path, layout, _ = next(item for item in to_read if item[1].kind == MSSANTE)
-            mailboxes_direct = _addresses(before) == 0
-            if not mailboxes_direct:
-                _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
-            background = BackgroundMSSante(path, layout, direct=mailboxes_direct)
-            if before["activities"] or before["professionals"]:
-                background.start(progress)
-        try:
-            layouts = _read_and_apply(
-                cursor,
-                summary=summary,
-                found=found,
-                to_read=to_read,
-                background=background,
-                before=before,
-                bad=bad,
-                progress=progress,
-                max_bad_share=max_bad_share,
-                allow_shrink=allow_shrink,
-                force=force,
+    # The second connection that may load the professionals (SideProfessionals): its
+    # table is dropped after a failed run, once this run's transaction is over.
+    sides: list[SideProfessionals] = []
+    committed = False
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # One import at a time; readers are never blocked.
+                cursor.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('concerto.import-directory'))"
+                )
+                # Hash joins and the per-RPPS sort over millions of rows stay in memory.
+                cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
+                cursor.execute("SELECT set_config('maintenance_work_mem', %s, true)", [work_mem])
+            before = _totals(cursor)
+            seen: set[str] = set()
+            found: list[tuple[Path, Layout, str, FileStats | None]] = []  # None: to be read
+            for path in paths:
+                with _readable(path):
+                    found.append((Path(path), *_examine(Path(path), progress, force, seen, before)))
+            to_read = [
+                (path, layout, shape)
+                for path, layout, shape, unchanged in found
+                if unchanged is None
+            ]
+            # Both files to read (PostgreSQL): the MSSanté file is parsed by a second process
+            # while this one reads the activity file, then loaded from its spool (straight
+            # into the mailbox table when it is empty). On a first import it starts when the
+            # activity file leaves a core free, and is loaded last (BackgroundMSSante.start_with).
+            background = None
+            if connection.vendor == "postgresql" and len(to_read) == 2:
+                path, layout, _ = next(item for item in to_read if item[1].kind == MSSANTE)
+                mailboxes_direct = _addresses(before) == 0
+                if not mailboxes_direct:
+                    _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
+                background = BackgroundMSSante(path, layout, direct=mailboxes_direct)
+                if before["activities"] or before["professionals"]:
+                    background.start(progress)
+            try:
+                layouts = _read_and_apply(
+                    cursor,
+                    summary=summary,
+                    found=found,
+                    to_read=to_read,
+                    background=background,
+                    before=before,
+                    bad=bad,
+                    progress=progress,
+                    max_bad_share=max_bad_share,
+                    allow_shrink=allow_shrink,
+                    force=force,
+                    sides=sides,
+                )
+            finally:
+                if background is not None:
+                    background.stop()
+            summary.totals = _totals_after(cursor, before, summary, MSSANTE in layouts)
+            for _, stats in layouts.values():
+                _remember(stats, summary.totals)
+            summary.bad_lines = bad.total
+            summary.bad_by_reason = {REASONS[k]: v for k, v in bad.by_reason.items()}
+            summary.examples = list(bad.examples)
+            summary.seconds = time.monotonic() - started
+            trail.record(
+                by=by,
+                action="directory.import",
+                details={
+                    "files": [f.name for f in summary.files],
+                    "rows_read": summary.rows_read,
+                    "bad_lines": summary.bad_lines,
+                    "professionals": vars(summary.professionals) if summary.professionals else None,
+                    "activities": vars(summary.activities) if summary.activities else None,
+                    "addresses": vars(summary.addresses) if summary.addresses else None,
+                    "totals": summary.totals,
+                },
             )
-        finally:
-            if background is not None:
-                background.stop()
-        summary.totals = _totals_after(cursor, before, summary, MSSANTE in layouts)
-        for _, stats in layouts.values():
-            _remember(stats, summary.totals)
-        summary.bad_lines = bad.total
-        summary.bad_by_reason = {REASONS[k]: v for k, v in bad.by_reason.items()}
-        summary.examples = list(bad.examples)
-        summary.seconds = time.monotonic() - started
-        trail.record(
-            by=by,
-            action="directory.import",
-            details={
-                "files": [f.name for f in summary.files],
-                "rows_read": summary.rows_read,
-                "bad_lines": summary.bad_lines,
-                "professionals": vars(summary.professionals) if summary.professionals else None,
-                "activities": vars(summary.activities) if summary.activities else None,
-                "addresses": vars(summary.addresses) if summary.addresses else None,
-                "totals": summary.totals,
-            },
-        )
-        for table in (
-            STAGE_ACTIVITY,
-            STAGE_MSSANTE,
-            STAGE_PROFESSIONAL,
-            STAGE_GONE,
-            STAGE_GONE_PROFESSIONAL,
-        ):
-            _drop_temp(cursor, table)
+            for table in (
+                STAGE_ACTIVITY,
+                STAGE_MSSANTE,
+                STAGE_PROFESSIONAL,
+                STAGE_GONE,
+                STAGE_GONE_PROFESSIONAL,
+            ):
+                _drop_temp(cursor, table)
+        committed = True
+    finally:
+        for side in sides:
+            if not (committed and side.swapped):
+                # (Inside an enclosing transaction, its table is dropped by the next run.)
+                side.discard(drop=not connection.in_atomic_block)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -1449,6 +1664,7 @@ def _read_and_apply(
     max_bad_share: float,
     allow_shrink: bool,
     force: bool,
+    sides: list[SideProfessionals],
 ) -> dict[str, tuple[Layout, FileStats]]:
     """Read, validate and apply the files of :func:`import_directory` (its steps 2-5);
     returns the layout and stats of each file applied, by kind."""
@@ -1463,7 +1679,7 @@ def _read_and_apply(
         if background is None or path != background.path:
             with _readable(path):
                 read[path] = _read_file(
-                    cursor, path, layout, bad, progress, before, known, background
+                    cursor, path, layout, bad, progress, before, known, background, sides
                 )
     if background is not None:
         background.start_with(None, progress)  # (if no activity file was read)
@@ -1527,13 +1743,16 @@ def _read_and_apply(
     progress.phase("Application des changements…")
     if ACTIVITY in layouts:
         stats = layouts[ACTIVITY][1]
-        if stats.professionals_direct:
+        if stats.professional_side is not None:
+            pass  # (swapped in last: the second connection works meanwhile)
+        elif stats.professionals_direct:
             summary.professionals = _loaded(cursor, stats.professional_rebuild, stats.professionals)
         elif stats.refresh:
             summary.professionals = _refresh_professionals(cursor, stats)
         else:
             summary.professionals = _apply_professionals(cursor)
-        progress.phase(f"Professionnels : {summary.professionals}")
+        if summary.professionals is not None:
+            progress.phase(f"Professionnels : {summary.professionals}")
         if stats.direct:
             summary.activities = _loaded(cursor, stats.rebuild, stats.staged)
             _ids_given(cursor, ACTIVITY_TABLE)  # (by the primary key, rebuilt)
@@ -1556,6 +1775,10 @@ def _read_and_apply(
         else:
             summary.addresses = _apply_addresses(cursor)
         progress.phase(f"Adresses MSSanté : {summary.addresses}")
+    if ACTIVITY in layouts and (side := layouts[ACTIVITY][1].professional_side) is not None:
+        progress.phase("Professionnels : en attente de la seconde connexion…")
+        summary.professionals = side.swap(cursor, layouts[ACTIVITY][1].professionals)
+        progress.phase(f"Professionnels : {summary.professionals}")
     return layouts
 
 
@@ -1657,11 +1880,12 @@ def _read_file(
     totals: dict[str, int],
     known: set[bytes] | None = None,
     mssante: BackgroundMSSante | None = None,
+    sides: list[SideProfessionals] | None = None,
 ) -> FileStats:
     with open_source(path) as source:
         layout, header = _read_header(source)
         progress.start(f"{source.name} ({layout.label})", source.size)
-        stats = _stage_file(cursor, source, layout, bad, progress, totals, known, mssante)
+        stats = _stage_file(cursor, source, layout, bad, progress, totals, known, mssante, sides)
         stats.shape = _shape(header)
         stats.size = source.size
         stats.digest = source.digest.hexdigest()  # the whole file has been read
@@ -2032,9 +2256,12 @@ def _stage_file(
     totals: dict[str, int],
     known: set[bytes] | None = None,
     mssante: BackgroundMSSante | None = None,
+    sides: list[SideProfessionals] | None = None,
 ) -> FileStats:
     """Read a file into its staging table (or, first import, its table); ``mssante``: the
-    MSSanté file's reader, not yet started, to start when this file leaves a core free."""
+    MSSanté file's reader, not yet started, to start when this file leaves a core free;
+    ``sides``: where to put the second connection loading the professionals, if one is
+    started (for the caller to discard after a failure)."""
     writers: list[Writer] = []
     touched_professionals = None
     helper = None
@@ -2120,7 +2347,17 @@ def _stage_file(
     try:
         for writer in writers:
             if isinstance(writer, ProfessionalSpool):
-                stats.professional_rebuild = writer.finish(cursor, grouped=stats.grouped)
+                # (A large file read by two processes: the connection has more to do.)
+                if (
+                    helper is not None
+                    and stats.grouped
+                    and sides is not None
+                    and _side_load_possible(cursor)
+                ):
+                    stats.professional_side = writer.aside(cursor, progress)
+                    sides.append(stats.professional_side)
+                else:
+                    stats.professional_rebuild = writer.finish(cursor, grouped=stats.grouped)
                 stats.professionals_direct = stats.grouped
             elif writer is not touched_professionals:
                 writer.close()

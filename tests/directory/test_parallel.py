@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from io import StringIO
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import connection
 
 from concerto.directory import importer
 from concerto.directory.models import Activity, MSSanteAddress, Professional
 from concerto.directory.progress import Progress
-from concerto.directory.sample import write_sample
+from concerto.directory.sample import fictional_rpps, write_sample
 from tests.directory.files import BAD_LUHN, RPPS
 from tests.directory.test_import import _empty_directory, _every_column, _schema, run
 
@@ -72,6 +74,24 @@ def _irregular_copy(source: Path, out: Path, order: str) -> tuple[Path, int]:
     return path, offset
 
 
+def _sequence() -> tuple[str, bool]:
+    """The professional table's sequence, and whether it goes on after the loaded rows."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence('directory_professional', 'id')")
+        name = cursor.fetchone()[0]
+    last = Professional.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    added = Professional.objects.create(rpps=fictional_rpps(9_876_543), last_name="SUITEFICTIF")
+    follows = added.pk > last
+    added.delete()
+    return name, follows
+
+
+def _side_tables() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relname LIKE 'dir_side%%'")
+        return [name for (name,) in cursor.fetchall()]
+
+
 def _import(path: Path, mssante: Path, monkeypatch, *, split: int | None):
     monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0 if split else 1 << 62)
     monkeypatch.setattr(importer, "_split_offset", lambda *args: split)
@@ -88,6 +108,8 @@ def _import(path: Path, mssante: Path, monkeypatch, *, split: int | None):
     assert len(helpers) == (1 if split else 0)
     rows = _every_column()
     rows["ids"] = sorted(Activity.objects.values_list("id", "key"))  # an id is a line number
+    rows["schema"] = _schema()  # (with a second connection: another table, same names)
+    rows["sequence"] = _sequence()
     result = (rows, report.getvalue(), summary)
     _empty_directory()
     return result
@@ -292,3 +314,50 @@ def test_a_bad_mssante_file_read_last_still_changes_nothing(tmp_path, monkeypatc
     assert Professional.objects.count() == Activity.objects.count() == 0
     assert MSSanteAddress.objects.count() == 0
     assert _schema() == before
+    assert _side_tables() == []  # the second connection's table, committed, dropped after
+
+
+def test_the_professionals_are_loaded_by_a_second_connection(tmp_path, monkeypatch):
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=16)
+    before = _schema()
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    sides = []
+    real = importer.SideProfessionals
+    monkeypatch.setattr(
+        importer, "SideProfessionals", lambda *a: sides.append(real(*a)) or sides[-1]
+    )
+    summary = run(sample.activity_path, sample.mssante_path)
+    assert len(sides) == 1 and sides[0].swapped
+    assert summary.professionals is not None
+    assert Professional.objects.count() == summary.professionals.added > 1000
+    assert _schema() == before
+    assert _sequence() == ("public.directory_professional_id_seq", True)
+    assert _side_tables() == []
+
+
+@pytest.mark.parametrize("where", ["copy", "index"])
+def test_a_failing_second_connection_changes_nothing(tmp_path, monkeypatch, where):
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=17)
+    before = _schema()
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    if where == "copy":  # the second connection's COPY names a column the table lacks
+        real = importer._copy_sql
+
+        def copy_sql(table, columns):
+            if table == importer.SIDE_PROFESSIONAL:
+                columns = (*columns, "colonne_absente")
+            return real(table, columns)
+
+        monkeypatch.setattr(importer, "_copy_sql", copy_sql)
+    else:  # an index statement without its method: refused once the rows are in
+        monkeypatch.setattr(
+            importer,
+            "_INDEX_HEAD",
+            re.compile(r"^(CREATE (?:UNIQUE )?INDEX )(\S+)( ON (?:ONLY )?)(\S+) USING \w+"),
+        )
+    with pytest.raises(psycopg.Error, match="colonne_absente|syntax"):
+        run(sample.activity_path, sample.mssante_path)
+    assert Professional.objects.count() == Activity.objects.count() == 0
+    assert MSSanteAddress.objects.count() == 0
+    assert _schema() == before
+    assert _side_tables() == []
