@@ -640,19 +640,13 @@ def _drop_temp(cursor: Any, name: str) -> None:
     cursor.execute(f"DROP TABLE IF EXISTS {schema}.{name}")
 
 
-def _copy_row(row: list[bytes]) -> bytes:
-    line = b"|".join(row)
-    # COPY's text format gives "\" (and a bare CR) a meaning; "|" cannot occur in a field.
-    if b"\\" in line:
-        line = line.replace(b"\\", b"\\\\")
-    if b"\r" in line:
-        line = line.replace(b"\r", b"\\r")
-    return line + b"\n"
-
-
-def _raw_row(row: list[bytes]) -> bytes:
-    """A row as it is, "|"-separated: neither "|" nor a line end occurs in a value."""
-    return b"|".join(row) + b"\n"
+def _escaped(block: bytes) -> bytes:
+    """Rows (values "|"-separated, rows ended by "\\n") in COPY's text format, which gives
+    the backslash and a bare CR a meaning ("|" and line ends cannot occur in a value).
+    Checked a block of rows at a time, not row by row: both are rare."""
+    if b"\\" in block or b"\r" in block:
+        block = block.replace(b"\\", b"\\\\").replace(b"\r", b"\\r")
+    return block
 
 
 def _copy_sql(table: str, columns: Sequence[str]) -> str:
@@ -673,10 +667,6 @@ class CopyWriter(Writer):
 
     def write(self, row: list[bytes]) -> None:
         line = b"|".join(row)
-        # COPY's text format gives the backslash (and a bare CR) a meaning; "|" cannot
-        # occur inside a field.
-        if b"\\" in line or b"\r" in line:
-            line = line.replace(b"\\", b"\\\\").replace(b"\r", b"\\r")
         self._buffer.append(line)
         self._size += len(line)
         if self._size >= FLUSH_BYTES:
@@ -684,7 +674,7 @@ class CopyWriter(Writer):
 
     def _flush(self) -> None:
         self._buffer.append(b"")  # the last line's newline
-        self._copy.write(b"\n".join(self._buffer))
+        self._copy.write(_escaped(b"\n".join(self._buffer)))
         self._buffer.clear()
         self._size = 0
         if self.between is not None:
@@ -716,23 +706,27 @@ class CopyWriter(Writer):
 
 class _SpoolWriter(Writer):
     """Rows into a binary file, in batches: as COPY text rows (a spool, or the other
-    process's output: see :func:`_copy_spool`), or as ``encode`` makes them."""
+    process's output: see :func:`_copy_spool`), or, without ``escape``, as they are
+    ("|"-separated, one a line)."""
 
-    def __init__(self, out: Any, encode: Callable[[list[bytes]], bytes] = _copy_row) -> None:
+    def __init__(self, out: Any, *, escape: bool = True) -> None:
         self._out = out
-        self._encode = encode
+        self._escape = escape
         self._buffer: list[bytes] = []
 
     BATCH = 8192  # rows
 
     def write(self, row: list[bytes]) -> None:
-        self._buffer.append(self._encode(row))
+        self._buffer.append(b"|".join(row))
         if len(self._buffer) >= self.BATCH:
             self._spill()
 
     def _spill(self) -> None:
-        self._out.write(b"".join(self._buffer))
-        self._buffer.clear()
+        if self._buffer:
+            self._buffer.append(b"")  # the last row's newline
+            block = b"\n".join(self._buffer)
+            self._buffer.clear()
+            self._out.write(_escaped(block) if self._escape else block)
 
     def close(self) -> None:
         self._spill()
@@ -1038,7 +1032,7 @@ class TouchedProfessionals(Writer):
 
     def __init__(self) -> None:
         self._spool = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stage()/abort()
-        self._rows = _SpoolWriter(self._spool, encode=_raw_row)
+        self._rows = _SpoolWriter(self._spool, escape=False)
 
     def write(self, row: list[bytes]) -> None:
         self._rows.write(row)
