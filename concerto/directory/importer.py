@@ -58,9 +58,11 @@ from __future__ import annotations
 
 import array
 import binascii
+import functools
 import hashlib
 import io
 import itertools
+import logging
 import multiprocessing
 import operator
 import os
@@ -79,6 +81,7 @@ from typing import Any, TextIO
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import sql as pgsql
 
 from concerto.audit import trail
 from concerto.directory import formats
@@ -87,6 +90,8 @@ from concerto.directory.models import Activity, DirectorySource, MSSanteAddress,
 from concerto.directory.progress import Progress
 from concerto.directory.sources import ARCHIVE_ERRORS, Source, SourceError, open_source
 from concerto.lib import clock
+
+logger = logging.getLogger(__name__)
 
 FLUSH_BYTES = 1 << 20
 # Raise when the rows made from a line change (columns read, shaping, the choice of a
@@ -839,19 +844,23 @@ class ProfessionalSpool(Writer):
         self._spool.close()
 
 
-SIDE_PROFESSIONAL = "dir_side_professional"
+SIDE_PREFIX = "dir_side_professional"
 
 
 def _side_load_possible(cursor: Any) -> bool:
     """Whether the (empty) professional table may be replaced by another one of its shape:
-    this role owns it and nothing refers to it or hangs on it (a foreign key, a view, a
-    trigger, a policy, inheritance, a publication), which a drop would take along or
-    refuse."""
+    this role owns it, its id is an identity column (a serial's sequence would be shared
+    with the copy, and dropped with the original), and nothing depends on it that a drop
+    would take along or refuse: a foreign key, a view or a function, a trigger, a policy,
+    inheritance, a publication."""
     cursor.execute(
         "SELECT c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = c.oid) "
-        "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refobjid = c.oid "
-        "  AND d.classid = 'pg_rewrite'::regclass) "
+        "AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = c.oid AND attname = 'id' "
+        "  AND attidentity <> '') "
+        "AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.refclassid = 'pg_class'::regclass "
+        "  AND d.refobjid = c.oid AND d.deptype = 'n' AND NOT (d.classid = "
+        "  'pg_constraint'::regclass AND d.objid IN "  # (its own checks name its columns)
+        "  (SELECT oid FROM pg_constraint WHERE conrelid = c.oid))) "
         "AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal) "
         "AND NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = c.oid) "
         "AND NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid OR inhparent = c.oid) "
@@ -863,18 +872,38 @@ def _side_load_possible(cursor: Any) -> bool:
     return bool(row and row[0])
 
 
+class _Cancelled(Exception):
+    pass
+
+
 class SideProfessionals:
     """First import, a large file grouped by RPPS (PostgreSQL): the professionals are
     loaded and indexed by a second connection, in a table of the professional table's
-    shape, while this one builds the activities' indexes and loads the mailboxes (about
-    a third of a first import was these statements one after the other, on one core).
-    This transaction then drops the empty professional table and gives the loaded one its
-    name, indexes and sequence names (:meth:`swap`): nothing is visible before the
-    commit, and a failed run leaves the directory as it was. The side table is committed
-    by its own connection, so a failed run drops it (:meth:`discard`), and each run drops
-    a leftover first."""
+    shape, while this one builds the activities' indexes and loads the mailboxes (these
+    statements, one after the other on one connection, were about a third of a first
+    import). This transaction then drops the empty professional table and gives the
+    loaded one its name, and its indexes, constraints and sequence theirs (:meth:`swap`):
+    nothing is visible before the commit, and a failed run leaves the directory as it
+    was. The side table, committed by its own connection under a name of this run's, is
+    dropped after a failed run (:meth:`discard`); a side table left by a killed run is
+    dropped by the next one that makes one (imports run one at a time).
+
+    Not used inside an enclosing transaction (the side connection would not see it)."""
 
     def __init__(self, cursor: Any, spools: Sequence[Any], progress: Progress) -> None:
+        cursor.execute(
+            "SELECT quote_ident(n.nspname), current_user, pg_backend_pid(), "
+            "pg_get_serial_sequence(%s, 'id'), current_setting('maintenance_work_mem') "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.oid = %s::regclass",
+            [PROFESSIONAL_TABLE, PROFESSIONAL_TABLE],
+        )
+        row: tuple[str, str, int, str | None, str] = cursor.fetchone()
+        schema, self._role, pid, self._sequence, self._work_mem = row
+        self._schema = schema
+        self.table = f"{SIDE_PREFIX}_{pid}"  # (this run's: see discard)
+        self._side = f"{schema}.{self.table}"
+        self._original = f"{schema}.{PROFESSIONAL_TABLE}"
         cursor.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
             "WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY conname",
@@ -889,81 +918,85 @@ class SideProfessionals:
             [PROFESSIONAL_TABLE],
         )
         indexes = cursor.fetchall()
-        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [PROFESSIONAL_TABLE])
-        self._sequence = cursor.fetchone()[0]
         # Statements for the side table, under side names; (side name, name, constraint?).
         self._build: list[str] = []
         self.names: list[tuple[str, str, bool]] = []
         for number, (name, definition) in enumerate(constraints):
-            side = f"{SIDE_PROFESSIONAL}_c{number}"
-            self._build.append(
-                f'ALTER TABLE {SIDE_PROFESSIONAL} ADD CONSTRAINT "{side}" {definition}'
-            )
+            side = f"{self.table}_c{number}"
+            self._build.append(f'ALTER TABLE {self._side} ADD CONSTRAINT "{side}" {definition}')
             self.names.append((side, name, True))
         for number, (name, definition) in enumerate(indexes):
-            side = f"{SIDE_PROFESSIONAL}_i{number}"
+            side = f"{self.table}_i{number}"
             head = _INDEX_HEAD.match(definition)
             if head is None:
                 raise RuntimeError(f"définition d'index inattendue : {definition}")
-            statement = (
-                f'{head[1]}"{side}"{head[3]}{SIDE_PROFESSIONAL} USING {definition[head.end() :]}'
+            self._build.append(
+                f'{head[1]}"{side}"{head[3]}{self._side} USING {definition[head.end() :]}'
             )
-            self._build.append(statement)
             self.names.append((side, name, False))
         self._params = connection.get_connection_params()
-        self._work_mem = _setting(cursor, "maintenance_work_mem")
         # Descriptors of their own: the spools' owners close theirs when reading ends.
         self._fds = [os.dup(spool.fileno()) for spool in spools]
         self._conn: Any = None
         self._error: BaseException | None = None
         self._cancelled = False
         self.swapped = False
-        progress.phase("Professionnels : chargés et indexés par une seconde connexion…")
+        self._progress = progress
         self._thread = threading.Thread(target=self._run, name="side-professionals", daemon=True)
+
+    def start(self) -> None:
+        self._progress.phase("Professionnels : chargés et indexés par une seconde connexion…")
         self._thread.start()
+
+    def _execute(self, side: Any, statement: Any, params: Sequence[Any] = ()) -> Any:
+        if self._cancelled:
+            raise _Cancelled
+        return side.execute(statement, params)
 
     def _run(self) -> None:
         try:
             with psycopg.connect(**self._params) as side:
                 self._conn = side
-                if self._cancelled:
-                    return
-                side.execute("SET lock_timeout = '60s'")
-                side.execute(f"DROP TABLE IF EXISTS {SIDE_PROFESSIONAL}")
-                side.execute(
-                    f"CREATE TABLE {SIDE_PROFESSIONAL} (LIKE {PROFESSIONAL_TABLE} "
-                    "INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING CONSTRAINTS "
-                    "INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION "
-                    "INCLUDING COMMENTS)"
+                run = functools.partial(self._execute, side)
+                # As the import's connection: same role (assumed or not), same schema.
+                if run("SELECT current_user").fetchone()[0] != self._role:
+                    run(_set_role(self._role))
+                run("SET lock_timeout = '60s'")
+                for (leftover,) in run(  # (a killed run's: imports run one at a time)
+                    "SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' "
+                    "AND relname LIKE %s AND relnamespace = %s::regnamespace",
+                    [SIDE_PREFIX + r"\_%", self._schema],
+                ).fetchall():
+                    run(f"DROP TABLE {self._schema}.{leftover}")
+                run(
+                    f"CREATE TABLE {self._side} (LIKE {self._original} "
+                    "INCLUDING ALL EXCLUDING INDEXES)"
                 )
                 # (Committed at once: the professional table's shape has been read, and
                 # the lock taken to read it, which the swap must not wait for, released.)
                 side.commit()
-                side.execute(
-                    "SELECT set_config('maintenance_work_mem', %s, true)", [self._work_mem]
-                )
+                run("SELECT set_config('maintenance_work_mem', %s, true)", [self._work_mem])
                 columns = ("rpps", *PROFESSIONAL_VALUES)
-                with (
-                    side.cursor() as cursor,
-                    cursor.copy(_copy_sql(SIDE_PROFESSIONAL, columns)) as copy,
-                ):
+                with side.cursor() as cursor, cursor.copy(_copy_sql(self._side, columns)) as copy:
                     for fd in self._fds:
                         offset = 0
                         while block := os.pread(fd, FLUSH_BYTES, offset):
+                            if self._cancelled:
+                                raise _Cancelled
                             copy.write(block)
                             offset += len(block)
                 for statement in self._build:
-                    side.execute(statement)
-                grants = side.execute(
+                    run(statement)
+                grants = run(
                     "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
                     "ELSE quote_ident(pg_get_userbyid(a.grantee)) END, a.privilege_type, "
                     "a.is_grantable FROM pg_class c, aclexplode(c.relacl) a "
                     "WHERE c.oid = %s::regclass AND a.grantee <> c.relowner",
-                    [PROFESSIONAL_TABLE],
+                    [self._original],
                 ).fetchall()
                 for grantee, privilege, grantable in grants:  # (the owner's are the same)
                     option = " WITH GRANT OPTION" if grantable else ""
-                    side.execute(f"GRANT {privilege} ON {SIDE_PROFESSIONAL} TO {grantee}{option}")
+                    run(f"GRANT {privilege} ON {self._side} TO {grantee}{option}")
                 side.commit()
         except BaseException as exc:  # noqa: BLE001 — raised by swap() in the importing thread
             self._error = exc
@@ -977,24 +1010,26 @@ class SideProfessionals:
         """In the import's transaction: the side table, once loaded and indexed, takes the
         place of the empty professional table (names of the table, its indexes,
         constraints and sequence as the migrations made them)."""
+        if self._thread.is_alive():
+            self._progress.phase("Professionnels : en attente de la seconde connexion…")
         self._thread.join()
         if self._error is not None:
             raise self._error
-        cursor.execute(f"LOCK TABLE {PROFESSIONAL_TABLE} IN ACCESS EXCLUSIVE MODE")
-        cursor.execute(f"SELECT 1 FROM {PROFESSIONAL_TABLE} LIMIT 1")
+        cursor.execute(f"LOCK TABLE {self._original} IN ACCESS EXCLUSIVE MODE")
+        cursor.execute(f"SELECT 1 FROM {self._original} LIMIT 1")
         if cursor.fetchone() is not None:
             raise RuntimeError("La table des professionnels a été remplie pendant l'import.")
-        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [SIDE_PROFESSIONAL])
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [self._side])
         side_sequence = cursor.fetchone()[0]
-        cursor.execute(f"DROP TABLE {PROFESSIONAL_TABLE}")
-        cursor.execute(f"ALTER TABLE {SIDE_PROFESSIONAL} RENAME TO {PROFESSIONAL_TABLE}")
+        cursor.execute(f"DROP TABLE {self._original}")
+        cursor.execute(f"ALTER TABLE {self._side} RENAME TO {PROFESSIONAL_TABLE}")
         for side, name, constraint in self.names:
             if constraint:
                 cursor.execute(
-                    f'ALTER TABLE {PROFESSIONAL_TABLE} RENAME CONSTRAINT "{side}" TO "{name}"'
+                    f'ALTER TABLE {self._original} RENAME CONSTRAINT "{side}" TO "{name}"'
                 )
             else:
-                cursor.execute(f'ALTER INDEX "{side}" RENAME TO "{name}"')
+                cursor.execute(f'ALTER INDEX {self._schema}."{side}" RENAME TO "{name}"')
         if self._sequence and side_sequence:
             cursor.execute(
                 f"ALTER SEQUENCE {side_sequence} RENAME TO {self._sequence.rsplit('.', 1)[-1]}"
@@ -1002,19 +1037,34 @@ class SideProfessionals:
         self.swapped = True
         return Changes(added=loaded)
 
-    def discard(self, *, drop: bool = True) -> None:
+    def discard(self) -> None:
         """After a failed run (its transaction over): stop the second connection and drop
-        the side table it committed. (After a run that committed, there is none left.)"""
+        the side table it committed. (After a run that committed, there is none left.)
+        Never raises: the run's own error is the one to report."""
         self._cancelled = True
-        conn = self._conn
-        if conn is not None:
-            with suppress(Exception):
-                conn.cancel_safe(timeout=5.0)
-        self._thread.join()
-        if not drop:
-            return
-        with psycopg.connect(**self._params, autocommit=True) as side:
-            side.execute(f"DROP TABLE IF EXISTS {SIDE_PROFESSIONAL}")
+        while self._thread.is_alive():
+            conn = self._conn
+            if conn is not None:
+                with suppress(Exception):
+                    conn.cancel_safe(timeout=5.0)
+            self._thread.join(0.5)
+        try:
+            with psycopg.connect(**self._params, autocommit=True) as side:
+                if side.execute("SELECT current_user").fetchone() != (self._role,):
+                    side.execute(_set_role(self._role))
+                side.execute("SET lock_timeout = '10s'")
+                side.execute(f"DROP TABLE IF EXISTS {self._side}")
+        except psycopg.Error as exc:
+            logger.warning(
+                "Table %s non supprimée après l'échec de l'import (%s) : "
+                "le prochain import la supprimera.",
+                self._side,
+                type(exc).__name__,
+            )
+
+
+def _set_role(role: str) -> Any:
+    return pgsql.SQL("SET ROLE {}").format(pgsql.Identifier(role))
 
 
 _INDEX_HEAD = re.compile(r"^(CREATE (?:UNIQUE )?INDEX )(\S+)( ON (?:ONLY )?)(\S+) USING ")
@@ -1552,8 +1602,10 @@ def import_directory(
         raise ImportRefused("Aucun fichier à importer.")
 
     # The second connection that may load the professionals (SideProfessionals): its
-    # table is dropped after a failed run, once this run's transaction is over.
+    # table is dropped after a failed run, once this run's transaction is over. None
+    # inside an enclosing transaction, which a second connection would not see.
     sides: list[SideProfessionals] = []
+    enclosed = connection.in_atomic_block
     committed = False
     try:
         with transaction.atomic(), connection.cursor() as cursor:
@@ -1602,7 +1654,7 @@ def import_directory(
                     max_bad_share=max_bad_share,
                     allow_shrink=allow_shrink,
                     force=force,
-                    sides=sides,
+                    sides=None if enclosed else sides,
                 )
             finally:
                 if background is not None:
@@ -1639,8 +1691,7 @@ def import_directory(
     finally:
         for side in sides:
             if not (committed and side.swapped):
-                # (Inside an enclosing transaction, its table is dropped by the next run.)
-                side.discard(drop=not connection.in_atomic_block)
+                side.discard()
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -1658,7 +1709,7 @@ def _read_and_apply(
     max_bad_share: float,
     allow_shrink: bool,
     force: bool,
-    sides: list[SideProfessionals],
+    sides: list[SideProfessionals] | None,
 ) -> dict[str, tuple[Layout, FileStats]]:
     """Read, validate and apply the files of :func:`import_directory` (its steps 2-5);
     returns the layout and stats of each file applied, by kind."""
@@ -1770,7 +1821,6 @@ def _read_and_apply(
             summary.addresses = _apply_addresses(cursor)
         progress.phase(f"Adresses MSSanté : {summary.addresses}")
     if ACTIVITY in layouts and (side := layouts[ACTIVITY][1].professional_side) is not None:
-        progress.phase("Professionnels : en attente de la seconde connexion…")
         summary.professionals = side.swap(cursor, layouts[ACTIVITY][1].professionals)
         progress.phase(f"Professionnels : {summary.professionals}")
     return layouts
@@ -2348,8 +2398,9 @@ def _stage_file(
                     and sides is not None
                     and _side_load_possible(cursor)
                 ):
-                    stats.professional_side = writer.aside(cursor, progress)
-                    sides.append(stats.professional_side)
+                    stats.professional_side = side = writer.aside(cursor, progress)
+                    sides.append(side)  # (before it starts: discarded whatever happens next)
+                    side.start()
                 else:
                     stats.professional_rebuild = writer.finish(cursor, grouped=stats.grouped)
                 stats.professionals_direct = stats.grouped

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from concerto.directory import importer
 from concerto.directory.models import Activity, MSSanteAddress, Professional
@@ -90,6 +90,32 @@ def _side_tables() -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT relname FROM pg_class WHERE relname LIKE 'dir_side%%'")
         return [name for (name,) in cursor.fetchall()]
+
+
+def _watch_sides(monkeypatch, *, first: str = "") -> list:
+    """The second connections started (``first``: a statement they run before the index
+    builds)."""
+    sides = []
+    real = importer.SideProfessionals.start
+
+    def start(self):
+        if first:
+            self._build.insert(0, first)
+        sides.append(self)
+        real(self)
+
+    monkeypatch.setattr(importer.SideProfessionals, "start", start)
+    return sides
+
+
+def _index_definitions() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE tablename IN "
+            "('directory_professional', 'directory_activity', 'directory_mssanteaddress') "
+            "ORDER BY indexname"
+        )
+        return [definition for (definition,) in cursor.fetchall()]
 
 
 def _import(path: Path, mssante: Path, monkeypatch, *, split: int | None):
@@ -309,8 +335,10 @@ def test_a_bad_mssante_file_read_last_still_changes_nothing(tmp_path, monkeypatc
     sample.mssante_path.write_bytes(b"\n".join(lines))
     before = _schema()
     monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    sides = _watch_sides(monkeypatch)
     with pytest.raises(importer.ImportRefused, match="Rien n'a été modifié"):
         run(sample.activity_path, sample.mssante_path)
+    assert len(sides) == 1 and not sides[0].swapped
     assert Professional.objects.count() == Activity.objects.count() == 0
     assert MSSanteAddress.objects.count() == 0
     assert _schema() == before
@@ -319,18 +347,15 @@ def test_a_bad_mssante_file_read_last_still_changes_nothing(tmp_path, monkeypatc
 
 def test_the_professionals_are_loaded_by_a_second_connection(tmp_path, monkeypatch):
     sample = write_sample(tmp_path / "sample", professionals=1500, seed=16)
-    before = _schema()
+    before, indexes = _schema(), _index_definitions()
     monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
-    sides = []
-    real = importer.SideProfessionals
-    monkeypatch.setattr(
-        importer, "SideProfessionals", lambda *a: sides.append(real(*a)) or sides[-1]
-    )
+    sides = _watch_sides(monkeypatch)
     summary = run(sample.activity_path, sample.mssante_path)
     assert len(sides) == 1 and sides[0].swapped
     assert summary.professionals is not None
     assert Professional.objects.count() == summary.professionals.added > 1000
     assert _schema() == before
+    assert _index_definitions() == indexes  # methods and predicates too (the trigram's)
     assert _sequence() == ("public.directory_professional_id_seq", True)
     assert _side_tables() == []
 
@@ -344,7 +369,7 @@ def test_a_failing_second_connection_changes_nothing(tmp_path, monkeypatch, wher
         real = importer._copy_sql
 
         def copy_sql(table, columns):
-            if table == importer.SIDE_PROFESSIONAL:
+            if importer.SIDE_PREFIX in table:
                 columns = (*columns, "colonne_absente")
             return real(table, columns)
 
@@ -361,3 +386,60 @@ def test_a_failing_second_connection_changes_nothing(tmp_path, monkeypatch, wher
     assert MSSanteAddress.objects.count() == 0
     assert _schema() == before
     assert _side_tables() == []
+
+
+def test_a_failed_run_stops_its_second_connection(tmp_path, monkeypatch):
+    """The run fails (a bad MSSanté file) while the second connection is busy: it is
+    cancelled, not waited for, and its table dropped."""
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=18)
+    lines = sample.mssante_path.read_bytes().split(b"\n")
+    lines[1::2] = [line[: len(line) // 3] if line else line for line in lines[1::2]]
+    sample.mssante_path.write_bytes(b"\n".join(lines))
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    sides = _watch_sides(monkeypatch, first="SELECT pg_sleep(20)")
+    with pytest.raises(importer.ImportRefused):
+        run(sample.activity_path, sample.mssante_path)
+    assert len(sides) == 1
+    # Stopped where it was (in its sleep, or before a statement), not waited for.
+    assert isinstance(sides[0]._error, (psycopg.errors.QueryCanceled, importer._Cancelled))
+    assert _side_tables() == []
+    assert Professional.objects.count() == 0
+
+
+def test_a_side_table_left_by_a_killed_run_is_dropped(tmp_path, monkeypatch):
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {importer.SIDE_PREFIX}_1 (id int)")
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=19)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    sides = _watch_sides(monkeypatch)
+    run(sample.activity_path, sample.mssante_path)
+    assert len(sides) == 1 and sides[0].swapped
+    assert _side_tables() == []
+
+
+def test_a_view_on_the_professionals_keeps_them_on_one_connection(tmp_path, monkeypatch):
+    """A table something depends on is not replaced: its indexes are rebuilt in place."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE VIEW medecins_fictifs AS SELECT rpps FROM directory_professional")
+    try:
+        sample = write_sample(tmp_path / "sample", professionals=1500, seed=20)
+        monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+        sides = _watch_sides(monkeypatch)
+        summary = run(sample.activity_path, sample.mssante_path)
+        assert sides == []
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM medecins_fictifs")
+            assert cursor.fetchone()[0] == summary.professionals.added > 1000
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP VIEW IF EXISTS medecins_fictifs")
+
+
+def test_inside_an_enclosing_transaction_there_is_no_second_connection(tmp_path, monkeypatch):
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=21)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    sides = _watch_sides(monkeypatch)
+    with transaction.atomic():
+        summary = run(sample.activity_path, sample.mssante_path)
+        assert Professional.objects.count() == summary.professionals.added > 1000
+    assert sides == []
