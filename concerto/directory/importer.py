@@ -16,7 +16,10 @@ One run = one transaction:
    import, PostgreSQL), the activities, professionals and addresses are COPY'd straight
    into their tables, their indexes and primary keys dropped and rebuilt once at the end;
    the activity file, when large, is parsed by two processes (:class:`ActivityHelper`),
-   the MSSanté file by a third (:class:`BackgroundMSSante`);
+   the MSSanté file by a third (:class:`BackgroundMSSante`, started once the activity
+   file is read when two processes read it), and the professionals are then loaded and
+   indexed by a second connection in a side table, swapped in by this transaction at the
+   end (:class:`SideProfessionals`, ADR 0006);
 4. validation: repeated addresses (SQL); too large a share of bad lines, a file with no
    valid line or one that would empty half the directory stops the run;
 5. the directory is brought to the new state with set-based statements (delete what is
@@ -58,6 +61,7 @@ from __future__ import annotations
 
 import array
 import binascii
+import collections
 import functools
 import hashlib
 import io
@@ -919,20 +923,29 @@ class SideProfessionals:
         )
         indexes = cursor.fetchall()
         # Statements for the side table, under side names; (side name, name, constraint?).
-        self._build: list[str] = []
+        self._constraints: list[str] = []  # (built by the second connection)
+        # The plain indexes, built by whichever connection is free first once the rows are
+        # committed (the import's, when it is done with its own tables: it may build an
+        # index of a committed table in its transaction; CREATE INDEX takes a lock that
+        # another CREATE INDEX does not wait for). The longest first: the trigram index.
+        self._pending: collections.deque[str] = collections.deque()
         self.names: list[tuple[str, str, bool]] = []
         for number, (name, definition) in enumerate(constraints):
             side = f"{self.table}_c{number}"
-            self._build.append(f'ALTER TABLE {self._side} ADD CONSTRAINT "{side}" {definition}')
+            self._constraints.append(
+                f'ALTER TABLE {self._side} ADD CONSTRAINT "{side}" {definition}'
+            )
             self.names.append((side, name, True))
         for number, (name, definition) in enumerate(indexes):
             side = f"{self.table}_i{number}"
             head = _INDEX_HEAD.match(definition)
             if head is None:
                 raise RuntimeError(f"définition d'index inattendue : {definition}")
-            self._build.append(
-                f'{head[1]}"{side}"{head[3]}{self._side} USING {definition[head.end() :]}'
-            )
+            statement = f'{head[1]}"{side}"{head[3]}{self._side} USING {definition[head.end() :]}'
+            if " USING gin " in statement:
+                self._pending.appendleft(statement)
+            else:
+                self._pending.append(statement)
             self.names.append((side, name, False))
         self._params = connection.get_connection_params()
         # Descriptors of their own: the spools' owners close theirs when reading ends.
@@ -940,6 +953,8 @@ class SideProfessionals:
         self._conn: Any = None
         self._error: BaseException | None = None
         self._cancelled = False
+        self._lock = threading.Lock()
+        self._loaded = threading.Event()  # the rows and constraints committed
         self.swapped = False
         self._progress = progress
         self._thread = threading.Thread(target=self._run, name="side-professionals", daemon=True)
@@ -975,7 +990,7 @@ class SideProfessionals:
                 # (Committed at once: the professional table's shape has been read, and
                 # the lock taken to read it, which the swap must not wait for, released.)
                 side.commit()
-                run("SELECT set_config('maintenance_work_mem', %s, true)", [self._work_mem])
+                run("SELECT set_config('maintenance_work_mem', %s, false)", [self._work_mem])
                 columns = ("rpps", *PROFESSIONAL_VALUES)
                 with side.cursor() as cursor, cursor.copy(_copy_sql(self._side, columns)) as copy:
                     for fd in self._fds:
@@ -985,7 +1000,7 @@ class SideProfessionals:
                                 raise _Cancelled
                             copy.write(block)
                             offset += len(block)
-                for statement in self._build:
+                for statement in self._constraints:
                     run(statement)
                 grants = run(
                     "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
@@ -998,6 +1013,10 @@ class SideProfessionals:
                     option = " WITH GRANT OPTION" if grantable else ""
                     run(f"GRANT {privilege} ON {self._side} TO {grantee}{option}")
                 side.commit()
+                self._loaded.set()
+                while (index := self._next()) is not None:
+                    run(index)
+                    side.commit()
         except BaseException as exc:  # noqa: BLE001 — raised by swap() in the importing thread
             self._error = exc
         finally:
@@ -1006,12 +1025,22 @@ class SideProfessionals:
                 os.close(fd)
             self._fds = []
 
+    def _next(self) -> str | None:
+        with self._lock:
+            return self._pending.popleft() if self._pending else None
+
     def swap(self, cursor: Any, loaded: int) -> Changes:
         """In the import's transaction: the side table, once loaded and indexed, takes the
         place of the empty professional table (names of the table, its indexes,
-        constraints and sequence as the migrations made them)."""
+        constraints and sequence as the migrations made them). This connection first
+        builds the indexes the other has not started."""
         if self._thread.is_alive():
             self._progress.phase("Professionnels : en attente de la seconde connexion…")
+        while not self._loaded.wait(0.1) and self._thread.is_alive():
+            pass
+        if self._loaded.is_set():
+            while (statement := self._next()) is not None:
+                cursor.execute(statement)
         self._thread.join()
         if self._error is not None:
             raise self._error
