@@ -172,3 +172,51 @@ def _wait_backend_gone(connect: Callable[[], Any]) -> None:
         raise AssertionError("le processus serveur de l'import tué est toujours là")
     finally:
         conn.close()
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only: the first import's two readers")
+def test_killed_first_import_leaves_an_empty_directory_and_its_side_table_goes(scratch, tmp_path):
+    """A first import large enough for two readers and the second connection (ADR 0006),
+    killed once that connection has committed its side table: the directory stays empty,
+    and the next import drops the side table and loads the directory."""
+    env, connect = scratch
+    sample = write_sample(tmp_path / "big", professionals=100_000, seed=5)
+    assert sample.activity_path.stat().st_size >= 64 << 20  # (PARALLEL_MIN_BYTES)
+    before = state(connect)
+    blocker = connect()
+    blocker.autocommit = False
+    # The mailboxes come last: held there, the import waits while its second connection
+    # loads the professionals, indexes them and commits its table.
+    blocker.execute("LOCK TABLE directory_mssanteaddress IN SHARE MODE")
+    process = start_import(env, sample.activity_path, sample.mssante_path)
+    wait_for(process, "seconde connexion")
+    wait_for(process, "Activités :")
+    with connect() as watcher:
+        for _ in range(600):
+            side_indexes = _count(watcher, "pg_indexes", "tablename")
+            if side_indexes == 4:  # primary key, RPPS, name, trigram: committed
+                break
+            time.sleep(0.1)
+    assert side_indexes == 4
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    blocker.rollback()
+    blocker.close()
+    _wait_backend_gone(connect)
+
+    assert process.returncode == -signal.SIGKILL
+    assert state(connect) == before  # empty, as it was
+    with connect() as conn:
+        # The side table, left behind: with its sequence and its 4 indexes.
+        assert _count(conn, "pg_class", "relname") == 6
+    output = concerto(env, "import-directory", str(sample.activity_path), str(sample.mssante_path))
+    assert "Import de l'annuaire terminé" in output
+    assert len(state(connect)["directory_professional"]) > 90_000
+    with connect() as conn:
+        assert _count(conn, "pg_class", "relname") == 0
+
+
+def _count(conn: Any, catalog: str, column: str) -> int:
+    """How many side-table objects (the table, or its indexes) ``catalog`` lists."""
+    sql = f"SELECT count(*) FROM {catalog} WHERE {column} LIKE 'dir_side_professional%'"  # noqa: S608
+    return int(conn.execute(sql).fetchone()[0])
