@@ -658,6 +658,15 @@ def _escaped(block: bytes) -> bytes:
     return block
 
 
+def _taken_rows(rows: list[bytes]) -> bytes:
+    """The rows buffered (joined values), one a line, each ended by "\\n"; the buffer is
+    emptied."""
+    rows.append(b"")  # the last row's newline
+    block = b"\n".join(rows)
+    rows.clear()
+    return block
+
+
 def _copy_sql(table: str, columns: Sequence[str]) -> str:
     return f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT text, DELIMITER '|')"
 
@@ -682,9 +691,7 @@ class CopyWriter(Writer):
             self._flush()
 
     def _flush(self) -> None:
-        self._buffer.append(b"")  # the last line's newline
-        self._copy.write(_escaped(b"\n".join(self._buffer)))
-        self._buffer.clear()
+        self._copy.write(_escaped(_taken_rows(self._buffer)))
         self._size = 0
         if self.between is not None:
             self.between()
@@ -732,9 +739,7 @@ class _SpoolWriter(Writer):
 
     def _spill(self) -> None:
         if self._buffer:
-            self._buffer.append(b"")  # the last row's newline
-            block = b"\n".join(self._buffer)
-            self._buffer.clear()
+            block = _taken_rows(self._buffer)
             self._out.write(_escaped(block) if self._escape else block)
 
     def close(self) -> None:
@@ -914,14 +919,7 @@ class SideProfessionals:
             [PROFESSIONAL_TABLE],
         )
         constraints = cursor.fetchall()
-        cursor.execute(
-            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-            "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
-            "ORDER BY i.relname",
-            [PROFESSIONAL_TABLE],
-        )
-        indexes = cursor.fetchall()
+        indexes = _plain_indexes(cursor, PROFESSIONAL_TABLE)
         # Statements for the side table, under side names; (side name, name, constraint?).
         self._constraints: list[str] = []  # (built by the second connection)
         # The plain indexes, built by whichever connection is free first once the rows are
@@ -1097,11 +1095,6 @@ def _set_role(role: str) -> Any:
 
 
 _INDEX_HEAD = re.compile(r"^(CREATE (?:UNIQUE )?INDEX )(\S+)( ON (?:ONLY )?)(\S+) USING ")
-
-
-def _setting(cursor: Any, name: str) -> str:
-    cursor.execute("SELECT current_setting(%s)", [name])
-    return str(cursor.fetchone()[0])
 
 
 class TouchedProfessionals(Writer):
@@ -1384,14 +1377,7 @@ def _drop_indexes(cursor: Any, table: str) -> list[str]:
         [table, table],
     )
     uniques = cursor.fetchall()
-    cursor.execute(
-        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-        "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
-        "AND NOT x.indisprimary "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
-        [table],
-    )
-    plain = cursor.fetchall()
+    plain = _plain_indexes(cursor, table)
     rebuild = []
     for name, definition in uniques:
         cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
@@ -1400,6 +1386,19 @@ def _drop_indexes(cursor: Any, table: str) -> list[str]:
         cursor.execute(f'DROP INDEX "{name}"')
         rebuild.append(definition)
     return rebuild
+
+
+def _plain_indexes(cursor: Any, table: str) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of ``table``'s indexes that belong to no constraint
+    (primary key and unique constraints are rebuilt as constraints)."""
+    cursor.execute(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = %s::regclass "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
+        "ORDER BY i.relname",
+        [table],
+    )
+    return list(cursor.fetchall())
 
 
 def _loaded(cursor: Any, rebuild: Sequence[str], added: int) -> Changes:
