@@ -914,37 +914,39 @@ class SideProfessionals:
         self._side = f"{schema}.{self.table}"
         self._original = f"{schema}.{PROFESSIONAL_TABLE}"
         cursor.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = %s::regclass AND contype IN ('p', 'u') ORDER BY conname",
+            "SELECT conname, contype, condeferrable, condeferred, pg_get_indexdef(conindid) "
+            "FROM pg_constraint WHERE conrelid = %s::regclass AND contype IN ('p', 'u') "
+            "ORDER BY conname",
             [PROFESSIONAL_TABLE],
         )
         constraints = cursor.fetchall()
         indexes = _plain_indexes(cursor, PROFESSIONAL_TABLE)
-        # Statements for the side table, under side names; (side name, name, constraint?).
-        self._constraints: list[str] = []  # (built by the second connection)
-        # The plain indexes, built by whichever connection is free first once the rows are
-        # committed (the import's, when it is done with its own tables: it may build an
-        # index of a committed table in its transaction; CREATE INDEX takes a lock that
-        # another CREATE INDEX does not wait for). The longest first: the trigram index.
+        # Every index, the constraints' included, is built by whichever connection is free
+        # first once the rows are committed: the second one as soon as it has loaded them,
+        # the import's when it is done with its own tables (it may build an index of a
+        # committed table in its transaction; CREATE INDEX takes a lock that another
+        # CREATE INDEX does not wait for). The longest first: the trigram index, then the
+        # plain ones, then the constraints' (one column each). The constraints are made
+        # from their indexes by the swap: adding one takes a lock that would wait for the
+        # other connection's index builds.
         self._pending: collections.deque[str] = collections.deque()
-        self.names: list[tuple[str, str, bool]] = []
-        for number, (name, definition) in enumerate(constraints):
-            side = f"{self.table}_c{number}"
-            self._constraints.append(
-                f'ALTER TABLE {self._side} ADD CONSTRAINT "{side}" {definition}'
-            )
-            self.names.append((side, name, True))
+        # (side name, name, None for an index or the clause that makes it a constraint)
+        self.names: list[tuple[str, str, str | None]] = []
         for number, (name, definition) in enumerate(indexes):
             side = f"{self.table}_i{number}"
-            head = _INDEX_HEAD.match(definition)
-            if head is None:
-                raise RuntimeError(f"définition d'index inattendue : {definition}")
-            statement = f'{head[1]}"{side}"{head[3]}{self._side} USING {definition[head.end() :]}'
+            statement = self._side_index(definition, side)
             if " USING gin " in statement:
                 self._pending.appendleft(statement)
             else:
                 self._pending.append(statement)
-            self.names.append((side, name, False))
+            self.names.append((side, name, None))
+        for number, (name, kind, deferrable, deferred, definition) in enumerate(constraints):
+            side = f"{self.table}_c{number}"
+            self._pending.append(self._side_index(definition, side))
+            clause = "PRIMARY KEY" if kind == "p" else "UNIQUE"
+            if deferrable:
+                clause += " DEFERRABLE INITIALLY " + ("DEFERRED" if deferred else "IMMEDIATE")
+            self.names.append((side, name, clause))
         self._params = connection.get_connection_params()
         # Descriptors of their own: the spools' owners close theirs when reading ends.
         self._fds = [os.dup(spool.fileno()) for spool in spools]
@@ -952,10 +954,17 @@ class SideProfessionals:
         self._error: BaseException | None = None
         self._cancelled = False
         self._lock = threading.Lock()
-        self._loaded = threading.Event()  # the rows and constraints committed
+        self._loaded = threading.Event()  # the rows committed
         self.swapped = False
         self._progress = progress
         self._thread = threading.Thread(target=self._run, name="side-professionals", daemon=True)
+
+    def _side_index(self, definition: str, side: str) -> str:
+        """``definition`` (pg_get_indexdef) for the side table, the index named ``side``."""
+        head = _INDEX_HEAD.match(definition)
+        if head is None:
+            raise RuntimeError(f"définition d'index inattendue : {definition}")
+        return f'{head[1]}"{side}"{head[3]}{self._side} USING {definition[head.end() :]}'
 
     def start(self) -> None:
         self._progress.phase("Professionnels : chargés et indexés par une seconde connexion…")
@@ -998,8 +1007,6 @@ class SideProfessionals:
                                 raise _Cancelled
                             copy.write(block)
                             offset += len(block)
-                for statement in self._constraints:
-                    run(statement)
                 grants = run(
                     "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' "
                     "ELSE quote_ident(pg_get_userbyid(a.grantee)) END, a.privilege_type, "
@@ -1050,10 +1057,11 @@ class SideProfessionals:
         side_sequence = cursor.fetchone()[0]
         cursor.execute(f"DROP TABLE {self._original}")
         cursor.execute(f"ALTER TABLE {self._side} RENAME TO {PROFESSIONAL_TABLE}")
-        for side, name, constraint in self.names:
-            if constraint:
+        for side, name, clause in self.names:
+            if clause:  # (the index takes the constraint's name)
                 cursor.execute(
-                    f'ALTER TABLE {self._original} RENAME CONSTRAINT "{side}" TO "{name}"'
+                    f'ALTER TABLE {self._original} ADD CONSTRAINT "{name}" {clause} '
+                    f'USING INDEX "{side}"'
                 )
             else:
                 cursor.execute(f'ALTER INDEX {self._schema}."{side}" RENAME TO "{name}"')
@@ -2098,23 +2106,28 @@ class BackgroundMSSante(_ForkedReader):
 
 
 # A large activity file read into an empty directory (PostgreSQL) is parsed by two
-# processes: this one reads up to the middle, a forked helper the rest. Parsing in Python
+# processes: this one reads the first part, a forked helper the rest. Parsing in Python
 # is the longest part of a first import and the server's COPY takes in rows faster than
-# one process makes them: the second core does half of it. The helper's rows are COPY'd
-# in between this process's, as they come (a row's id is its line number, so the order
-# in which rows reach the table does not matter). Measured at national size: the reading
-# went from 29-35 s to 19-24 s (bench/directory_import.py, 2026-11-27).
+# one process makes them: the second core does about half of it. The helper's rows are
+# COPY'd in between this process's, as they come (a row's id is its line number, so the
+# order in which rows reach the table does not matter). Measured at national size: the
+# reading went from 29-35 s to 19-24 s (bench/directory_import.py, 2026-11-27).
 PARALLEL_MIN_BYTES = 64 << 20
+# This process's share of the data: less than half, as it also sends the helper's rows to
+# the server and hashes the whole file. Split in the middle, the helper was done 2-3 s
+# before it at national size, one core then idle (2026-11-28).
+OWN_SHARE = 0.44
 
 
 def _split_offset(path: Path, layout: Layout, start: int, size: int) -> int | None:
-    """Where the helper starts: the first line, past the middle of the data, whose RPPS
-    differs from the line before's (a professional's lines stay in one part), or None."""
+    """Where the helper starts: the first line, past this process's share of the data
+    (``OWN_SHARE``), whose RPPS differs from the line before's (a professional's lines stay
+    in one part), or None."""
     id_at = layout.positions["id"]
     fields = layout.field_count
     with open(path, "rb") as f:
-        f.seek(start + (size - start) // 2)
-        f.readline()  # the rest of a line cut in the middle
+        f.seek(start + int((size - start) * OWN_SHARE))
+        f.readline()  # the rest of a line cut there
         previous = None
         while True:
             offset = f.tell()

@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import shutil
+import threading
 from io import StringIO
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def _watch_sides(monkeypatch, *, first: str = "") -> list:
 
     def start(self):
         if first:
-            self._constraints.insert(0, first)
+            self._pending.appendleft(first)
         sides.append(self)
         real(self)
 
@@ -183,7 +184,7 @@ def test_the_second_part_starts_with_a_new_professional(tmp_path):
     layout = importer.formats.recognise(header.decode().rstrip("\n"))
     size = path.stat().st_size
     offset = importer._split_offset(path, layout, len(header), size)
-    assert offset is not None and offset > len(header) + (size - len(header)) // 2
+    assert offset is not None and offset > len(header) + (size - len(header)) * importer.OWN_SHARE
     content = path.read_bytes()
     assert content[offset - 1 : offset] == b"\n"
     before = content[:offset].rstrip(b"\n").rsplit(b"\n", 1)[1]
@@ -357,6 +358,34 @@ def test_the_professionals_are_loaded_by_a_second_connection(tmp_path, monkeypat
     assert _schema() == before
     assert _index_definitions() == indexes  # methods and predicates too (the trigram's)
     assert _sequence() == ("public.directory_professional_id_seq", True)
+    assert _side_tables() == []
+
+
+def test_the_import_connection_builds_the_indexes_of_a_busy_second_one(tmp_path, monkeypatch):
+    """The second connection busy (a sleep before its first index): the import's builds
+    every index, the constraints' included, in its transaction; the swap makes them the
+    constraints the migrations made."""
+    sample = write_sample(tmp_path / "sample", professionals=1500, seed=22)
+    before, indexes = _schema(), _index_definitions()
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    sides = _watch_sides(monkeypatch, first="SELECT pg_sleep(3)")
+    built = []
+    real = importer.SideProfessionals._next
+
+    def next_statement(self):
+        statement = real(self)
+        if statement is not None:
+            built.append((threading.current_thread().name, statement))
+        return statement
+
+    monkeypatch.setattr(importer.SideProfessionals, "_next", next_statement)
+    summary = run(sample.activity_path, sample.mssante_path)
+    assert len(sides) == 1 and sides[0].swapped
+    by_import = [statement for thread, statement in built if thread != "side-professionals"]
+    assert any("CREATE UNIQUE INDEX" in statement for statement in by_import), built
+    assert Professional.objects.count() == summary.professionals.added > 1000
+    assert _schema() == before
+    assert _index_definitions() == indexes
     assert _side_tables() == []
 
 
