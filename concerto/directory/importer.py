@@ -2115,7 +2115,7 @@ class BackgroundMSSante(_ForkedReader):
 PARALLEL_MIN_BYTES = 64 << 20
 # This process's share of the data: less than half, as it also sends the helper's rows to
 # the server and hashes the whole file. Split in the middle, the helper was done 2-3 s
-# before it at national size, one core then idle (2026-11-28).
+# before it at national size, one core then idle (2026-11-27, ADR 0006).
 OWN_SHARE = 0.44
 
 
