@@ -930,7 +930,7 @@ class SideProfessionals:
         # from their indexes by the swap: adding one takes a lock that would wait for the
         # other connection's index builds.
         self._pending: collections.deque[str] = collections.deque()
-        # (side name, name, None for an index or the clause that makes it a constraint)
+        # (side name, name, None for an index or the statement that makes it a constraint)
         self.names: list[tuple[str, str, str | None]] = []
         for number, (name, definition) in enumerate(indexes):
             side = f"{self.table}_i{number}"
@@ -943,10 +943,13 @@ class SideProfessionals:
         for number, (name, kind, deferrable, deferred, definition) in enumerate(constraints):
             side = f"{self.table}_c{number}"
             self._pending.append(self._side_index(definition, side))
-            clause = "PRIMARY KEY" if kind == "p" else "UNIQUE"
-            if deferrable:
-                clause += " DEFERRABLE INITIALLY " + ("DEFERRED" if deferred else "IMMEDIATE")
-            self.names.append((side, name, clause))
+            self.names.append(
+                (
+                    side,
+                    name,
+                    _constraint_using_index(self._original, name, side, kind, deferrable, deferred),
+                )
+            )
         self._params = connection.get_connection_params()
         # Descriptors of their own: the spools' owners close theirs when reading ends.
         self._fds = [os.dup(spool.fileno()) for spool in spools]
@@ -1031,8 +1034,10 @@ class SideProfessionals:
             self._fds = []
 
     def _next(self) -> str | None:
+        """The next index to build; none once the second connection has failed (the run
+        fails: the import's connection stops building)."""
         with self._lock:
-            return self._pending.popleft() if self._pending else None
+            return self._pending.popleft() if self._pending and self._error is None else None
 
     def swap(self, cursor: Any, loaded: int) -> Changes:
         """In the import's transaction: the side table, once loaded and indexed, takes the
@@ -1057,12 +1062,9 @@ class SideProfessionals:
         side_sequence = cursor.fetchone()[0]
         cursor.execute(f"DROP TABLE {self._original}")
         cursor.execute(f"ALTER TABLE {self._side} RENAME TO {PROFESSIONAL_TABLE}")
-        for side, name, clause in self.names:
-            if clause:  # (the index takes the constraint's name)
-                cursor.execute(
-                    f'ALTER TABLE {self._original} ADD CONSTRAINT "{name}" {clause} '
-                    f'USING INDEX "{side}"'
-                )
+        for side, name, attach in self.names:
+            if attach:  # (the index takes the constraint's name)
+                cursor.execute(attach)
             else:
                 cursor.execute(f'ALTER INDEX {self._schema}."{side}" RENAME TO "{name}"')
         if self._sequence and side_sequence:
@@ -1096,6 +1098,20 @@ class SideProfessionals:
                 self._side,
                 type(exc).__name__,
             )
+
+
+def _constraint_using_index(
+    table: str, name: str, index: str, kind: str, deferrable: bool, deferred: bool
+) -> str:
+    """The statement that makes the unique ``index`` of ``table`` its constraint ``name``
+    (``kind``: pg_constraint's "p" or "u"), deferrable as the original was."""
+    statement = (
+        f'ALTER TABLE {table} ADD CONSTRAINT "{name}" '
+        f'{"PRIMARY KEY" if kind == "p" else "UNIQUE"} USING INDEX "{index}"'
+    )
+    if deferrable:
+        statement += " DEFERRABLE INITIALLY " + ("DEFERRED" if deferred else "IMMEDIATE")
+    return statement
 
 
 def _set_role(role: str) -> Any:

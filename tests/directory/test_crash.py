@@ -194,7 +194,7 @@ def test_killed_first_import_leaves_an_empty_directory_and_its_side_table_goes(s
     with connect() as watcher:
         for _ in range(600):
             side_indexes = _count(watcher, "pg_indexes", "tablename")
-            if side_indexes == 4:  # primary key, RPPS, name, trigram: committed
+            if side_indexes == 4:  # id, RPPS (unique), name, trigram: committed
                 break
             time.sleep(0.1)
     assert side_indexes == 4

@@ -94,18 +94,24 @@ def _side_tables() -> list[str]:
 
 
 def _watch_sides(monkeypatch, *, first: str = "") -> list:
-    """The second connections started (``first``: a statement they run before the index
-    builds)."""
+    """The second connections started (``first``: a statement the second connection runs
+    before its first index build, the import's connection never)."""
     sides = []
-    real = importer.SideProfessionals.start
+    real_start, real_next = importer.SideProfessionals.start, importer.SideProfessionals._next
 
     def start(self):
-        if first:
-            self._pending.appendleft(first)
+        self.first = first
         sides.append(self)
-        real(self)
+        real_start(self)
+
+    def next_statement(self):
+        if self.first and threading.current_thread().name == "side-professionals":
+            statement, self.first = self.first, ""
+            return statement
+        return real_next(self)
 
     monkeypatch.setattr(importer.SideProfessionals, "start", start)
+    monkeypatch.setattr(importer.SideProfessionals, "_next", next_statement)
     return sides
 
 
@@ -370,7 +376,7 @@ def test_the_import_connection_builds_the_indexes_of_a_busy_second_one(tmp_path,
     monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
     sides = _watch_sides(monkeypatch, first="SELECT pg_sleep(3)")
     built = []
-    real = importer.SideProfessionals._next
+    real = importer.SideProfessionals._next  # (_watch_sides's)
 
     def next_statement(self):
         statement = real(self)
@@ -473,3 +479,37 @@ def test_inside_an_enclosing_transaction_there_is_no_second_connection(tmp_path,
         summary = run(sample.activity_path, sample.mssante_path)
         assert Professional.objects.count() == summary.professionals.added > 1000
     assert sides == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "deferrable", "deferred"),
+    [("p", False, False), ("u", False, False), ("u", True, False), ("u", True, True)],
+)
+def test_a_unique_index_becomes_the_constraint_it_was(kind, deferrable, deferred):
+    """The swap's statement: the constraint's name, kind and deferral as the original's
+    (none of the directory's constraints is deferrable today: a scratch table)."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE dir_scratch_constraint (id bigint NOT NULL, code text)")
+        try:
+            column = "id" if kind == "p" else "code"
+            cursor.execute(
+                f"CREATE UNIQUE INDEX dir_scratch_index ON dir_scratch_constraint ({column})"
+            )
+            cursor.execute(
+                importer._constraint_using_index(
+                    "dir_scratch_constraint",
+                    "scratch_key",
+                    "dir_scratch_index",
+                    kind,
+                    deferrable,
+                    deferred,
+                )
+            )
+            cursor.execute(
+                "SELECT c.contype, c.condeferrable, c.condeferred, i.relname "
+                "FROM pg_constraint c JOIN pg_class i ON i.oid = c.conindid "
+                "WHERE c.conrelid = 'dir_scratch_constraint'::regclass"
+            )
+            assert cursor.fetchall() == [(kind, deferrable, deferred, "scratch_key")]
+        finally:
+            cursor.execute("DROP TABLE dir_scratch_constraint")
