@@ -969,6 +969,18 @@ class SideProfessionals:
             raise RuntimeError(f"définition d'index inattendue : {definition}")
         return f'{head[1]}"{side}"{head[3]}{self._side} USING {definition[head.end() :]}'
 
+    def _connect(self, *, autocommit: bool, lock_timeout: str) -> Any:
+        """A connection as the import's: same role (assumed or not), same schema."""
+        conn = psycopg.connect(**self._params, autocommit=autocommit)
+        try:
+            if conn.execute("SELECT current_user").fetchone() != (self._role,):
+                conn.execute(pgsql.SQL("SET ROLE {}").format(pgsql.Identifier(self._role)))
+            conn.execute(pgsql.SQL("SET lock_timeout = {}").format(pgsql.Literal(lock_timeout)))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def start(self) -> None:
         self._progress.phase("Professionnels : chargés et indexés par une seconde connexion…")
         self._thread.start()
@@ -980,13 +992,9 @@ class SideProfessionals:
 
     def _run(self) -> None:
         try:
-            with psycopg.connect(**self._params) as side:
+            with self._connect(autocommit=False, lock_timeout="60s") as side:
                 self._conn = side
                 run = functools.partial(self._execute, side)
-                # As the import's connection: same role (assumed or not), same schema.
-                if run("SELECT current_user").fetchone()[0] != self._role:
-                    run(_set_role(self._role))
-                run("SET lock_timeout = '60s'")
                 for (leftover,) in run(  # (a killed run's: imports run one at a time)
                     "SELECT quote_ident(relname) FROM pg_class WHERE relkind = 'r' "
                     "AND relname LIKE %s AND relnamespace = %s::regnamespace",
@@ -1086,10 +1094,7 @@ class SideProfessionals:
                     conn.cancel_safe(timeout=5.0)
             self._thread.join(0.5)
         try:
-            with psycopg.connect(**self._params, autocommit=True) as side:
-                if side.execute("SELECT current_user").fetchone() != (self._role,):
-                    side.execute(_set_role(self._role))
-                side.execute("SET lock_timeout = '10s'")
+            with self._connect(autocommit=True, lock_timeout="10s") as side:
                 side.execute(f"DROP TABLE IF EXISTS {self._side}")
         except psycopg.Error as exc:
             logger.warning(
@@ -1112,10 +1117,6 @@ def _constraint_using_index(
     if deferrable:
         statement += " DEFERRABLE INITIALLY " + ("DEFERRED" if deferred else "IMMEDIATE")
     return statement
-
-
-def _set_role(role: str) -> Any:
-    return pgsql.SQL("SET ROLE {}").format(pgsql.Identifier(role))
 
 
 _INDEX_HEAD = re.compile(r"^(CREATE (?:UNIQUE )?INDEX )(\S+)( ON (?:ONLY )?)(\S+) USING ")
