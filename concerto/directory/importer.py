@@ -16,10 +16,10 @@ One run = one transaction:
    import, PostgreSQL), the activities, professionals and addresses are COPY'd straight
    into their tables, their indexes and primary keys dropped and rebuilt once at the end;
    the activity file, when large, is parsed by two processes (:class:`ActivityHelper`),
-   the MSSanté file by a third (:class:`BackgroundMSSante`, started once the activity
-   file is read when two processes read it), and the professionals are then loaded and
-   indexed by a second connection in a side table, swapped in by this transaction at the
-   end (:class:`SideProfessionals`, ADR 0006);
+   the MSSanté file by a third (:class:`BackgroundMSSante`, started once one of those
+   two is done with its part), and the professionals are then loaded and indexed by a
+   second connection in a side table, swapped in by this transaction at the end
+   (:class:`SideProfessionals`, ADR 0006);
 4. validation: repeated addresses (SQL); too large a share of bad lines, a file with no
    valid line or one that would empty half the directory stops the run;
 5. the directory is brought to the new state with set-based statements (delete what is
@@ -2097,8 +2097,10 @@ class BackgroundMSSante(_ForkedReader):
     def start_with(self, helper: ActivityHelper | None, progress: Progress) -> None:
         """Start unless started. Two processes reading the activity file already keep
         both cores busy: a third would only slow them down. So, with a second reader
-        (``helper``), this one starts when they are done, and parses the MSSanté file
-        while the server loads the professionals and builds the indexes (one core)."""
+        (``helper``), this one starts as soon as one of the two is done with its part
+        (``ActivityHelper.when_one_done``: the other may need a second or two more, a
+        core idle meanwhile), and parses the MSSanté file while the server loads the
+        professionals and builds the indexes."""
         if not self.started:
             self.late = helper is not None
             self.start(progress)
@@ -2238,6 +2240,9 @@ class ActivityHelper(_ForkedReader):
         self.candidates = tempfile.TemporaryFile()  # noqa: SIM115 — closed in stop()
         self.ready = multiprocessing.RawValue("q", 0)
         self.done = multiprocessing.RawArray("q", 2)
+        # Called once, as soon as either process has read its part: a core is free from
+        # then on (see BackgroundMSSante.start_with).
+        self.when_one_done: Callable[[], None] | None = None
         self._start(_read_activity_apart, self, layout)
 
     def progress(self) -> tuple[int, int]:
@@ -2260,6 +2265,13 @@ class ActivityHelper(_ForkedReader):
                 raise RuntimeError(f"{self.path.name} : lignes du second lecteur illisibles")
             self._activities.write_encoded(block)
             self._sent += len(block)
+        if self.when_one_done is not None and self.finished(0):  # the helper is done
+            self._one_done()
+
+    def _one_done(self) -> None:
+        if (callback := self.when_one_done) is not None:
+            self.when_one_done = None
+            callback()
 
     def join(
         self,
@@ -2273,6 +2285,7 @@ class ActivityHelper(_ForkedReader):
         the rest of the file (``source``'s digest is of the whole file), then add the
         helper's counts, rejected lines and professional candidates to this part's."""
         assert isinstance(professionals, ProfessionalSpool)
+        self._one_done()  # (this process is)
         outcome = None
         hashed = False
         while True:
@@ -2405,6 +2418,8 @@ def _stage_file(
             if helper is not None:
                 assert isinstance(activities, CopyWriter)
                 helper.send_to(activities)
+                if mssante is not None:
+                    helper.when_one_done = functools.partial(mssante.start_with, helper, progress)
             spool = ProfessionalSpool() if direct and totals["professionals"] == 0 else None
             if known is not None and not direct:
                 touched_professionals = TouchedProfessionals()

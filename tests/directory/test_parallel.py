@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from io import StringIO
 from pathlib import Path
 
@@ -313,11 +314,48 @@ def _import_once(path: Path, monkeypatch):
     return rows, report.getvalue(), summary
 
 
-def test_with_two_readers_the_mssante_file_is_read_after_them(tmp_path, monkeypatch):
-    """Three processes would share two cores: the MSSanté reader starts once the activity
-    file is read, and its file is loaded last."""
+@pytest.mark.parametrize("first", ["helper", "parent"])
+def test_with_two_readers_the_mssante_file_is_read_once_one_is_done(tmp_path, monkeypatch, first):
+    """Three processes would share two cores: the MSSanté reader starts as soon as one
+    of the two readers of the activity file is done with its part (the other one may
+    need longer: a core would be idle), and its file is loaded last."""
     sample = write_sample(tmp_path / "sample", professionals=1500, seed=14)
     monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(importer, "FLUSH_BYTES", 4096)
+    helpers: list = []
+    real_helper = importer.ActivityHelper
+    monkeypatch.setattr(
+        importer, "ActivityHelper", lambda *a: helpers.append(real_helper(*a)) or helpers[-1]
+    )
+    parent_reading = []
+    real_read = importer.read_activity
+
+    def read_activity(*args, **kwargs):
+        parent_reading.append(True)  # (in the helper, its own copy of the list)
+        try:
+            return real_read(*args, **kwargs)
+        finally:
+            parent_reading.append(False)
+
+    monkeypatch.setattr(importer, "read_activity", read_activity)
+    # The other reader is made slow: this process's COPY blocks, or the helper's spool.
+    slowed = importer.CopyWriter if first == "helper" else importer._PublishedSpool
+    slowed_method = "_flush" if first == "helper" else "_spill"
+    real_slowed = getattr(slowed, slowed_method)
+
+    def slow(self):
+        time.sleep(0.01)
+        real_slowed(self)
+
+    monkeypatch.setattr(slowed, slowed_method, slow)
+    seen_at_start = []
+    real_start = importer.BackgroundMSSante.start
+
+    def start(self, progress):
+        seen_at_start.append((parent_reading[-1], helpers[0].finished(0)))
+        real_start(self, progress)
+
+    monkeypatch.setattr(importer.BackgroundMSSante, "start", start)
     out = StringIO()
     summary = importer.import_directory(
         by=None,
@@ -325,6 +363,8 @@ def test_with_two_readers_the_mssante_file_is_read_after_them(tmp_path, monkeypa
         report=StringIO(),
         progress=Progress(out, tty=False, every=0.0),
     )
+    # Started once, while only one of the two was done.
+    assert seen_at_start == ([(True, True)] if first == "helper" else [(False, False)])
     text = out.getvalue()
     started = text.index(f"Lecture de {sample.mssante_path.name}")
     assert text.index("Lecture de PS_LibreAcces") < started < text.index("Validation")
@@ -332,6 +372,7 @@ def test_with_two_readers_the_mssante_file_is_read_after_them(tmp_path, monkeypa
     assert [f.layout.kind for f in summary.files] == ["activity", "mssante"]
     assert summary.addresses is not None and summary.addresses.added > 0
     assert MSSanteAddress.objects.count() == summary.addresses.added
+    assert Activity.objects.count() == summary.activities.added > 0
 
 
 def test_a_bad_mssante_file_read_last_still_changes_nothing(tmp_path, monkeypatch):
