@@ -250,7 +250,7 @@ def main() -> None:
         )
         # More rounds of the first import, each against its own COPY: the machine's noise
         # (the COPY's above all) moves a single ratio by a quarter.
-        ratios = [first[0] / baseline]
+        ratios = [first[0] / copy_before]
         for round_number in range(2, options.rounds + 1):
             fresh_database(options.admin_url, options.database, env)
             settle(options.admin_url)

@@ -338,7 +338,10 @@ def test_with_two_readers_the_mssante_file_is_read_once_one_is_done(tmp_path, mo
             parent_reading.append(False)
 
     monkeypatch.setattr(importer, "read_activity", read_activity)
-    # The other reader is made slow: this process's COPY blocks, or the helper's spool.
+    # The other reader is made slow: this process's COPY blocks, or the helper's spool
+    # (spilled every few rows, so that the helper's part takes over a second).
+    if first == "parent":
+        monkeypatch.setattr(importer._SpoolWriter, "BATCH", 8)
     slowed = importer.CopyWriter if first == "helper" else importer._PublishedSpool
     slowed_method = "_flush" if first == "helper" else "_spill"
     real_slowed = getattr(slowed, slowed_method)

@@ -18,7 +18,8 @@ from concerto.lib import clock
 
 class Command(BaseCommand):
     # The models' checks only: the others load every URL and view (0.7 s, single core, at
-    # the start of every import); `concerto check --deploy` and `migrate` run them all.
+    # the start of every import). The security and audit-retention checks are for the web
+    # server: `concerto check --deploy` (and `migrate`) run them all.
     requires_system_checks = [Tags.models]
     help = (
         "Importe les fichiers d'extraction de l'Annuaire Santé (PS_LibreAcces_Personne_activite "
