@@ -2443,10 +2443,8 @@ def _stage_file(
                 direct=direct,
                 known=known,
             )
-            if helper is not None:
+            if helper is not None:  # (the MSSanté reader is started by now: when_one_done)
                 helper.join(stats, source, professionals, bad, progress)
-            if mssante is not None:
-                mssante.start_with(helper, progress)
             stats.rebuild = rebuild
         else:
             _create_temp(cursor, STAGE_MSSANTE, MAILBOX_STAGE)
