@@ -5,6 +5,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 
 from concerto import demo
 from concerto.audit.models import AuditEvent
@@ -17,11 +18,16 @@ pytestmark = pytest.mark.django_db
 NOW = paris(2026, 11, 27, 10)
 
 
-@pytest.fixture
-def seeded():
-    report = demo.seed_demo(now=NOW)
-    assert report.created
-    return report
+@pytest.fixture(scope="module")
+def seeded(django_db_setup, django_db_blocker):
+    """The demo region, seeded once for the module (about 15 s a seeding) inside a
+    transaction rolled back after its last test: each test runs in a savepoint of it
+    (pytest-django's own atomic block, nested), so no row outlives the module."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        report = demo.seed_demo(now=NOW)
+        assert report.created
+        yield report
+        transaction.set_rollback(True)
 
 
 def _snapshot():
