@@ -266,6 +266,15 @@ def contribute(request: HttpRequest, pk: int) -> HttpResponse:
     registration = _gp_registration(request, pk, action="portal.contribution")
     form = ContributionForm(request.POST)
     if not form.is_valid():
+        # The pre-fiche is shown again (with the form's errors): a read, traced as one.
+        access.record_access(
+            request,
+            action="portal.prefiche",
+            patient_id=registration.patient_id,
+            obj=registration,
+            role=ROLE,
+            details={"after": "contribution_invalid"},
+        )
         return _render_prefiche(request, registration, form, status=400)
     try:
         rcp_actions.save_gp_contribution(
@@ -273,6 +282,8 @@ def contribute(request: HttpRequest, pk: int) -> HttpResponse:
             registration=registration,
             comment=form.cleaned_data["comment"],
             wants_to_join=form.cleaned_data["wants_to_join"],
+            role=ROLE,
+            ip=access.client_ip(request),
         )
     except ActionRefused as refused:
         access.record_access(

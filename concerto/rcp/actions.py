@@ -495,9 +495,16 @@ def _record_document(
 
 @transaction.atomic
 def save_gp_contribution(
-    *, by: Any, registration: Registration, comment: str, wants_to_join: bool
+    *,
+    by: Any,
+    registration: Registration,
+    comment: str,
+    wants_to_join: bool,
+    role: str = "",
+    ip: str | None = None,
 ) -> GPContribution:
-    """The GP's comment and wish to join; editable until the compte-rendu is validated."""
+    """The GP's comment and wish to join; editable until the compte-rendu is validated.
+    ``role`` and ``ip``: the author's, for the trail (the portal passes both)."""
     registration = Registration.objects.select_for_update().get(pk=registration.pk)
     _check_editable(registration)
     contribution, _ = GPContribution.objects.update_or_create(
@@ -517,6 +524,8 @@ def save_gp_contribution(
         action="registration.gp_contribution",
         obj=contribution,
         patient_id=registration.patient_id,
+        role=role,
+        ip=ip,
         details={"wants_to_join": wants_to_join},
     )
     return contribution

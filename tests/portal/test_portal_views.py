@@ -237,6 +237,12 @@ def test_contribution_saved_and_shown(portal_world: PortalWorld) -> None:
     client.post(url, {"comment": "Modifié."})
     contribution.refresh_from_db()
     assert contribution.comment == "Modifié." and not contribution.wants_to_join
+    # Each save is traced with the author's role and address.
+    saves = AuditEvent.objects.filter(action="registration.gp_contribution")
+    assert saves.count() == 2
+    assert {(e.actor_role, e.ip, e.patient_id) for e in saves} == {
+        ("medecin_traitant", "127.0.0.1", case.upcoming.patient_id)
+    }
 
 
 @pytest.mark.django_db
@@ -247,6 +253,14 @@ def test_contribution_length_limited(portal_world: PortalWorld) -> None:
     )
     assert response.status_code == 400
     assert not GPContribution.objects.filter(registration=case.upcoming).exists()
+    # The page shown again is the pre-fiche: its read is traced like a GET's.
+    assert case.upcoming.patient.identity_label in text_of(response)
+    shown = AuditEvent.objects.get(action="portal.prefiche")
+    assert (shown.actor_id, shown.patient_id, shown.outcome) == (
+        case.user.pk,
+        case.upcoming.patient_id,
+        "ok",
+    )
 
 
 @pytest.mark.django_db
