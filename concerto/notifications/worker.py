@@ -401,7 +401,8 @@ class Claimed:
 
 
 # Due rows become ``sending`` in one statement. Re-checked at claim time: what changed
-# since the scan (withdrawal, cancellation, opt-out, a session started) is not sent. On
+# since the scan (withdrawal, cancellation, opt-out, a session started, the patient's GP
+# changed or removed: the notice is for the declared GP only) is not sent. On
 # PostgreSQL the rows are locked and the ones another worker holds are skipped; SQLite
 # serialises writers, and the ``status = 'pending'`` guard does the rest. The chosen ids
 # are materialised first: as a plain ``IN (SELECT … LIMIT … FOR UPDATE SKIP LOCKED)``,
@@ -413,8 +414,10 @@ WITH due AS{materialized} (
     JOIN rcp_registration r ON r.id = n.registration_id
     JOIN rcp_session s ON s.id = r.session_id
     JOIN rcp_board b ON b.id = s.board_id
+    JOIN patients_patient p ON p.id = r.patient_id
     WHERE n.status = %s AND n.due_at <= %s AND n.next_attempt_at <= %s
       AND r.status = %s AND s.status = %s AND s.starts_at > %s AND b.notifications_enabled
+      AND p.gp_rpps = n.gp_rpps
     ORDER BY n.next_attempt_at, n.id
     LIMIT %s{lock}
 )

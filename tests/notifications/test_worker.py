@@ -181,6 +181,25 @@ def test_gp_changed_after_planning(mssante):
     assert rows[old_rpps].reasons == ["gp_changed"]
 
 
+def test_gp_changed_between_the_scan_and_the_claim_is_not_sent_to_the_former_gp(mssante):
+    """A pass scans once, then claims batch after batch: a GP changed in between must
+    not get the notice (it names the patient) through a row planned for them."""
+    mssante()
+    due = make_due()
+    worker.scan(SEND_TIME)  # the row for the GP of then, pending and due
+    patient = due.registrations[0].patient
+    new_gp = gp()
+    with at(SEND_TIME):
+        patient_actions.declare_gp(
+            by=due.world.registrar, patient=patient, gp_name="Dr NOUVEAU", gp_rpps=new_gp.rpps
+        )
+    assert worker.claim(SEND_TIME, limit=10, worker="w") == []
+    # The next scan closes the former GP's row and plans the new GP's, which is claimed.
+    worker.scan(SEND_TIME)
+    [claimed] = worker.claim(SEND_TIME, limit=10, worker="w")
+    assert claimed.addresses == [f"gp.{new_gp.rpps}@medecin.mssante.fr"]
+
+
 def test_claims_are_disjoint(mssante):
     mssante()
     make_due(6)
