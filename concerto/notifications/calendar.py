@@ -15,9 +15,31 @@ import holidays
 NOTIFICATION_LEAD_BUSINESS_DAYS = 2
 
 
+class UnknownSubdivision(ValueError):
+    """A territory's calendar code the installed ``holidays`` package does not know."""
+
+
+def subdivision_choices() -> list[tuple[str, str]]:
+    """The calendars a territory may use: metropolitan France, then the subdivisions of
+    the installed ``holidays`` package, named by their longest alias there."""
+    names: dict[str, str] = {}
+    for alias, code in getattr(holidays.France, "subdivisions_aliases", {}).items():
+        if len(alias) > len(names.get(code, "")):
+            names[code] = alias
+    return [("", "France métropolitaine")] + [
+        (code, f"{names[code]} ({code})" if code in names else code)
+        for code in holidays.France.subdivisions
+    ]
+
+
 @lru_cache(maxsize=64)
 def _french_holidays(subdivision: str, year: int) -> frozenset[dt.date]:
-    calendar = holidays.country_holidays("FR", subdiv=subdivision or None, years=year)
+    try:
+        calendar = holidays.country_holidays("FR", subdiv=subdivision or None, years=year)
+    except NotImplementedError as exc:
+        raise UnknownSubdivision(
+            f"Calendrier des jours fériés inconnu : « {subdivision} »."
+        ) from exc
     return frozenset(calendar.keys())
 
 

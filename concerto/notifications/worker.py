@@ -60,7 +60,7 @@ from concerto.audit import trail
 from concerto.directory.models import MSSanteAddress
 from concerto.lib import clock
 from concerto.notifications import faults
-from concerto.notifications.calendar import notification_day
+from concerto.notifications.calendar import UnknownSubdivision, notification_day
 from concerto.notifications.eligibility import Eligibility, Facts, Reason, evaluate
 from concerto.notifications.message import Content, new_message_id, render
 from concerto.notifications.models import Notification
@@ -253,7 +253,14 @@ def plan(now: dt.datetime) -> Plan:
             )
         ]
         found = addresses.get(gp_rpps, [])
-        facts, due = facts_for(registration, found, now)
+        try:
+            facts, due = facts_for(registration, found, now)
+        except UnknownSubdivision as exc:
+            # One territory's bad calendar code must not stop every board's notices:
+            # its registrations are left as they are (no row planned, none closed).
+            log.error("inscription %s non évaluée : %s", registration.pk, exc)
+            result.orphans = [r for r in result.orphans if r.registration_id != registration.pk]
+            continue
         eligibility = evaluate(facts)
         status: str | None
         if eligibility.eligible:

@@ -16,6 +16,7 @@ from django.db import models
 
 from concerto.lib.identifiers import CIM10_SQL_RE
 from concerto.lib.validators import validate_cim10
+from concerto.notifications.calendar import subdivision_choices
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -28,7 +29,11 @@ class Territory(models.Model):
     # Subdivision of the `holidays` package: "" = metropolitan France, "57"/"6AE"
     # Alsace-Moselle, "971"… overseas departments.
     holiday_subdivision = models.CharField(
-        "calendrier des jours fériés", max_length=10, blank=True, default=""
+        "calendrier des jours fériés",
+        max_length=10,
+        blank=True,
+        default="",
+        choices=subdivision_choices,  # only what the ``holidays`` package knows
     )
 
     class Meta:

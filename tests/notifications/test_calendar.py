@@ -9,7 +9,12 @@ import sys
 
 import pytest
 
-from concerto.notifications.calendar import is_business_day, notification_day
+from concerto.notifications.calendar import (
+    UnknownSubdivision,
+    is_business_day,
+    notification_day,
+    subdivision_choices,
+)
 
 D = dt.date.fromisoformat
 
@@ -99,3 +104,20 @@ def test_cli_territory(tmp_path):
     with pytest.raises(SystemExit) as exc:
         call_command("notification-day", "2024-12-27", territory="nulle-part", stderr=StringIO())
     assert exc.value.code == 2
+
+
+@pytest.mark.django_db
+def test_a_territory_may_only_use_a_calendar_the_holidays_package_knows():
+    from django.core.exceptions import ValidationError
+
+    from concerto.rcp.models import Territory
+
+    codes = [code for code, _ in subdivision_choices()]
+    assert codes[0] == "" and {"57", "6AE", "971", "974"} <= set(codes)
+    assert ("974", "La Réunion (974)") in subdivision_choices()
+    Territory(slug="moselle", name="Moselle", holiday_subdivision="57").full_clean()
+    with pytest.raises(ValidationError) as refused:
+        Territory(slug="bas-rhin", name="Bas-Rhin", holiday_subdivision="67").full_clean()
+    assert "holiday_subdivision" in refused.value.message_dict
+    with pytest.raises(UnknownSubdivision, match="« 67 »"):
+        notification_day(dt.date(2026, 12, 15), "67")

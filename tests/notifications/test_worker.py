@@ -18,6 +18,7 @@ from concerto.notifications.eligibility import Reason
 from concerto.notifications.models import Notification
 from concerto.patients import actions as patient_actions
 from concerto.rcp import actions
+from concerto.rcp.models import Territory
 from tests.builders import at, gp, paris
 from tests.notifications.conftest import BEFORE, SEND_TIME, SESSION_DAY, make_due
 
@@ -198,6 +199,22 @@ def test_gp_changed_between_the_scan_and_the_claim_is_not_sent_to_the_former_gp(
     worker.scan(SEND_TIME)
     [claimed] = worker.claim(SEND_TIME, limit=10, worker="w")
     assert claimed.addresses == [f"gp.{new_gp.rpps}@medecin.mssante.fr"]
+
+
+def test_a_territory_with_an_unknown_calendar_does_not_stop_the_other_boards(mssante, caplog):
+    server = mssante()
+    good = make_due()
+    bad = make_due()
+    # (a code the form refuses, say from an edit in the database or a library upgrade)
+    Territory.objects.filter(pk=bad.world.territory.pk).update(holiday_subdivision="67")
+    result = worker.run_pass(now=SEND_TIME)
+    assert result.sent == 1
+    assert [m.rcpt_tos for m in server.received] == [
+        [f"gp.{good.registrations[0].patient.gp_rpps}@medecin.mssante.fr"]
+    ]
+    assert not Notification.objects.filter(registration=bad.registrations[0]).exists()
+    assert f"inscription {bad.registrations[0].pk} non évaluée" in caplog.text
+    assert "« 67 »" in caplog.text
 
 
 def test_claims_are_disjoint(mssante):
