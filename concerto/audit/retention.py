@@ -17,7 +17,7 @@ from concerto.audit import trail
 from concerto.audit.models import AuditEvent
 from concerto.lib import clock
 
-MIN_RETENTION_DAYS = 183  # six months, rounded up
+MIN_RETENTION_DAYS = 184  # six calendar months at their longest (July to December)
 
 
 class RetentionTooShort(ValueError):

@@ -58,20 +58,20 @@ def test_purge_deletes_only_what_is_past_the_retention(settings: Any) -> None:
 
 @pytest.mark.django_db
 def test_retention_shorter_than_six_months_is_refused(settings: Any) -> None:
-    settings.AUDIT_RETENTION_DAYS = 182
+    settings.AUDIT_RETENTION_DAYS = 183  # six months from July 1st are 184 days
     old = event_at(NOW - dt.timedelta(days=365))
-    with pytest.raises(CommandError, match="au moins 183 jours"):
+    with pytest.raises(CommandError, match="au moins 184 jours"):
         run_purge()
     assert AuditEvent.objects.filter(pk=old.pk).exists()
     assert [e.id for e in retention_check(None)] == ["concerto.audit.E001"]
-    settings.AUDIT_RETENTION_DAYS = 183
+    settings.AUDIT_RETENTION_DAYS = 184
     assert retention_check(None) == []
 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_postgres_refuses_update_and_delete_outside_the_purge(settings: Any) -> None:
-    settings.AUDIT_RETENTION_DAYS = 183
+    settings.AUDIT_RETENTION_DAYS = 184
     event = event_at(NOW - dt.timedelta(days=400))
     for statement in (
         "UPDATE audit_auditevent SET action = 'x' WHERE id = %s",
@@ -90,6 +90,24 @@ def test_postgres_refuses_update_and_delete_outside_the_purge(settings: Any) -> 
     other = event_at(NOW - dt.timedelta(days=1))
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [other.pk])
+    # Inside a purge's transaction, an event younger than six months stays (a wrong
+    # cutoff cannot erase the recent trail), and TRUNCATE is refused in any case.
+    recent = event_at(clock.now() - dt.timedelta(days=183))
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SET LOCAL concerto.audit_purge = 'on'")
+        cursor.execute("DELETE FROM audit_auditevent WHERE id = %s", [recent.pk])
+    with (
+        pytest.raises(DatabaseError, match="TRUNCATE refused"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SET LOCAL concerto.audit_truncate = 'off'")
+        cursor.execute("TRUNCATE audit_auditevent")
+    assert AuditEvent.objects.filter(pk__in=[other.pk, recent.pk]).count() == 2
 
 
 def admin_client() -> tuple[Client, Any]:
