@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -24,6 +25,7 @@ from concerto.audit.access import client_ip
 FLOW_KEY = "psc_flows"
 ID_TOKEN_KEY = "psc_id_token"  # noqa: S105 — a session key name
 FLOW_LIFETIME = 600  # seconds between the redirect to PSC and its answer
+_OAUTH_ERROR = re.compile(r"[a-z_]{1,40}")
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 # What each refusal says, and what to do about it.
@@ -189,7 +191,11 @@ def psc_callback(request: HttpRequest) -> HttpResponse:
     if error:
         if error == "access_denied":
             return _refused(request, "cancelled", "access_denied")
-        return _refused(request, "provider_error", error[:40])
+        # The code as sent is attacker-chosen (line breaks forge log lines): only an
+        # OAuth 2.0 error code (RFC 6749 §4.1.2.1, [a-z_]) is kept as it is.
+        return _refused(
+            request, "provider_error", error if _OAUTH_ERROR.fullmatch(error) else "other"
+        )
     code = request.GET.get("code", "")
     if not code:
         return _refused(request, "provider_error", "missing_code")

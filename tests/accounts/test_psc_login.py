@@ -18,7 +18,7 @@ from django.conf import settings
 from concerto.accounts.models import User
 from concerto.audit.models import AuditEvent
 from tests import builders
-from tests.accounts.conftest import psc_login, query_of
+from tests.accounts.conftest import go_to_psc, psc_login, query_of
 
 pytestmark = pytest.mark.django_db
 
@@ -310,3 +310,20 @@ def test_nonce_hidden_in_a_list_is_refused(client, known_gp, psc_settings):
         del psc_settings.id_token
     event = AuditEvent.objects.get(action="accounts.login_refused")
     assert event.details["detail"] == "id_token_claim_nonce"
+
+
+def test_a_forged_provider_error_is_not_written_as_sent(client, known_gp, psc_settings, caplog):
+    """The ``error`` of the callback is attacker-chosen: a line break in it would forge a
+    log line. Only an OAuth error code is recorded as it is."""
+    authorize_url = go_to_psc(client)
+    state = query_of(authorize_url)["state"]
+    forged = "x\n2026-11-28 INFO concerto.accounts login ok"
+    response = client.get("/connexion/psc/retour/", {"state": state, "error": forged})
+    assert response.status_code == 403
+    event = AuditEvent.objects.get(action="accounts.login_refused")
+    assert event.details["detail"] == "other"
+    assert "login ok" not in caplog.text and "detail=other" in caplog.text
+    # A real error code is kept.
+    state = query_of(go_to_psc(client))["state"]
+    client.get("/connexion/psc/retour/", {"state": state, "error": "server_error"})
+    assert AuditEvent.objects.filter(details__detail="server_error").exists()
