@@ -35,9 +35,23 @@ if PRODUCTION:
     SECRET_KEY = env_str("SECRET_KEY", required=True)
     if len(SECRET_KEY) < 50:
         raise ConfigurationError("SECRET_KEY doit compter au moins 50 caractères en production.")
+    # The example's placeholder and the demo's key are public; so is any key of a few
+    # repeated characters. (The key signs sessions and the portal's patient tokens.)
+    if (
+        "change-me" in SECRET_KEY.lower()
+        or SECRET_KEY.startswith(("demo-only-insecure", "django-insecure"))
+        or len(set(SECRET_KEY)) < 10
+    ):
+        raise ConfigurationError(
+            "SECRET_KEY : valeur d'exemple ou trop peu aléatoire ; en production, tirez "
+            'au moins 50 caractères au hasard (python3 -c "import secrets; '
+            'print(secrets.token_urlsafe(50))").'
+        )
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS")
     if not ALLOWED_HOSTS:
         raise ConfigurationError("ALLOWED_HOSTS est obligatoire en production.")
+    if "*" in ALLOWED_HOSTS:
+        raise ConfigurationError("ALLOWED_HOSTS : « * » est refusé en production.")
     DEBUG = False
 else:
     # Demo only: a fixed, public key is acceptable because demo data is synthetic.
@@ -210,8 +224,14 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Absolute base URL used in e-mails (deep links to the pre-fiche).
-SITE_URL = env_str("CONCERTO_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Absolute base URL used in e-mails (deep links to the pre-fiche): required, https, in
+# production (a default would send GPs links to a machine they cannot reach).
+if PRODUCTION:
+    SITE_URL = env_str("CONCERTO_SITE_URL", required=True).rstrip("/")
+    if not SITE_URL.startswith("https://"):
+        raise ConfigurationError("CONCERTO_SITE_URL doit commencer par https:// en production.")
+else:
+    SITE_URL = env_str("CONCERTO_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Audit trail retention (days); CSP art. R6113-9-2 asks at least 6 months.
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 366)
@@ -310,9 +330,13 @@ MSSANTE_CLIENT_KEY = env_str(
 MSSANTE_CA_BUNDLE = env_str(
     "MSSANTE_CA_BUNDLE", "" if PRODUCTION else str(_mail_tls_dir / "ca.pem")
 )
-MSSANTE_FROM = env_str("MSSANTE_FROM", "concerto-demo@rcp.demo.mssante.fr")
-MSSANTE_X_MSS_NIL = env_str("MSSANTE_X_MSS_NIL", "CONCERTO-DEMO")
-MSSANTE_MESSAGE_ID_DOMAIN = env_str("MSSANTE_MESSAGE_ID_DOMAIN", "concerto.demo.invalid")
+# The sender's identity: the demo's values only in demo mode (``concerto notify`` refuses
+# to start in production without them).
+MSSANTE_FROM = env_str("MSSANTE_FROM", "" if PRODUCTION else "concerto-demo@rcp.demo.mssante.fr")
+MSSANTE_X_MSS_NIL = env_str("MSSANTE_X_MSS_NIL", "" if PRODUCTION else "CONCERTO-DEMO")
+MSSANTE_MESSAGE_ID_DOMAIN = env_str(
+    "MSSANTE_MESSAGE_ID_DOMAIN", "" if PRODUCTION else "concerto.demo.invalid"
+)
 # Sending starts on the notification day at this hour (Europe/Paris).
 NOTIFY_SEND_HOUR = env_str("NOTIFY_SEND_HOUR", "08:00")
 # At least twice the worst case of one message (notifications.worker.lease_needed: the SMTP

@@ -33,6 +33,7 @@ PRODUCTION_ENV = {
     "PSC_CLIENT_ID": "concerto-test",
     "PSC_CLIENT_SECRET": "secret-for-tests-only",
     "PSC_REDIRECT_URI": "https://dcc.exemple.test/connexion/psc/retour/",
+    "CONCERTO_SITE_URL": "https://dcc.exemple.test",
 }
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -36,6 +36,23 @@ def test_production_refuses_to_start_without(missing):
     assert missing in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        # The example file's placeholder, and a key of one repeated character.
+        ({"SECRET_KEY": "change-me-to-50-random-characters-change-me-to-50-random"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "k" * 60}, "SECRET_KEY"),
+        ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS"),
+        ({"CONCERTO_SITE_URL": ""}, "CONCERTO_SITE_URL"),
+        ({"CONCERTO_SITE_URL": "http://dcc.exemple.test"}, "CONCERTO_SITE_URL"),
+    ],
+)
+def test_production_refuses_unsafe_values(override, named):
+    result = _concerto(["check"], **{**GOOD, **override})
+    assert result.returncode == 2
+    assert named in result.stderr
+
+
 def test_production_refuses_sqlite():
     result = _concerto(["check"], **{**GOOD, "DATABASE_URL": "sqlite:////tmp/x.sqlite3"})
     assert result.returncode == 2

@@ -9,6 +9,8 @@ import sys
 
 import requests
 
+from tests.builders import PRODUCTION_ENV
+
 
 def test_command_serves_discovery_and_jwks():
     env = {k: v for k, v in os.environ.items() if k != "CONCERTO_MODE"}
@@ -48,17 +50,7 @@ def test_command_serves_discovery_and_jwks():
 
 
 def test_command_refused_in_production():
-    env = {
-        **os.environ,
-        "CONCERTO_MODE": "production",
-        "SECRET_KEY": "k" * 60,
-        "ALLOWED_HOSTS": "dcc.exemple.test",
-        "DATABASE_URL": "postgresql://concerto@127.0.0.1:5432/concerto",
-        "PSC_ISSUER": "https://auth.bas.psc.esante.gouv.fr/auth/realms/esante-wallet",
-        "PSC_CLIENT_ID": "x",
-        "PSC_CLIENT_SECRET": "y",
-        "PSC_REDIRECT_URI": "https://dcc.exemple.test/connexion/psc/retour/",
-    }
+    env = {**os.environ, **PRODUCTION_ENV}
     result = subprocess.run(
         [sys.executable, "-m", "concerto", "psc-standin", "--port", "0"],
         env=env,

@@ -519,6 +519,19 @@ def test_a_dead_workers_row_for_a_former_gp_is_closed_after_its_lease(mssante, s
     assert row.claim_token == "" and row.lease_until is None
 
 
+@pytest.mark.parametrize("name", ["MSSANTE_X_MSS_NIL", "MSSANTE_MESSAGE_ID_DOMAIN"])
+def test_the_worker_refuses_to_start_without_the_senders_identity(mssante, settings, name):
+    """(Production has no default for them: a demo value must not reach real GPs.)"""
+    from django.core.management.base import CommandError
+
+    server = mssante()
+    make_due()
+    setattr(settings, name, "")
+    with pytest.raises(CommandError, match=name):
+        call_command("notify", "--now", SEND_TIME.isoformat())
+    assert server.received == []
+
+
 def test_an_invalid_sender_address_is_refused_and_fails_nothing(mssante, settings):
     from django.core.management.base import CommandError
 

@@ -91,6 +91,9 @@ class Command(BaseCommand):
             raise CommandError(
                 f"MSSANTE_FROM : adresse MSSanté invalide ({settings.MSSANTE_FROM!r})."
             )
+        for name in ("MSSANTE_X_MSS_NIL", "MSSANTE_MESSAGE_ID_DOMAIN"):
+            if not getattr(settings, name).strip():
+                raise CommandError(f"{name} n'est pas configuré (identité de l'expéditeur).")
         needed, lease = worker.lease_needed(), settings.NOTIFY_LEASE_SECONDS
         if lease < 2 * needed:
             message = (
