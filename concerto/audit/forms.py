@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
+
+from concerto.lib.identifiers import INS_RE
+
+# An internal patient id (an INS, 15 characters, is told apart by INS_RE first).
+PATIENT_ID = re.compile(r"[0-9]{1,12}")
 
 
 class AuditSearchForm(forms.Form):
@@ -29,7 +35,7 @@ class AuditSearchForm(forms.Form):
         if not data.get("patient") and not data.get("user"):
             raise forms.ValidationError("Indiquez un patient ou un utilisateur.")
         patient = (data.get("patient") or "").strip().upper()
-        if patient and not (patient.isdigit() or len(patient) == 15):
+        if patient and not (PATIENT_ID.fullmatch(patient) or INS_RE.match(patient)):
             self.add_error("patient", "Numéro interne (chiffres) ou matricule INS attendu.")
         data["patient"] = patient
         return data

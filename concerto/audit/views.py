@@ -20,8 +20,9 @@ from django.views.decorators.http import require_http_methods
 
 from concerto.accounts import policy
 from concerto.audit import access
-from concerto.audit.forms import AuditSearchForm
+from concerto.audit.forms import PATIENT_ID, AuditSearchForm
 from concerto.audit.models import AuditEvent
+from concerto.lib.identifiers import INS_RE
 from concerto.patients.models import Patient
 
 MAX_ROWS_ON_SCREEN = 500
@@ -49,11 +50,13 @@ def search_events(data: dict[str, Any]) -> tuple[QuerySet[AuditEvent], int | Non
     patient_id: int | None = None
     patient = data.get("patient") or ""
     if patient:
-        if patient.isdigit():
-            patient_id = int(patient)
-        else:
+        # An INS is 15 characters, often all digits: it is looked up first; a shorter
+        # number is an internal patient id.
+        if INS_RE.match(patient) or not PATIENT_ID.fullmatch(patient):
             found = Patient.objects.filter(ins_number=patient).values_list("pk", flat=True).first()
             patient_id = found if found is not None else -1
+        else:
+            patient_id = int(patient)
         events = events.filter(patient_id=patient_id)
     who = (data.get("user") or "").strip()
     if who:

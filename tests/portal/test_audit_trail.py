@@ -138,6 +138,30 @@ def test_search_by_patient_and_by_user(portal_world: PortalWorld) -> None:
 
 
 @pytest.mark.django_db
+def test_search_by_an_all_digit_ins(portal_world: PortalWorld) -> None:
+    """An INS is usually 15 digits: it is the patient's INS, not an internal id."""
+    from concerto.patients.models import Patient
+
+    case = portal_world.gps[0]
+    patient_id = case.upcoming.patient_id
+    Patient.objects.filter(pk=patient_id).update(
+        ins_number="185057800608491", ins_oid="1.2.250.1.213.1.4.8"
+    )
+    gp_client = Client()
+    gp_client.force_login(case.user)
+    gp_client.get(reverse("portal:prefiche", args=[case.upcoming.pk]))
+    client, admin = admin_client()
+    response = client.post(reverse("audit:search"), {"patient": "185057800608491"})
+    assert "portal.prefiche" in response.content.decode()
+    searched = AuditEvent.objects.get(action="audit.search", actor_id=admin.pk)
+    assert searched.patient_id == patient_id
+    # Not an id nor an INS (a superscript digit passes str.isdigit): the form says so.
+    response = client.post(reverse("audit:search"), {"patient": "²"})
+    assert response.status_code == 200
+    assert "Numéro interne (chiffres) ou matricule INS attendu." in response.content.decode()
+
+
+@pytest.mark.django_db
 def test_search_needs_a_criterion(portal_world: PortalWorld) -> None:
     client, _ = admin_client()
     response = client.post(reverse("audit:search"), {})
