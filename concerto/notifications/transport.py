@@ -28,11 +28,15 @@ class TransportError(Exception):
         permanent: bool = False,
         code: int | None = None,
         refused: dict[str, tuple[int, str]] | None = None,
+        sender: bool = False,
     ):
         super().__init__(message)
         self.permanent = permanent
         self.code = code
         self.refused = refused or {}
+        # About our sending mailbox, not about this message: every message of the batch
+        # would meet it (the worker gives them all back to be retried).
+        self.sender = sender
 
 
 @dataclass
@@ -202,11 +206,14 @@ class Connection:
         if not plain_address(sender):
             # A configuration slip (``concerto notify`` refuses it at start-up): temporary,
             # so that the rows wait for the fix instead of all failing for good.
-            raise TransportError(f"MSSANTE_FROM invalide : {sender!r}")
+            raise TransportError(f"MSSANTE_FROM invalide : {sender!r}", sender=True)
         code, reply = smtp.docmd("MAIL", f"FROM:<{sender}>")
         if code != 250:
+            # Even a 5xx: it refuses our mailbox (not registered yet, certificate, rights),
+            # never the GP's. Temporary, so that the rows wait for the operator's fix
+            # instead of all failing for good.
             raise TransportError(
-                f"MAIL FROM refusé : {_reply(code, reply)}", permanent=code >= 500, code=code
+                f"MAIL FROM refusé : {_reply(code, reply)}", code=code, sender=True
             )
         faults.hit("after_mail_from")
         delivery = Delivery()

@@ -976,6 +976,11 @@ def deliver(
             )
         except TransportError as exc:
             recorder.wait()
+            if exc.sender:
+                log.error("expéditeur MSSanté refusé, envoi suspendu pour ce lot : %s", exc)
+                for rest in rows[index:]:
+                    result.retried += record_retry(rest, exc)
+                return
             if exc.permanent:
                 result.failed += record_failed(row, exc)
             else:

@@ -59,6 +59,7 @@ class Handler:
     tls_sessions: int = 0
     data_replies: deque[str] = field(default_factory=deque)
     rcpt_replies: dict[str, str] = field(default_factory=dict)
+    mail_reply: str = ""  # (when set, MAIL FROM gets it instead of 250)
     delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -70,6 +71,8 @@ class Handler:
     async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: ANN001
         with self.lock:
             self.mail_from_count += 1
+        if self.mail_reply:
+            return self.mail_reply
         envelope.mail_from = address
         return "250 OK"
 

@@ -132,6 +132,22 @@ def test_550_fails_permanently_with_the_reply(mssante):
     assert row.status == S.FAILED and row.attempts == 1 and server.received == []
 
 
+def test_a_refused_sender_fails_nothing_and_stops_the_batch(mssante):
+    """A 5xx on MAIL FROM refuses our mailbox (not registered yet with the operator, say),
+    not the GPs': the rows wait for the fix instead of all failing for good."""
+    server = mssante(smtp.Handler(mail_reply="550 5.7.1 Sender not authorised"))
+    due = make_due(3)
+    result = worker.run_pass(now=SEND_TIME)
+    assert (result.sent, result.failed, result.retried) == (0, 0, 3)
+    assert server.mail_from_count == 1  # the batch stopped at the first refusal
+    rows = [_row(r) for r in due.registrations]
+    assert {r.status for r in rows} == {S.PENDING}
+    assert all("550 5.7.1 Sender not authorised" in r.last_error for r in rows)
+    server.mail_reply = ""  # the operator fixed it
+    later = worker.run_pass(now=SEND_TIME + dt.timedelta(hours=1))
+    assert later.sent == 3 and len(server.received) == 3
+
+
 def test_550_on_the_message(mssante):
     mssante(smtp.Handler(data_replies=deque(["554 5.6.0 Message rejected"])))
     due = make_due()
