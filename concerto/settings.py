@@ -320,6 +320,8 @@ MSSANTE_SMTP_MODE = env_str("MSSANTE_SMTP_MODE", "starttls")
 if MSSANTE_SMTP_MODE not in {"starttls", "tls"}:
     raise ConfigurationError("MSSANTE_SMTP_MODE doit valoir 'starttls' ou 'tls'.")
 MSSANTE_SMTP_TIMEOUT = env_int("MSSANTE_SMTP_TIMEOUT", 30)
+# The wait for the reply to a message's content (RFC 5321 §4.5.3.2.6: 10 minutes).
+MSSANTE_SMTP_DATA_TIMEOUT = env_int("MSSANTE_SMTP_DATA_TIMEOUT", 600)
 MSSANTE_CLIENT_CERT = env_str(
     "MSSANTE_CLIENT_CERT", "" if PRODUCTION else str(_mail_tls_dir / "client.pem")
 )
@@ -341,7 +343,7 @@ MSSANTE_MESSAGE_ID_DOMAIN = env_str(
 NOTIFY_SEND_HOUR = env_str("NOTIFY_SEND_HOUR", "08:00")
 # At least twice the worst case of one message (notifications.worker.lease_needed: the SMTP
 # time-outs and NOTIFY_DB_RETRY_SECONDS); ``concerto notify`` checks it.
-NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 600)
+NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 1800)
 NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 100)
 NOTIFY_RETRY_BASE_SECONDS = env_int("NOTIFY_RETRY_BASE_SECONDS", 60)
 NOTIFY_RETRY_MAX_SECONDS = env_int("NOTIFY_RETRY_MAX_SECONDS", 3600)

@@ -96,6 +96,11 @@ def _nothing() -> None:
     return None
 
 
+def _set_timeout(smtp: smtplib.SMTP, seconds: float) -> None:
+    if smtp.sock is not None:
+        smtp.sock.settimeout(seconds)
+
+
 class Connection:
     """One authenticated, encrypted SMTP session reused for a batch."""
 
@@ -260,7 +265,14 @@ class Connection:
             raise
         smtp.send(b".\r\n")
         while_server_works()
-        code, reply = smtp.getreply()
+        # The reply to the content may come late (the server scans the message first):
+        # RFC 5321 §4.5.3.2.6 asks clients to wait 10 minutes for it. Giving up sooner
+        # would retry a message the server may have delivered: a duplicate.
+        _set_timeout(smtp, settings.MSSANTE_SMTP_DATA_TIMEOUT)
+        try:
+            code, reply = smtp.getreply()
+        finally:
+            _set_timeout(smtp, settings.MSSANTE_SMTP_TIMEOUT)
         if code != 250:
             raise TransportError(
                 f"Message refusé : {_reply(code, reply)}", permanent=code >= 500, code=code

@@ -760,11 +760,16 @@ class PassResult:
 
 def lease_needed(recipients: int = 1) -> float:
     """Seconds one message can take in the worst case: its SMTP steps (MAIL FROM, one
-    RCPT TO per recipient, DATA, the reply to its content), each up to the timeout, the
-    wait for the previous message's commit before its end-of-data mark and its own
-    commit (each retried up to NOTIFY_DB_RETRY_SECONDS; see :class:`Recorder`)."""
-    steps = 3 + max(recipients, 1)
-    return steps * settings.MSSANTE_SMTP_TIMEOUT + 2 * settings.NOTIFY_DB_RETRY_SECONDS
+    RCPT TO per recipient, DATA), each up to the timeout, the reply to its content (up
+    to MSSANTE_SMTP_DATA_TIMEOUT), the wait for the previous message's commit before its
+    end-of-data mark and its own commit (each retried up to NOTIFY_DB_RETRY_SECONDS; see
+    :class:`Recorder`)."""
+    steps = 2 + max(recipients, 1)
+    return (
+        steps * settings.MSSANTE_SMTP_TIMEOUT
+        + settings.MSSANTE_SMTP_DATA_TIMEOUT
+        + 2 * settings.NOTIFY_DB_RETRY_SECONDS
+    )
 
 
 def lease_margin(recipients: int = 1) -> dt.timedelta:

@@ -56,6 +56,7 @@ def mssante(settings, tls) -> Iterator:  # type: ignore[no-untyped-def]
         settings.MSSANTE_CLIENT_CERT = str(tls.client_cert)
         settings.MSSANTE_CLIENT_KEY = str(tls.client_key)
         settings.MSSANTE_SMTP_TIMEOUT = 5
+        settings.MSSANTE_SMTP_DATA_TIMEOUT = 5
         settings.MSSANTE_FROM = "rcp-test@concerto.test.mssante.fr"
         settings.MSSANTE_X_MSS_NIL = "CONCERTO-TEST"
         settings.MSSANTE_MESSAGE_ID_DOMAIN = "concerto.test"

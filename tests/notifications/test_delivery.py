@@ -132,6 +132,20 @@ def test_550_fails_permanently_with_the_reply(mssante):
     assert row.status == S.FAILED and row.attempts == 1 and server.received == []
 
 
+def test_a_late_reply_to_the_content_is_awaited_not_retried(mssante, settings):
+    """The server may scan a message before its 250 (RFC 5321 §4.5.3.2.6: wait 10
+    minutes). Taking that for a time-out would retry a delivered message: a duplicate."""
+    server = mssante(smtp.Handler(delay=2.5))
+    settings.MSSANTE_SMTP_TIMEOUT = 1
+    settings.MSSANTE_SMTP_DATA_TIMEOUT = 10
+    due = make_due()
+    result = worker.run_pass(now=SEND_TIME)
+    assert (result.sent, result.retried) == (1, 0)
+    assert _row(due.registrations[0]).status == S.SENT
+    worker.run_pass(now=SEND_TIME + dt.timedelta(hours=1))
+    assert len(server.received) == 1
+
+
 def test_a_refused_sender_fails_nothing_and_stops_the_batch(mssante):
     """A 5xx on MAIL FROM refuses our mailbox (not registered yet with the operator, say),
     not the GPs': the rows wait for the fix instead of all failing for good."""
