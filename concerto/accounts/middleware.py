@@ -13,7 +13,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
 from concerto.lib import clock
 
@@ -35,6 +35,19 @@ def mark_login(sender: object, request: HttpRequest | None = None, **kwargs: obj
     request.session[SEEN_AT] = instant
 
 
+ID_TOKEN_KEY = "psc_id_token"  # noqa: S105 — a session key name (set by the PSC login)
+
+
+def _psc_end_session(id_token: object) -> str:
+    """PSC's end-session URL for this ID token, or "" (no PSC login, PSC not configured)."""
+    if not isinstance(id_token, str) or not id_token:
+        return ""
+    from concerto.accounts import psc  # (authlib: imported when first needed)
+
+    config = psc.PSCConfig.from_settings()
+    return psc.end_session_url(config, id_token) if config.configured else ""
+
+
 class SessionTimeoutMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -54,8 +67,15 @@ class SessionTimeoutMiddleware:
                 or now - seen_at > settings.SESSION_IDLE_TIMEOUT
             )
             if expired:
+                id_token = request.session.get(ID_TOKEN_KEY)
                 logout(request)
                 messages.info(request, "Votre session a expiré : reconnectez-vous.")
+                end = _psc_end_session(id_token)
+                if end:
+                    # PSC's own session may outlive ours: left open, the next person at
+                    # this browser (a shared workstation) would be logged in as this
+                    # doctor without their card. It is ended too, as by "Se déconnecter".
+                    return HttpResponseRedirect(end)
             elif now - seen_at >= SEEN_WRITE_INTERVAL:
                 request.session[SEEN_AT] = now
         return self.get_response(request)

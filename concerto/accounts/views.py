@@ -19,11 +19,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from concerto.accounts import actions, psc
 from concerto.accounts.identity import IdentityRefused, rpps_of
+from concerto.accounts.middleware import ID_TOKEN_KEY
 from concerto.accounts.models import User
 from concerto.audit.access import client_ip
 
 FLOW_KEY = "psc_flows"
-ID_TOKEN_KEY = "psc_id_token"  # noqa: S105 — a session key name
 FLOW_LIFETIME = 600  # seconds between the redirect to PSC and its answer
 _OAUTH_ERROR = re.compile(r"[a-z_]{1,40}")
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"

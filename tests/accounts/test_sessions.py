@@ -30,7 +30,7 @@ def _authenticated(response) -> bool:
     return bool(response.wsgi_request.user.is_authenticated)
 
 
-def test_idle_timeout(client, known_gp):
+def test_idle_timeout(client, known_gp, psc_settings):
     assert settings.SESSION_IDLE_TIMEOUT == 30 * 60
     with time_machine.travel(START, tick=False) as traveller:
         psc_login(client, "gp")
@@ -38,11 +38,31 @@ def test_idle_timeout(client, known_gp):
         assert _authenticated(client.get("/"))
         traveller.shift(dt.timedelta(minutes=29))  # 58 min since login, 29 idle
         assert _authenticated(client.get("/"))
+        id_token = client.session["psc_id_token"]
         traveller.shift(dt.timedelta(minutes=30, seconds=1))
         response = client.get("/")
         assert not _authenticated(response)
+        # PSC's session is ended too (a shared workstation: the next person must not
+        # find the doctor still logged in at PSC), as by "Se déconnecter".
+        assert response.status_code == 302
+        location = response["Location"]
+        assert location.startswith(psc_settings.issuer + "/protocol/openid-connect/logout?")
+        assert query_of(location)["id_token_hint"] == id_token
+        assert query_of(location)["post_logout_redirect_uri"] == POST_LOGOUT_URI
+        home = client.get("/")
+        assert not _authenticated(home)
+        assert "Votre session a expiré" in home.content.decode()
+
+
+def test_a_timed_out_session_without_psc_just_ends(client, known_gp):
+    """(A demo or admin login has no PSC session to end.)"""
+    with time_machine.travel(START, tick=False) as traveller:
+        client.force_login(builders.user(username="sans-psc"))
+        assert _authenticated(client.get("/"))
+        traveller.shift(dt.timedelta(minutes=31))
+        response = client.get("/")
+        assert response.status_code == 200 and not _authenticated(response)
         assert "Votre session a expiré" in response.content.decode()
-        assert not _authenticated(client.get("/"))
 
 
 def test_absolute_timeout(client, known_gp):
