@@ -417,6 +417,24 @@ def test_document_download_for_participants_and_the_patients_gp(
     ).exists()
 
 
+def test_a_gp_who_sits_on_the_board_downloads_as_the_gp_and_a_lost_file_is_traced(
+    client, world, registration, document, documents_dir
+):
+    participant = world.participants[0][0]
+    participant.rpps = registration.gp.rpps  # the patient's GP also sits on the board
+    participant.save(update_fields=["rpps"])
+    url = reverse("rcp:document-download", kwargs={"pk": document.pk})
+    assert login(client, participant).get(url).status_code == 200
+    event = AuditEvent.objects.filter(action="document.download").latest("id")
+    assert (event.actor_role, event.outcome) == ("medecin_traitant", "ok")
+    for stored in documents_dir.rglob("*"):
+        if stored.is_file():
+            stored.unlink()
+    assert client.get(url).status_code == 404
+    event = AuditEvent.objects.filter(action="document.download").latest("id")
+    assert event.details["error"] == "file_missing" and event.patient_id == registration.patient_id
+
+
 def test_another_boards_patients_document_is_not_downloadable(client, document, outsider):
     url = reverse("rcp:document-download", kwargs={"pk": document.pk})
     assert login(client, outsider).get(url).status_code == 404

@@ -204,17 +204,32 @@ def document_download(request: HttpRequest, pk: int) -> FileResponse:
         )
         raise deny(request, action="document.download", patient_id=patient_id)
     registration = document.registration
+    # A GP who also takes part in boards reads their own patient's document as the GP.
+    role = (
+        policy.Role.GP
+        if policy.is_gp_of(request.user, registration.patient)
+        else role_of(request.user, registration.session.board)
+    )
     try:
         handle = uploads.path_of(document.stored_name).open("rb")
     except (FileNotFoundError, ValueError) as exc:
+        # Authorised, but the file is gone (storage restored from an older backup, say):
+        # traced too, so that the trail explains the user's 404.
+        record_access(
+            request,
+            action="document.download",
+            patient_id=registration.patient_id,
+            obj=document,
+            role=role,
+            details={"error": "file_missing"},
+        )
         raise Http404("Fichier absent") from exc
     record_access(
         request,
         action="document.download",
         patient_id=registration.patient_id,
         obj=document,
-        role=role_of(request.user, registration.session.board)
-        or (policy.Role.GP if policy.is_gp_of(request.user, registration.patient) else ""),
+        role=role,
     )
     filename = f"{document.title or 'document'}.{uploads.extension_for(document.content_type)}"
     response = FileResponse(
