@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from concerto.accounts.models import User
 from concerto.audit import trail
@@ -31,8 +31,17 @@ def _claim_str(claims: dict[str, Any], key: str, limit: int) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
 
-@transaction.atomic
 def link_psc_login(*, sub: str, rpps: str, claims: dict[str, Any], ip: str | None) -> User:
+    """:func:`_link_psc_login`, once more if a concurrent first login of the same person
+    (two tabs, a double click) created the account meanwhile: that account is then used."""
+    try:
+        return _link_psc_login(sub=sub, rpps=rpps, claims=claims, ip=ip)
+    except IntegrityError:
+        return _link_psc_login(sub=sub, rpps=rpps, claims=claims, ip=ip)
+
+
+@transaction.atomic
+def _link_psc_login(*, sub: str, rpps: str, claims: dict[str, Any], ip: str | None) -> User:
     """The user for this PSC login; the account is created at the first login.
 
     An account that already holds this RPPS (opened by an administrator, or at an
@@ -61,7 +70,8 @@ def link_psc_login(*, sub: str, rpps: str, claims: dict[str, Any], ip: str | Non
             specialty=professional.specialty_label[:120],
         )
         user.set_unusable_password()
-        user.full_clean(exclude=["password"])
+        # (Uniqueness is left to the database: a concurrent first login is caught above.)
+        user.full_clean(exclude=["password"], validate_unique=False)
         user.save()
         created = True
     else:
@@ -135,7 +145,8 @@ def grant_admin(
             specialty=professional.specialty_label[:120],
         )
         user.set_unusable_password()
-        user.full_clean(exclude=["password"])
+        # (Uniqueness is left to the database: a concurrent first login is caught above.)
+        user.full_clean(exclude=["password"], validate_unique=False)
         user.save()
         created = True
     user.is_staff = True
