@@ -953,13 +953,6 @@ def deliver(
             return
         if index == ahead_at:
             near_end()
-        margin = lease_margin(len(row.content.recipients))
-        if row.lease_until is not None and clock.now() > row.lease_until - margin:
-            unsent = rows[index:]
-            log.warning("réservation bientôt expirée : %s notification(s) remises", len(unsent))
-            recorder.wait()
-            result.released += release(unsent)
-            return
         if smtp.smtp is None:
             try:
                 smtp.open()
@@ -969,6 +962,15 @@ def deliver(
                 for rest in rows[index:]:
                     result.retried += record_retry(rest, exc)
                 return
+        # (Checked once the connection is open: opening it, after a drop mid-batch, may
+        # itself take several SMTP time-outs.)
+        margin = lease_margin(len(row.content.recipients))
+        if row.lease_until is not None and clock.now() > row.lease_until - margin:
+            unsent = rows[index:]
+            log.warning("réservation bientôt expirée : %s notification(s) remises", len(unsent))
+            recorder.wait()
+            result.released += release(unsent)
+            return
         payload = ready.pop(row.pk, None) or render(row.content, now=clock.now())
         try:
             # The previous message's commit is awaited before this one's end-of-data

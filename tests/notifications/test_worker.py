@@ -250,8 +250,9 @@ def test_a_batch_whose_lease_runs_low_gives_the_rest_back_unsent(mssante, settin
     settings.NOTIFY_LEASE_SECONDS = 300
     settings.NOTIFY_BATCH_SIZE = 3
     margin = worker.lease_margin()
-    # Four SMTP steps, the previous message's commit and its own: the fixture's timeouts.
-    assert margin == dt.timedelta(seconds=4 * 5 + 2 * 2)
+    # Three SMTP steps, the reply to the content, the previous message's commit and its
+    # own: the fixture's timeouts.
+    assert margin == dt.timedelta(seconds=3 * 5 + 5 + 2 * 2)
     due = make_due(3)
     real_render = worker.render
     leases = {}  # the lease each message was last rendered (and so sent) under
@@ -281,6 +282,30 @@ def test_a_batch_whose_lease_runs_low_gives_the_rest_back_unsent(mssante, settin
     ]
     rows = Notification.objects.filter(registration__in=due.registrations)
     assert all(r.status == S.SENT and r.lease_until is None for r in rows)
+
+
+def test_the_lease_left_is_checked_once_the_connection_is_open(mssante, settings, monkeypatch):
+    """Opening the connection (again, after a drop mid-batch) may take several SMTP
+    time-outs: a message must not start on the lease left before that."""
+    server = mssante()
+    settings.NOTIFY_LEASE_SECONDS = 300
+    due = make_due(2)
+    real_open = worker.Connection.open
+    opened = []
+
+    def slow_open(self):  # type: ignore[no-untyped-def]
+        real_open(self)
+        if not opened:
+            traveller.shift(dt.timedelta(seconds=301) - worker.lease_margin())
+        opened.append(True)
+
+    monkeypatch.setattr(worker.Connection, "open", slow_open)
+    with time_machine.travel(SEND_TIME, tick=False) as traveller:
+        result = worker.run_pass()
+    # Both given back unsent after the slow opening, then sent under a fresh claim.
+    assert result.released == 2 and result.sent == 2 and len(server.received) == 2
+    rows = Notification.objects.filter(registration__in=due.registrations)
+    assert all(r.status == S.SENT and r.attempts == 1 for r in rows)
 
 
 def test_statuses_for_in_constant_queries(mssante):
