@@ -534,6 +534,18 @@ def save_gp_contribution(
 # --- Decision, compte-rendu, PPS ----------------------------------------------------------
 
 
+class AlreadyValidated(ActionRefused):
+    """Another version was validated since the user's page was shown."""
+
+    def __init__(self, message: str, *, compte_rendu: CompteRendu) -> None:
+        super().__init__(message)
+        self.compte_rendu = compte_rendu
+
+
+class AlreadyGenerated(AlreadyValidated):
+    """A PPS was generated from this compte-rendu since the user's page was shown."""
+
+
 @transaction.atomic
 def validate_compte_rendu(
     *,
@@ -543,12 +555,15 @@ def validate_compte_rendu(
     proposal: str,
     attendees: Iterable[tuple[Any, str]],
     quorum_override_reason: str = "",
+    seen_version: int | None = None,
 ) -> CompteRendu:
     """Record the board's decision and validate it as the next version.
 
     ``attendees`` are (user, specialty) pairs. Without quorum the validation is
     refused unless a reason is recorded. A later call is a correction: version N+1,
-    version N kept unchanged.
+    version N kept unchanged. ``seen_version``: the latest version the user saw (0:
+    none); if another has been validated since (a double click, two participants at
+    once), :class:`AlreadyValidated` is raised and nothing is created.
     """
     registration = (
         Registration.objects.select_for_update()
@@ -580,6 +595,13 @@ def validate_compte_rendu(
     if not result.met and not quorum_override_reason.strip():
         raise ActionRefused(result.explanation + " Indiquez le motif pour valider sans quorum.")
     previous = registration.compte_rendus.aggregate(v=Max("version"))["v"] or 0
+    if seen_version is not None and previous != seen_version:
+        latest = registration.compte_rendus.get(version=previous)
+        raise AlreadyValidated(
+            f"Le compte-rendu a été validé entre-temps (version {previous}) : aucune "
+            "nouvelle version n'a été créée. Relisez-le avant de le corriger.",
+            compte_rendu=latest,
+        )
     contribution = GPContribution.objects.filter(registration=registration).first()
     quote = ""
     if contribution and contribution.comment:
@@ -628,10 +650,27 @@ def generate_pps(
     doctor_name: str,
     establishment_name: str,
     content: str,
+    seen_pps: int | None = None,
 ) -> PPS:
+    """A PPS from the latest validated version of the decision. ``seen_pps``: how many
+    PPS this compte-rendu had when the user's page was shown; if one was generated since
+    (a double click, a colleague at the same time), :class:`AlreadyGenerated` is raised
+    and nothing is created."""
     if not compte_rendu.is_validated:
         raise ActionRefused("Le PPS se génère à partir d'une décision validée.")
-    registration = compte_rendu.registration
+    registration = Registration.objects.select_for_update().get(pk=compte_rendu.registration_id)
+    latest = registration.compte_rendus.aggregate(v=Max("version"))["v"]
+    if compte_rendu.version != latest:
+        raise ActionRefused(
+            f"Cette décision a été corrigée (version {latest}) : le PPS se génère à partir "
+            "de la dernière version."
+        )
+    if seen_pps is not None and seen_pps != PPS.objects.filter(compte_rendu=compte_rendu).count():
+        raise AlreadyGenerated(
+            "Un PPS a été généré entre-temps pour cette décision : aucun autre n'a été "
+            "créé. Relisez-le avant d'en générer un nouveau.",
+            compte_rendu=compte_rendu,
+        )
     now = clock.now()
     diagnosis = registration.cim10_label
     pps = PPS.objects.create(

@@ -210,6 +210,9 @@ class DecisionForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
     )
+    # The latest version validated when the page was shown (0: none): a second submit
+    # (double click, a colleague at the same time) then creates no silent new version.
+    seen_version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
     def __init__(self, *args: Any, board: Board, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -230,6 +233,8 @@ class PPSForm(forms.Form):
     content = forms.CharField(
         label="Programme personnalisé de soins", widget=forms.Textarea(attrs={"rows": 8})
     )
+    # How many PPS the compte-rendu had when the page was shown (see DecisionForm).
+    seen_pps = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
 
 
 class StatisticsForm(forms.Form):

@@ -529,14 +529,69 @@ def test_a_correction_makes_version_two_and_keeps_version_one(client, world, reg
     login(client, world.participants[0][0])
     url = reverse("rcp:decision", args=[registration.pk])
     data = {"attendees": _members(world), "case_status": "discussed", "validate": "1"}
-    client.post(url, {**data, "proposal": "Première."})
+    client.post(url, {**data, "proposal": "Première.", "seen_version": "0"})
     page = client.get(url).content.decode()
     assert "crée la version 2" in page
-    client.post(url, {**data, "proposal": "Corrigée."})
+    assert 'name="seen_version" value="1"' in page
+    client.post(url, {**data, "proposal": "Corrigée.", "seen_version": "1"})
     assert list(CompteRendu.objects.values_list("version", "proposal")) == [
         (1, "Première."),
         (2, "Corrigée."),
     ]
+
+
+def test_a_second_submit_of_the_same_page_creates_no_silent_version(
+    client, world, registration, frozen
+):
+    """A double click, or two participants validating the same file at once: the second
+    submit was made on a page that showed no version; it must not become version 2."""
+    frozen.move_to(registration.session.starts_at)
+    login(client, world.participants[0][0])
+    url = reverse("rcp:decision", args=[registration.pk])
+    page = client.get(url).content.decode()
+    assert 'name="seen_version" value="0"' in page
+    data = {
+        "attendees": _members(world),
+        "case_status": "discussed",
+        "proposal": "Chirurgie.",
+        "validate": "1",
+        "seen_version": "0",
+    }
+    client.post(url, data)
+    second = client.post(url, {**data, "proposal": "Autre avis."}, follow=True)
+    first = CompteRendu.objects.get()
+    assert (first.version, first.proposal) == (1, "Chirurgie.")
+    assert second.redirect_chain[-1][0] == reverse("rcp:compte-rendu", args=[first.pk])
+    assert "validé entre-temps (version 1)" in second.content.decode()
+    assert NewsItem.objects.filter(kind="compte_rendu").count() == 1
+
+
+def test_a_pps_only_from_the_latest_version_and_not_twice(client, world, registration, frozen):
+    frozen.move_to(registration.session.starts_at)
+    participant = world.participants[0][0]
+    login(client, participant)
+    url = reverse("rcp:decision", args=[registration.pk])
+    data = {"attendees": _members(world), "case_status": "discussed", "validate": "1"}
+    client.post(url, {**data, "proposal": "Chirurgie.", "seen_version": "0"})
+    first = CompteRendu.objects.get()
+    pps_data = {
+        "doctor_name": "ONCOFICTIF Odile",
+        "establishment_name": "CHU Fictif",
+        "content": "Chirurgie.",
+    }
+    pps_url = reverse("rcp:pps-create", args=[first.pk])
+    assert 'name="seen_pps" value="0"' in client.get(pps_url).content.decode()
+    # A double click: one PPS, the second submit lands on the compte-rendu.
+    client.post(pps_url, {**pps_data, "seen_pps": "0"})
+    again = client.post(pps_url, {**pps_data, "seen_pps": "0"}, follow=True)
+    assert PPS.objects.count() == 1
+    assert "Un PPS a été généré entre-temps" in again.content.decode()
+    # Once corrected (version 2), version 1 makes no PPS.
+    client.post(url, {**data, "proposal": "Radiothérapie.", "seen_version": "1"})
+    page = client.post(pps_url, {**pps_data, "seen_pps": "1"})
+    assert page.status_code == 200
+    assert "Cette décision a été corrigée (version 2)" in page.content.decode()
+    assert PPS.objects.count() == 1 and NewsItem.objects.filter(kind="pps").count() == 1
 
 
 def test_statistics_page_and_csv_for_the_secretary_only(client, world, registration):

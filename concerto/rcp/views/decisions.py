@@ -34,10 +34,10 @@ def decision(request: HttpRequest, pk: int) -> HttpResponse:
         role=role_of(request.user, board),
     )
     latest = registration.compte_rendus.order_by("-version").first()
-    initial: dict[str, object] = {}
+    initial: dict[str, object] = {"seen_version": latest.version if latest else 0}
     if latest is not None:
         ids = {a.get("user_id") for a in latest.attendees}
-        initial = {
+        initial |= {
             "attendees": BoardMembership.objects.filter(board=board, user_id__in=ids),
             "case_status": latest.case_status,
             "proposal": latest.proposal,
@@ -56,7 +56,12 @@ def decision(request: HttpRequest, pk: int) -> HttpResponse:
                     proposal=form.cleaned_data["proposal"],
                     attendees=pairs,
                     quorum_override_reason=form.cleaned_data["quorum_override_reason"],
+                    seen_version=form.cleaned_data["seen_version"],
                 )
+            except actions.AlreadyValidated as exc:
+                # (A double click lands here too: the user sees the version validated.)
+                messages.warning(request, refusal_text(exc))
+                return redirect("rcp:compte-rendu", pk=exc.compte_rendu.pk)
             except ActionRefused as exc:
                 form.add_error(None, refusal_text(exc))
             else:
@@ -170,6 +175,7 @@ def pps_create(request: HttpRequest, pk: int) -> HttpResponse:
             "doctor_name": request.user.display_name,  # type: ignore[union-attr]
             "establishment_name": establishment.name if establishment else "",
             "content": compte_rendu.proposal,
+            "seen_pps": PPS.objects.filter(compte_rendu=compte_rendu).count(),
         },
     )
     if request.method == "POST" and form.is_valid():
@@ -177,6 +183,9 @@ def pps_create(request: HttpRequest, pk: int) -> HttpResponse:
             pps = actions.generate_pps(
                 by=request.user, compte_rendu=compte_rendu, **form.cleaned_data
             )
+        except actions.AlreadyGenerated as exc:
+            messages.warning(request, refusal_text(exc))
+            return redirect("rcp:compte-rendu", pk=compte_rendu.pk)
         except ActionRefused as exc:
             form.add_error(None, refusal_text(exc))
         else:
