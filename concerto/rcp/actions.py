@@ -339,15 +339,50 @@ def _check_editable(registration: Registration) -> None:
         raise ActionRefused("Cette inscription a été retirée.")
 
 
+def _prefiche_label(name: str) -> str:
+    return str(getattr(Registration._meta.get_field(name), "verbose_name", name))
+
+
 @transaction.atomic
-def update_prefiche(*, by: Any, registration: Registration, **fields: Any) -> Registration:
+def update_prefiche(
+    *, by: Any, registration: Registration, seen: dict[str, Any] | None = None, **fields: Any
+) -> Registration:
+    """Write ``fields``. ``seen``: the values the user saw of the fields they changed; if
+    someone saved another value of one of them meanwhile, nothing is written (the
+    refusal names the fields) rather than silently replacing it."""
     unknown = set(fields) - set(PREFICHE_FIELDS)
     if unknown:
         raise TypeError(f"Champs inconnus : {sorted(unknown)}")
     registration = Registration.objects.select_for_update().get(pk=registration.pk)
     _check_editable(registration)
+    if seen is not None:
+        clashes = [
+            name
+            for name in fields
+            if name in seen and (getattr(registration, name) or "") != (seen[name] or "")
+        ]
+        if clashes:
+            labels = [_prefiche_label(name) for name in clashes]
+            raise PreficheChanged(
+                "La pré-fiche a été modifiée entre-temps par quelqu'un d'autre ("
+                + ", ".join(labels)
+                + ") : rien n'a été enregistré. Vos saisies sont conservées ; ce qui a été "
+                "enregistré entre-temps est rappelé sous chaque champ concerné. "
+                "Enregistrez à nouveau pour le remplacer.",
+                fields=clashes,
+            )
     for name, value in fields.items():
         setattr(registration, name, value)
+    if registration.prefiche_completed_at is not None:
+        # A complete pre-fiche stays complete (the GP may have been notified about it).
+        missing = registration.missing_prefiche_fields()
+        if missing:
+            labels = [_prefiche_label(name) for name in missing]
+            raise ActionRefused(
+                "La pré-fiche est marquée complète : ces champs restent obligatoires : "
+                + ", ".join(labels)
+                + "."
+            )
     registration.full_clean(exclude=["session", "patient", "registered_by"])
     registration.save(update_fields=list(fields))
     trail.record(
@@ -358,6 +393,14 @@ def update_prefiche(*, by: Any, registration: Registration, **fields: Any) -> Re
         details={"fields": sorted(fields)},
     )
     return registration
+
+
+class PreficheChanged(ActionRefused):
+    """Another user saved a field this user changed, since their page was shown."""
+
+    def __init__(self, message: str, *, fields: list[str]) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 @transaction.atomic

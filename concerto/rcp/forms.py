@@ -136,6 +136,52 @@ class PreficheForm(forms.ModelForm):
     def prefiche(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
+    def track_changes(self) -> None:
+        """Each field carries the value shown (a hidden input): :meth:`edits` then tells
+        what this user changed from what they saw, whatever others saved meanwhile."""
+        for name in PreficheForm.Meta.fields:
+            self.fields[name].show_hidden_initial = True
+
+    def shown_again(self, registration: Registration, clashes: list[str]) -> PreficheForm:
+        """This form after a clash: the user's edits kept, every other field as saved now,
+        the values "shown" now the saved ones (so that saving again replaces them
+        knowingly), each clash explained under its field."""
+        # (Read again: validating a model form writes its values onto its instance.)
+        fresh = Registration.objects.get(pk=registration.pk)
+        saved = {
+            name: "" if getattr(fresh, name) is None else str(getattr(fresh, name))
+            for name in PreficheForm.Meta.fields
+        }
+        data = self.data.copy()  # type: ignore[attr-defined]  # (a QueryDict)
+        changed = set(self.changed_data)
+        for name, value in saved.items():
+            data[self[name].html_initial_name] = value
+            if name not in changed:  # (not this user's edit: shown as saved now)
+                data[self[name].html_name] = value
+        again = PreficheForm(data, instance=fresh)
+        again.track_changes()
+        again.is_valid()
+        for name in clashes:
+            again.add_error(name, f"Enregistré entre-temps : « {saved[name]} ».")
+        return again
+
+    def edits(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the fields this user changed with their new values, the values they saw)."""
+        changed = [name for name in PreficheForm.Meta.fields if name in self.changed_data]
+        seen = {}
+        for name in changed:
+            field = self.fields[name]
+            if self[name].html_initial_name not in self.data:
+                continue  # (a post without the page's hidden values: nothing to compare)
+            raw = field.hidden_widget().value_from_datadict(
+                self.data, self.files, self[name].html_initial_name
+            )
+            try:
+                seen[name] = field.clean(raw)
+            except forms.ValidationError:  # (an empty required value, say)
+                seen[name] = None
+        return {name: self.cleaned_data[name] for name in changed}, seen
+
 
 class RegistrationForm(PreficheForm):
     session = SessionChoiceField(label="Séance", queryset=Session.objects.none())

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from bs4 import BeautifulSoup
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from concerto.audit.models import AuditEvent
@@ -358,6 +359,56 @@ def test_registration_page_edit_withdraw_and_move(client, world, registration, o
     assert moved.status == Registration.Status.WITHDRAWN
     assert login(client, outsider).get(url).status_code == 404
     assert denied("registration.view")
+
+
+def _form_data(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """What the browser would post from the page's form: its inputs, hidden ones included."""
+    form = BeautifulSoup(page.content, "html.parser").select_one("main form")
+    data = {i["name"]: i.get("value", "") for i in form.select("input[name]")}
+    data |= {t["name"]: t.get_text() for t in form.select("textarea[name]")}
+    for select in form.select("select[name]"):
+        chosen = select.select_one("option[selected]")
+        data[select["name"]] = chosen["value"] if chosen else ""
+    data.pop("csrfmiddlewaretoken", None)
+    return data
+
+
+def test_two_editors_of_one_prefiche_lose_nothing(client, world, registration):
+    edit = reverse("rcp:prefiche-edit", args=[registration.pk])
+    first, second = Client(), Client()
+    login(first, world.registrar)
+    login(second, world.participants[0][0])
+    seen_by_first = _form_data(first.get(edit))
+    seen_by_second = _form_data(second.get(edit))
+    # Each changes a different field, from the page they opened at the same time.
+    assert first.post(edit, {**seen_by_first, "histology": "Adénocarcinome"}).status_code == 302
+    assert second.post(edit, {**seen_by_second, "tnm": "cT3N0M0"}).status_code == 302
+    registration.refresh_from_db()
+    assert (registration.histology, registration.tnm) == ("Adénocarcinome", "cT3N0M0")
+    # Both change the same field: the second is told, and nothing of theirs is written.
+    page = second.post(edit, {**seen_by_second, "histology": "Carcinome épidermoïde"})
+    assert page.status_code == 200
+    text = " ".join(BeautifulSoup(page.content, "html.parser").get_text(" ").split())
+    assert "modifiée entre-temps par quelqu'un d'autre (histologie)" in text
+    assert "Enregistré entre-temps : « Adénocarcinome »" in text
+    registration.refresh_from_db()
+    assert registration.histology == "Adénocarcinome"
+    # Saving again from the page shown replaces it, knowingly.
+    assert second.post(edit, _form_data(page)).status_code == 302
+    registration.refresh_from_db()
+    assert (registration.histology, registration.tnm) == ("Carcinome épidermoïde", "cT3N0M0")
+
+
+def test_a_complete_prefiche_cannot_be_emptied(client, world, registration):
+    actions.complete_prefiche(by=world.registrar, registration=registration)
+    edit = reverse("rcp:prefiche-edit", args=[registration.pk])
+    login(client, world.registrar)
+    data = _form_data(client.get(edit))
+    page = client.post(edit, {**data, "question": ""})
+    assert page.status_code == 200
+    assert "marquée complète : ces champs restent obligatoires" in page.content.decode()
+    registration.refresh_from_db()
+    assert registration.question
 
 
 def test_the_patients_gp_cannot_use_the_clinicians_pages(client, registration):

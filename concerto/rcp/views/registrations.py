@@ -104,9 +104,16 @@ def prefiche_edit(request: HttpRequest, pk: int) -> HttpResponse:
         role=role_of(request.user, registration.session.board),
     )
     form = PreficheForm(request.POST or None, instance=registration)
+    form.track_changes()  # only what this user changed is written (two editors at once)
     if request.method == "POST" and form.is_valid():
+        changes, seen = form.edits()
         try:
-            actions.update_prefiche(by=request.user, registration=registration, **form.prefiche())
+            actions.update_prefiche(
+                by=request.user, registration=registration, seen=seen, **changes
+            )
+        except actions.PreficheChanged as exc:
+            form = form.shown_again(registration, exc.fields)
+            form.add_error(None, refusal_text(exc))
         except ActionRefused as exc:
             form.add_error(None, refusal_text(exc))
         else:
