@@ -56,3 +56,16 @@ def test_superuser_reads_patient_data_read_only_and_traced(client, two_boards):
     assert b'name="_save"' not in page.content  # read-only
     actions = set(AuditEvent.objects.filter(actor_id=admin.pk).values_list("action", flat=True))
     assert {"admin.patient.list", "admin.registration.view"} <= actions
+
+
+def test_a_sessions_date_and_time_change_only_through_moving_it(client, two_boards):
+    """(The admin form would bypass "Déplacer": its checks and the GPs' news lines.)"""
+    a, _, _ = two_boards
+    with at(paris(2026, 3, 2, 9)):
+        session = a.session(dt.date(2026, 3, 24))
+    client.force_login(a.secretary)
+    page = client.get(f"/admin/rcp/session/{session.pk}/change/").content.decode()
+    assert 'name="date"' not in page and 'name="time"' not in page
+    assert "24 mars 2026" in page or "24/03/2026" in page or "2026-03-24" in page
+    adding = client.get("/admin/rcp/session/add/").content.decode()
+    assert 'name="date"' in adding and 'name="time"' in adding

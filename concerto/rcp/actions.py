@@ -230,6 +230,12 @@ def schedule_sessions(
     return created, existing
 
 
+def _has_validated_decisions(session: Session) -> bool:
+    return CompteRendu.objects.filter(
+        registration__session=session, validated_at__isnull=False
+    ).exists()
+
+
 @transaction.atomic
 def cancel_session(*, by: Any, session: Session) -> Session:
     session = Session.objects.select_for_update().get(pk=session.pk)
@@ -237,6 +243,11 @@ def cancel_session(*, by: Any, session: Session) -> Session:
         return session
     if session.status == Session.Status.HELD:
         raise ActionRefused("Une séance déjà tenue ne peut pas être annulée.")
+    if _has_validated_decisions(session):
+        raise ActionRefused(
+            "Des décisions de cette séance sont validées : elle a eu lieu et ne peut pas "
+            "être annulée."
+        )
     session.status = Session.Status.CANCELLED
     session.cancelled_at = clock.now()
     session.save(update_fields=["status", "cancelled_at"])
@@ -252,6 +263,8 @@ def move_session(*, by: Any, session: Session, date: dt.date, time: dt.time) -> 
     session = Session.objects.select_for_update().get(pk=session.pk)
     if session.status != Session.Status.PLANNED:
         raise ActionRefused("Seule une séance prévue peut être déplacée.")
+    if session.starts_at <= clock.now() or _has_validated_decisions(session):
+        raise ActionRefused("Cette séance a déjà eu lieu : elle ne peut plus être déplacée.")
     if Session.local_start(date, time) <= clock.now():
         raise ActionRefused("La nouvelle date doit être dans le futur.")
     previous = (session.date.isoformat(), session.time.isoformat())
@@ -272,8 +285,15 @@ def move_session(*, by: Any, session: Session, date: dt.date, time: dt.time) -> 
 
 @transaction.atomic
 def mark_session_held(*, by: Any, session: Session) -> Session:
+    session = Session.objects.select_for_update().select_related("board").get(pk=session.pk)
+    if session.status == Session.Status.HELD:
+        return session
     if session.status == Session.Status.CANCELLED:
         raise ActionRefused("Une séance annulée ne peut pas être tenue.")
+    if session.starts_at > clock.now():
+        raise ActionRefused(
+            "La séance n'a pas encore commencé : elle se marque « tenue » à partir de son début."
+        )
     session.status = Session.Status.HELD
     session.save(update_fields=["status"])
     # The GP's "A venir" line becomes a past presentation (the line itself stays).

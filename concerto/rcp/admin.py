@@ -147,6 +147,12 @@ class SessionAdmin(ManagedBoardsAdmin):
     readonly_fields = ["status", "cancelled_at"]
     actions = ["cancel"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A session's date and time change through "Déplacer" (its checks, the GPs' news
+        # lines), not here.
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields + ["date", "time"] if obj is not None else fields
+
     @admin.action(description="Annuler les séances sélectionnées")
     def cancel(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
         for session in queryset:

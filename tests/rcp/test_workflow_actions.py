@@ -203,6 +203,34 @@ def test_a_failed_document_record_leaves_no_file(registration, documents_dir):
 # --- Decision, compte-rendu, PPS ---------------------------------------------------------
 
 
+def test_a_session_is_held_only_once_started_and_never_cancelled_or_moved_once_decided(
+    registration, frozen
+):
+    world, reg = registration
+    session = reg.session
+    frozen.move_to(session.starts_at - dt.timedelta(days=14))
+    with pytest.raises(ActionRefused, match="pas encore commencé"):
+        actions.mark_session_held(by=world.secretary, session=session)
+    frozen.move_to(session.starts_at)
+    actions.validate_compte_rendu(
+        by=world.participants[0][0],
+        registration=reg,
+        case_status=CompteRendu.CaseStatus.DISCUSSED,
+        proposal="Chirurgie.",
+        attendees=world.attendees(),
+    )
+    later = dt.date(2026, 4, 28)
+    with pytest.raises(ActionRefused, match="déjà eu lieu"):
+        actions.move_session(by=world.secretary, session=session, date=later, time=dt.time(14))
+    with pytest.raises(ActionRefused, match="décisions de cette séance sont validées"):
+        actions.cancel_session(by=world.secretary, session=session)
+    session.refresh_from_db()
+    assert session.status == Session.Status.PLANNED and session.date == SESSION_DAY
+    actions.mark_session_held(by=world.secretary, session=session)
+    actions.mark_session_held(by=world.secretary, session=session)  # a second click: no-op
+    assert len(events("session.held")) == 1
+
+
 def test_a_decision_is_not_validated_before_the_meeting(registration, frozen):
     world, reg = registration
     everyone = world.attendees()
