@@ -56,6 +56,14 @@ def test_superuser_reads_patient_data_read_only_and_traced(client, two_boards):
     assert b'name="_save"' not in page.content  # read-only
     actions = set(AuditEvent.objects.filter(actor_id=admin.pk).values_list("action", flat=True))
     assert {"admin.patient.list", "admin.registration.view"} <= actions
+    # Each read names its patient: a search of the trail by patient finds it.
+    mine = AuditEvent.objects.filter(actor_id=admin.pk, patient_id=registration.patient_id)
+    assert set(mine.values_list("action", flat=True)) == {
+        "admin.patient.list",
+        "admin.registration.view",
+    }
+    client.get(f"/admin/patients/patient/{registration.patient_id}/change/")
+    assert mine.filter(action="admin.patient.view").exists()
 
 
 def test_a_sessions_date_and_time_change_only_through_moving_it(client, two_boards):

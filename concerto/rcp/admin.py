@@ -16,7 +16,7 @@ from django.http import HttpRequest
 
 from concerto.accounts import policy
 from concerto.audit import trail
-from concerto.audit.access import record_access
+from concerto.audit.access import record_access, record_accesses
 from concerto.lib.admin import ReadOnlyAdmin
 from concerto.lib.errors import ActionRefused
 from concerto.rcp import actions
@@ -187,17 +187,38 @@ class PatientDataAdmin(ReadOnlyAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_module_permission(request)
 
+    @staticmethod
+    def patient_of(obj: Any) -> int | None:
+        """The patient a row is about (the trail is searched by patient)."""
+        if obj is None:
+            return None
+        if obj._meta.model_name == "patient":
+            return int(obj.pk)
+        if getattr(obj, "patient_id", None) is not None:
+            return int(obj.patient_id)
+        registration = getattr(obj, "registration", None)
+        return int(registration.patient_id) if registration is not None else None
+
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
-        record_access(request, action=f"admin.{self.model._meta.model_name}.list", patient_id=None)
-        return super().changelist_view(request, extra_context)
+        response = super().changelist_view(request, extra_context)
+        # One event per patient on the page shown, as for the portal's lists.
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        shown = changelist.result_list if changelist is not None else []
+        record_accesses(
+            request,
+            action=f"admin.{self.model._meta.model_name}.list",
+            patient_ids=[self.patient_of(obj) for obj in shown],
+        )
+        return response
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> Any:
+        obj = self.get_object(request, object_id)
         record_access(
             request,
             action=f"admin.{self.model._meta.model_name}.view",
-            patient_id=None,
+            patient_id=self.patient_of(obj),
             details={"object_id": str(object_id)[:20]},
         )
         return super().change_view(request, object_id, form_url, extra_context)
