@@ -118,7 +118,9 @@ REASONS = {
     "domain": "adresse hors domaine MSSanté",
     "kind": "type de BAL inconnu",
     "duplicate": "ligne ou adresse en double",
+    "nul": "caractère NUL (octet 0) dans la ligne",
 }
+NUL = b"\x00"
 
 
 class BadLines:
@@ -369,6 +371,10 @@ def _records(
     The file is read in 1 MB blocks cut at a line end and split into lines at C speed;
     a block that decodes as UTF-8 as a whole (the usual case) needs no check per line."""
     fields = layout.field_count
+    # Every line of an activity file ends with "|" (INTEGRATION.md): there, a line of
+    # exactly ``fields`` parts lacks a field (its columns would be shifted), never the
+    # final "|". (The MSSanté file has it or not, and a line cannot tell which.)
+    strict = layout.kind == ACTIVITY and layout.trailing_pipe
     stream = source.stream
     rest = b""
     while True:
@@ -393,6 +399,7 @@ def _records(
         if block.endswith(b"\n"):
             lines.pop()
         strip_cr = b"\r" in block
+        has_nul = NUL in block  # (PostgreSQL refuses it: such a line is reported)
         read = 0  # (counted locally, added to ``stats.lines`` once a block)
         for raw in lines:
             lineno += 1
@@ -403,6 +410,10 @@ def _records(
             read += 1
             if check_encoding and not raw.isascii():
                 raw = _to_utf8(raw, stats)
+            if has_nul and NUL in raw:
+                bad.add(source.name, lineno, "nul", f"position {raw.index(NUL) + 1}")
+                stats.bad += 1
+                continue
             parts = raw.split(b"|")
             if len(parts) != fields:
                 if len(parts) == fields + 1 and not parts[-1]:  # the trailing "|"
@@ -412,6 +423,10 @@ def _records(
                     bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
                     stats.bad += 1
                     continue
+            elif strict:  # a field is missing, not the final "|"
+                bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
+                stats.bad += 1
+                continue
             yield lineno, raw, parts
         stats.lines += read
         progress.tick(stream.tell(), stats.lines)

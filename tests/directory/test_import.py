@@ -385,6 +385,43 @@ def test_a_repeated_address_is_reported_with_its_first_line(tmp_path, directory)
     assert summary.totals["addresses_PER"] == 2 and summary.totals["addresses_ORG"] == 1
 
 
+def test_a_line_missing_one_field_is_reported_not_shifted(tmp_path):
+    """Every line of an activity file ends with "|": one that splits into exactly 56
+    parts lacks a field (its columns would all be shifted), it is no "no final |" line."""
+    from concerto.directory.sample import ACTIVITY_HEADER
+
+    whole = activity_row(RPPS[3], **{"Prénom d'exercice": "Jean"})
+    values = [whole.get(name, "") for name in ACTIVITY_HEADER]
+    del values[ACTIVITY_HEADER.index("Code civilité")]
+    shifted = "|".join(values) + "|"
+    act = activity_file(tmp_path, [activity_row(RPPS[1]), shifted, activity_row(RPPS[5])])
+    report = StringIO()
+    summary = run(act, report=report, max_bad_share=0.5)
+    assert summary.bad_lines == 1
+    assert f"{act.name}\t3\tnombre de champs incorrect\t55 champs au lieu de 56" in (
+        report.getvalue()
+    )
+    assert not Professional.objects.filter(rpps=RPPS[3]).exists()
+    assert Professional.objects.filter(rpps__in=[RPPS[1], RPPS[5]]).count() == 2
+
+
+def test_a_line_with_a_nul_byte_is_reported_and_the_run_goes_on(tmp_path):
+    """(PostgreSQL's COPY refuses the byte: the whole run used to fail on it.)"""
+    act = activity_file(
+        tmp_path,
+        [
+            activity_row(RPPS[1]),
+            activity_row(RPPS[3], **{"Raison sociale site": "CAB\x00INET"}),
+            activity_row(RPPS[5]),
+        ],
+    )
+    report = StringIO()
+    summary = run(act, report=report, max_bad_share=0.5)
+    assert summary.bad_lines == 1
+    assert f"{act.name}\t3\tcaractère NUL (octet 0) dans la ligne\tposition" in report.getvalue()
+    assert Professional.objects.filter(rpps__in=[RPPS[1], RPPS[5]]).count() == 2
+
+
 def test_too_many_bad_lines_stop_the_run_and_change_nothing(tmp_path, v1):
     run(*v1)
     before = snapshot()
