@@ -223,6 +223,12 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
         if board.webconference_url.lower().startswith(("https://", "http://"))
         else "",
         "editable": not validated and registration.is_active,
+        # A file moved to another session: the GP's e-mail links here, the news is there.
+        "moved_to": Registration.objects.select_related("session")
+        .filter(pk=registration.moved_to_id)
+        .first()
+        if registration.moved_to_id
+        else None,
     }
 
 

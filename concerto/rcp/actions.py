@@ -482,12 +482,17 @@ def move_registration(*, by: Any, registration: Registration, session: Session) 
     for document in old.documents.all():
         document.registration = new
         document.save(update_fields=["registration"])
+    # The GP's comment and wish to join follow the file (the new session's participants
+    # read them there; the compte-rendu quotes them).
+    contribution_moved = GPContribution.objects.filter(registration=old).update(registration=new)
+    old.moved_to = new
+    old.save(update_fields=["moved_to"])
     trail.record(
         by=by,
         action="registration.move",
         obj=new,
         patient_id=new.patient_id,
-        details={"from_registration": old.pk},
+        details={"from_registration": old.pk, "contribution_moved": bool(contribution_moved)},
     )
     return new
 

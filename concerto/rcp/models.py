@@ -237,6 +237,16 @@ class Registration(models.Model):
         "statut", max_length=10, choices=Status.choices, default=Status.ACTIVE
     )
     withdrawn_at = models.DateTimeField("retiré le", null=True, blank=True)
+    # Set when the file was moved to another session (the withdrawn registration then
+    # leads there: the GP's e-mail links to this one).
+    moved_to = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="déplacée vers",
+    )
     # Pre-fiche
     reason = models.TextField("motif de présentation", blank=True)
     cim10_code = models.CharField(

@@ -246,6 +246,33 @@ def test_contribution_saved_and_shown(portal_world: PortalWorld) -> None:
 
 
 @pytest.mark.django_db
+def test_a_moved_file_keeps_the_contribution_and_the_old_link_leads_to_it(
+    portal_world: PortalWorld,
+) -> None:
+    """The GP's e-mail links to the registration of then: once the file is moved to
+    another session, that page leads to the new one, where the contribution now is."""
+    case = portal_world.gps[0]
+    client = client_for(case.user)
+    client.post(
+        reverse("portal:contribute", args=[case.upcoming.pk]),
+        {"comment": "Patient suivi au cabinet.", "wants_to_join": "on"},
+    )
+    world = portal_world.world
+    later = world.session(case.upcoming.session.date + dt.timedelta(days=7))
+    moved = actions.move_registration(by=world.registrar, registration=case.upcoming, session=later)
+    contribution = GPContribution.objects.get(registration=moved)
+    assert contribution.wants_to_join and contribution.comment == "Patient suivi au cabinet."
+    old_page = BeautifulSoup(
+        client.get(reverse("portal:prefiche", args=[case.upcoming.pk])).content, "html.parser"
+    )
+    assert "le dossier a été déplacé vers la séance du" in old_page.get_text()
+    link = old_page.find("a", string="voir la pré-fiche à jour")
+    assert link["href"] == reverse("portal:prefiche", args=[moved.pk])
+    new_page = text_of(client.get(link["href"]))
+    assert "Patient suivi au cabinet." in new_page
+
+
+@pytest.mark.django_db
 def test_contribution_length_limited(portal_world: PortalWorld) -> None:
     case = portal_world.gps[0]
     response = client_for(case.user).post(
