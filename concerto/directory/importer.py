@@ -94,6 +94,7 @@ from concerto.directory.models import Activity, DirectorySource, MSSanteAddress,
 from concerto.directory.progress import Progress
 from concerto.directory.sources import ARCHIVE_ERRORS, Source, SourceError, open_source
 from concerto.lib import clock
+from concerto.lib.identifiers import PLAIN_ADDRESS_PATTERN
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +120,10 @@ REASONS = {
     "kind": "type de BAL inconnu",
     "duplicate": "ligne ou adresse en double",
     "nul": "caractère NUL (octet 0) dans la ligne",
+    "address": "adresse MSSanté mal formée",
 }
+# What an address must look like to be sent to (as the notification worker checks it).
+_PLAIN_ADDRESS = re.compile(PLAIN_ADDRESS_PATTERN.encode())
 NUL = b"\x00"
 
 
@@ -590,6 +594,7 @@ def read_mssante(
     structure_at = at.get("structure_name", fields)
     structure_limit = MSSanteAddress._meta.get_field("structure_name").max_length or 200
     kinds = {kind.encode() for kind in MAILBOX_KINDS}
+    plain = _PLAIN_ADDRESS.fullmatch
     for lineno, _raw, parts in _records(source, layout, stats, bad, progress):
         parts.append(b"")
         kind = parts[kind_at].strip().upper()
@@ -606,6 +611,10 @@ def read_mssante(
             or len(address) > MAX_ADDRESS
         ):
             bad.add(source.name, lineno, "domain", repr(address.decode()[:80]))
+            stats.bad += 1
+            continue
+        if not plain(address):  # a space, an accent, a control character…: unusable
+            bad.add(source.name, lineno, "address", repr(address.decode()[:80]))
             stats.bad += 1
             continue
         identifier = parts[id_at].strip()

@@ -16,6 +16,14 @@ CIM10_RE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$")
 CIM10_SQL_RE = r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$"
 INS_RE = re.compile(r"^[12][0-9]{4}(?:[0-9]{2}|2A|2B)[0-9]{6}[0-9]{2}$")
 
+# An e-mail address usable as it is, in the SMTP envelope and in a header (RFC 5321
+# §4.1.2): a dot-atom local part and a domain of ASCII letters, digits and hyphens
+# (MSSanté addresses are). No space, CR, LF, angle bracket nor non-ASCII letter.
+PLAIN_ADDRESS_PATTERN = (
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+
 INS_OID_NIR = "1.2.250.1.213.1.4.8"
 INS_OID_NIA = "1.2.250.1.213.1.4.9"
 INS_OID_NIR_TEST = "1.2.250.1.213.1.4.10"

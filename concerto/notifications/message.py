@@ -24,6 +24,8 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.html import escape
 
+from concerto.notifications.transport import plain_address
+
 PARIS = ZoneInfo("Europe/Paris")
 SUBJECT = "Médecin – Notification préalable RCP"  # the dash is U+2013, as in the seed
 
@@ -144,7 +146,7 @@ def build(content: Content, *, now: dt.datetime) -> Message:
     message = MIMEMultipart("alternative")
     message["Subject"] = Header(SUBJECT, "utf-8").encode()
     message["From"] = settings.MSSANTE_FROM
-    message["To"] = ", ".join(content.recipients)
+    message["To"] = _to(content)
     message["Date"] = format_datetime(now.astimezone(dt.UTC))
     message["Message-ID"] = content.message_id
     message["X-MSS-NIL"] = settings.MSSANTE_X_MSS_NIL
@@ -178,6 +180,12 @@ def _base64_lines(text: str) -> bytes:
     return base64.encodebytes(text.encode("utf-8")).replace(b"\n", _CRLF)
 
 
+def _to(content: Content) -> str:
+    """The To header: the addresses the envelope can carry (the transport refuses the
+    others, 553): one malformed directory address must not spoil the header for all."""
+    return ", ".join(address for address in content.recipients if plain_address(address))
+
+
 def render(content: Content, *, now: dt.datetime) -> bytes:
     """The same message as :func:`build`, directly as the bytes sent after DATA (CRLF
     line ends, not yet dot-stuffed).
@@ -188,7 +196,7 @@ def render(content: Content, *, now: dt.datetime) -> bytes:
     directory addresses, our Message-ID); anything else (a non-ASCII address) goes
     through :func:`build`, which knows how to encode it. The boundary cannot occur in the
     parts: base64 lines never contain ``=_`` nor start with ``-``."""
-    recipients = ", ".join(content.recipients)
+    recipients = _to(content)
     values = (settings.MSSANTE_FROM, recipients, content.message_id, settings.MSSANTE_X_MSS_NIL)
     if not all(value.isascii() and value.isprintable() for value in values):
         return build(content, now=now).as_bytes(policy=compat32.clone(linesep="\r\n"))

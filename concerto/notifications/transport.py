@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from concerto.lib.identifiers import PLAIN_ADDRESS_PATTERN
 from concerto.notifications import faults
 
 
@@ -81,10 +82,7 @@ _LEADING_DOT = re.compile(rb"(?m)^\.")
 # local part and a domain of letters, digits and hyphens (MSSanté addresses are). No
 # space, CR, LF or angle bracket can get through. smtplib's quoteaddr would parse each
 # address as an RFC 5322 header, a tenth of a millisecond per address.
-_PLAIN_ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
-)
+_PLAIN_ADDRESS = re.compile(PLAIN_ADDRESS_PATTERN)
 
 
 def plain_address(address: str) -> bool:

@@ -971,7 +971,19 @@ def deliver(
             recorder.wait()
             result.released += release(unsent)
             return
-        payload = ready.pop(row.pk, None) or render(row.content, now=clock.now())
+        try:
+            payload = ready.pop(row.pk, None) or render(row.content, now=clock.now())
+        except Exception as exc:  # noqa: BLE001 — one message, not the worker
+            # A message that cannot be built (unexpected data) waits to be retried,
+            # logged; the rest of the batch goes on. (No patient data in the log.)
+            log.error(
+                "notification %s : message impossible à construire (%s)",
+                row.pk,
+                type(exc).__name__,
+            )
+            recorder.wait()
+            result.retried += record_retry(row, exc)
+            continue
         try:
             # The previous message's commit is awaited before this one's end-of-data
             # mark (see Recorder): never two messages delivered and not recorded.

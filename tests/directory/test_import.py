@@ -422,6 +422,25 @@ def test_a_line_with_a_nul_byte_is_reported_and_the_run_goes_on(tmp_path):
     assert Professional.objects.filter(rpps__in=[RPPS[1], RPPS[5]]).count() == 2
 
 
+def test_a_malformed_address_is_reported_and_not_kept(tmp_path):
+    """(Sending to it would fail, or spoil the message's header for the others.)"""
+    mss = mssante_file(
+        tmp_path,
+        [
+            mailbox_row("dr1@medecin.mssante.fr", RPPS[1]),
+            mailbox_row("rené.dupont@medecin.mssante.fr", RPPS[3]),  # line 3: an accent
+            mailbox_row("dr\u00a0deux@medecin.mssante.fr", RPPS[5]),  # line 4: a no-break space
+        ],
+    )
+    report = StringIO()
+    summary = run(mss, report=report, max_bad_share=0.9)
+    assert summary.bad_lines == 2
+    assert report.getvalue().count("adresse MSSanté mal formée") == 2
+    assert list(MSSanteAddress.objects.values_list("address", flat=True)) == [
+        "dr1@medecin.mssante.fr"
+    ]
+
+
 def test_too_many_bad_lines_stop_the_run_and_change_nothing(tmp_path, v1):
     run(*v1)
     before = snapshot()

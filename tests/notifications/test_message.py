@@ -71,8 +71,28 @@ def test_render_is_the_built_message(recipients, extra, settings):
     assert not any(line.startswith(b".") for line in lines)
 
 
-def test_a_header_value_that_is_not_plain_ascii_goes_through_the_email_package():
-    raw = render(content(("médecin.dupont@medecin.mssante.fr",)), now=NOW)
+def test_a_header_value_that_is_not_plain_ascii_goes_through_the_email_package(settings):
+    settings.MSSANTE_X_MSS_NIL = "CONCERTO-DÉMO"
+    raw = render(content(("medecin.dupont@medecin.mssante.fr",)), now=NOW)
     assert raw.isascii()
     assert b'boundary="===============' in raw  # build()'s boundary: the fallback was used
     assert parsed(raw).get_body(("plain",)) is not None
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        "rené.dupont@medecin.mssante.fr",  # an accent
+        "rene\u00a0dupont@medecin.mssante.fr",  # a no-break space
+        "rene.dupont@medecin.mssante.fr\rBcc: x@y.fr",  # a CR
+    ],
+)
+def test_a_malformed_directory_address_spoils_neither_the_header_nor_the_worker(malformed):
+    """The transport refuses it (553); the To header lists what can be sent, parsed
+    without defect, and building the message does not raise."""
+    good = "dr.martin@medecin.mssante.fr"
+    for make in (render, lambda c, now: build(c, now=now).as_bytes(policy=WIRE)):
+        message = parsed(make(content((good, malformed)), now=NOW))
+        assert message["To"] == good
+        assert [a.addr_spec for a in message["To"].addresses] == [good]
+        assert not message.defects

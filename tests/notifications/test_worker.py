@@ -308,6 +308,26 @@ def test_the_lease_left_is_checked_once_the_connection_is_open(mssante, settings
     assert all(r.status == S.SENT and r.attempts == 1 for r in rows)
 
 
+def test_a_message_that_cannot_be_built_waits_and_the_batch_goes_on(mssante, monkeypatch, caplog):
+    server = mssante()
+    due = make_due(3)
+    real_render = worker.render
+    broken = due.registrations[0].pk
+
+    def render(content, *, now):  # type: ignore[no-untyped-def]
+        if content.registration_id == broken:
+            raise ValueError("données inattendues")
+        return real_render(content, now=now)
+
+    monkeypatch.setattr(worker, "render", render)
+    result = worker.run_pass(now=SEND_TIME)
+    assert (result.sent, result.retried, result.failed) == (2, 1, 0)
+    assert len(server.received) == 2
+    row = row_of(due.registrations[0])
+    assert row.status == S.PENDING and "données inattendues" in row.last_error
+    assert "message impossible à construire (ValueError)" in caplog.text
+
+
 def test_statuses_for_in_constant_queries(mssante):
     mssante()
     small = make_due(2)
