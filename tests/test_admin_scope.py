@@ -66,7 +66,7 @@ def test_superuser_reads_patient_data_read_only_and_traced(client, two_boards):
     assert mine.filter(action="admin.patient.view").exists()
 
 
-def test_a_sessions_date_and_time_change_only_through_moving_it(client, two_boards):
+def test_a_sessions_board_date_and_time_are_not_changed_in_the_admin(client, two_boards):
     """(The admin form would bypass "Déplacer": its checks and the GPs' news lines.)"""
     a, _, _ = two_boards
     with at(paris(2026, 3, 2, 9)):
@@ -74,6 +74,7 @@ def test_a_sessions_date_and_time_change_only_through_moving_it(client, two_boar
     client.force_login(a.secretary)
     page = client.get(f"/admin/rcp/session/{session.pk}/change/").content.decode()
     assert 'name="date"' not in page and 'name="time"' not in page
+    assert 'name="board"' not in page  # (its patients would go to another board)
     assert "24 mars 2026" in page or "24/03/2026" in page or "2026-03-24" in page
     adding = client.get("/admin/rcp/session/add/").content.decode()
     assert 'name="date"' in adding and 'name="time"' in adding

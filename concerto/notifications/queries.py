@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from concerto.lib import clock
+from concerto.notifications.calendar import UnknownSubdivision
 from concerto.notifications.eligibility import reason_labels
 from concerto.notifications.models import Notification
 from concerto.rcp.models import Registration
@@ -99,9 +100,13 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
         if registration is None:
             result[pk] = NotificationStatus("unknown", "Non disponible")
             continue
-        facts, due = worker.facts_for(
-            registration, addresses.get(registration.gp_rpps or "", []), now
-        )
+        try:
+            facts, due = worker.facts_for(
+                registration, addresses.get(registration.gp_rpps or "", []), now
+            )
+        except UnknownSubdivision as exc:  # (the scan skips it too, logged)
+            result[pk] = NotificationStatus("unknown", f"Non évaluée : {exc}", needs_attention=True)
+            continue
         eligibility = worker.evaluate(facts)
         if eligibility.eligible:
             result[pk] = NotificationStatus("pending", f"En attente : envoi prévu le {_local(due)}")

@@ -263,8 +263,9 @@ def move_session(*, by: Any, session: Session, date: dt.date, time: dt.time) -> 
     session = Session.objects.select_for_update().get(pk=session.pk)
     if session.status != Session.Status.PLANNED:
         raise ActionRefused("Seule une séance prévue peut être déplacée.")
-    if session.starts_at <= clock.now() or _has_validated_decisions(session):
-        raise ActionRefused("Cette séance a déjà eu lieu : elle ne peut plus être déplacée.")
+    if session.starts_at <= clock.now():
+        # (Decisions are validated from the start on: a started session is never moved.)
+        raise ActionRefused("La séance a commencé : elle ne peut plus être déplacée.")
     if Session.local_start(date, time) <= clock.now():
         raise ActionRefused("La nouvelle date doit être dans le futur.")
     previous = (session.date.isoformat(), session.time.isoformat())
@@ -376,10 +377,14 @@ def update_prefiche(
     registration = Registration.objects.select_for_update().get(pk=registration.pk)
     _check_editable(registration)
     if seen is not None:
+        # A field someone else saved since (not the very value this user saves now: a
+        # double click on "Enregistrer" is no clash).
         clashes = [
             name
-            for name in fields
-            if name in seen and (getattr(registration, name) or "") != (seen[name] or "")
+            for name, value in fields.items()
+            if name in seen
+            and not rules.same_value(getattr(registration, name), seen[name])
+            and not rules.same_value(getattr(registration, name), value)
         ]
         if clashes:
             labels = [_prefiche_label(name) for name in clashes]
@@ -667,7 +672,8 @@ def validate_compte_rendu(
         latest = registration.compte_rendus.get(version=previous)
         raise AlreadyValidated(
             f"Le compte-rendu a été validé entre-temps (version {previous}) : aucune "
-            "nouvelle version n'a été créée. Relisez-le avant de le corriger.",
+            "nouvelle version n'a été créée. Relisez-le ; valider à nouveau créera la "
+            f"version {previous + 1}.",
             compte_rendu=latest,
         )
     contribution = GPContribution.objects.filter(registration=registration).first()

@@ -148,10 +148,11 @@ class SessionAdmin(ManagedBoardsAdmin):
     actions = ["cancel"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        # A session's date and time change through "Déplacer" (its checks, the GPs' news
-        # lines), not here.
+        # An existing session's board, date and time change through the application's
+        # actions ("Déplacer": its checks, the GPs' news lines), never here: moving a
+        # session to another board would hand its patients to that board's members.
         fields = list(super().get_readonly_fields(request, obj))
-        return fields + ["date", "time"] if obj is not None else fields
+        return fields + ["board", "date", "time"] if obj is not None else fields
 
     @admin.action(description="Annuler les séances sélectionnées")
     def cancel(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:

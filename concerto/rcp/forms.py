@@ -12,6 +12,7 @@ from django.conf import settings
 from concerto.lib import clock
 from concerto.rcp import cim10, uploads
 from concerto.rcp.models import Board, BoardMembership, CompteRendu, Registration, Session
+from concerto.rcp.rules import same_value
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME_WIDGET = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
@@ -166,21 +167,30 @@ class PreficheForm(forms.ModelForm):
         return again
 
     def edits(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(the fields this user changed with their new values, the values they saw)."""
-        changed = [name for name in PreficheForm.Meta.fields if name in self.changed_data]
-        seen = {}
-        for name in changed:
+        """(the fields this user changed with their new values, the values they saw).
+
+        A field changes when its cleaned value differs from the value shown, whether the
+        user typed it or :meth:`clean` filled it in (the CIM-10 label from its code)."""
+        changes, seen = {}, {}
+        for name in PreficheForm.Meta.fields:
             field = self.fields[name]
+            new = self.cleaned_data[name]
             if self[name].html_initial_name not in self.data:
-                continue  # (a post without the page's hidden values: nothing to compare)
+                # (A post without the page's hidden values: nothing to compare with.)
+                if name in self.changed_data:
+                    changes[name] = new
+                continue
             raw = field.hidden_widget().value_from_datadict(
                 self.data, self.files, self[name].html_initial_name
             )
             try:
-                seen[name] = field.clean(raw)
+                shown = field.clean(raw)
             except forms.ValidationError:  # (an empty required value, say)
-                seen[name] = None
-        return {name: self.cleaned_data[name] for name in changed}, seen
+                shown = None
+            if same_value(new, shown):
+                continue
+            changes[name], seen[name] = new, shown
+        return changes, seen
 
 
 class RegistrationForm(PreficheForm):

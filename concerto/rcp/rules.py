@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 SURGERY = "Chirurgie"
 MEDICAL_ONCOLOGY = "Oncologie médicale"
@@ -67,3 +68,12 @@ def compte_rendu_text(board_title: str, version: int) -> str:
 
 def pps_text(diagnosis_label: str, doctor_name: str, establishment_name: str) -> str:
     return f"{diagnosis_label} Nouveau PPS généré par {doctor_name} ({establishment_name})".strip()
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Two pre-fiche values compare equal: empty is empty (None or ""), and a text's line
+    ends do not count (browsers send CRLF, other writers may have stored LF)."""
+    a, b = ("" if a is None else a), ("" if b is None else b)
+    if isinstance(a, str) and isinstance(b, str):
+        return a.replace("\r\n", "\n") == b.replace("\r\n", "\n")
+    return bool(a == b)

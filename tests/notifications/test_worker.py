@@ -215,6 +215,10 @@ def test_a_territory_with_an_unknown_calendar_does_not_stop_the_other_boards(mss
     assert not Notification.objects.filter(registration=bad.registrations[0]).exists()
     assert f"inscription {bad.registrations[0].pk} non évaluée" in caplog.text
     assert "« 67 »" in caplog.text
+    # The session page's statuses say so too, instead of failing.
+    status = queries.statuses_for(bad.registrations)[bad.registrations[0].pk]
+    assert status.code == "unknown" and status.needs_attention
+    assert "Calendrier des jours fériés inconnu : « 67 »" in status.label
 
 
 def test_claims_are_disjoint(mssante):

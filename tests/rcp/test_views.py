@@ -399,6 +399,25 @@ def test_two_editors_of_one_prefiche_lose_nothing(client, world, registration):
     assert (registration.histology, registration.tnm) == ("Carcinome épidermoïde", "cT3N0M0")
 
 
+def test_a_prefiche_saved_twice_and_a_label_filled_in_from_its_code(client, world, registration):
+    edit = reverse("rcp:prefiche-edit", args=[registration.pk])
+    login(client, world.registrar)
+    shown = _form_data(client.get(edit))
+    data = {**shown, "histology": "Adénocarcinome"}
+    # A double click on "Enregistrer": the second post is no clash with the first.
+    assert client.post(edit, data).status_code == 302
+    assert client.post(edit, data).status_code == 302
+    # A code alone: the label the form fills in from it is saved too.
+    shown = _form_data(client.get(edit))
+    client.post(edit, {**shown, "cim10_code": "C50.9", "cim10_label": ""})
+    registration.refresh_from_db()
+    assert (registration.cim10_code, registration.cim10_label) == (
+        "C50.9",
+        "Tumeur maligne du sein, sans précision",
+    )
+    assert registration.histology == "Adénocarcinome"
+
+
 def test_a_complete_prefiche_cannot_be_emptied(client, world, registration):
     actions.complete_prefiche(by=world.registrar, registration=registration)
     edit = reverse("rcp:prefiche-edit", args=[registration.pk])
@@ -591,6 +610,16 @@ def test_a_correction_makes_version_two_and_keeps_version_one(client, world, reg
     ]
 
 
+def _decision_form_data(page) -> dict:  # type: ignore[no-untyped-def]
+    data = _form_data(page)
+    form = BeautifulSoup(page.content, "html.parser").select_one("main form")
+    data["attendees"] = [i["value"] for i in form.select("input[name=attendees][checked]")]
+    data["case_status"] = form.select_one("input[name=case_status][checked]")["value"]
+    data["validate"] = "1"
+    data.pop("check", None)
+    return data
+
+
 def test_a_second_submit_of_the_same_page_creates_no_silent_version(
     client, world, registration, frozen
 ):
@@ -609,12 +638,26 @@ def test_a_second_submit_of_the_same_page_creates_no_silent_version(
         "seen_version": "0",
     }
     client.post(url, data)
-    second = client.post(url, {**data, "proposal": "Autre avis."}, follow=True)
+    # A double click (the same decision): the user lands on the version validated.
+    double = client.post(url, data, follow=True)
     first = CompteRendu.objects.get()
     assert (first.version, first.proposal) == (1, "Chirurgie.")
-    assert second.redirect_chain[-1][0] == reverse("rcp:compte-rendu", args=[first.pk])
-    assert "validé entre-temps (version 1)" in second.content.decode()
+    assert double.redirect_chain[-1][0] == reverse("rcp:compte-rendu", args=[first.pk])
+    # A colleague's different decision, from a page that showed none: refused, their
+    # input kept, and the page now shows version 1 (validating again makes version 2).
+    other = client.post(url, {**data, "proposal": "Autre avis."})
+    assert other.status_code == 200
+    text = other.content.decode()
+    assert "validé entre-temps (version 1)" in text and "Autre avis." in text
+    assert 'name="seen_version" value="1"' in text
+    assert CompteRendu.objects.count() == 1
     assert NewsItem.objects.filter(kind="compte_rendu").count() == 1
+    again = client.post(url, _decision_form_data(other))
+    assert again.status_code == 302
+    assert list(CompteRendu.objects.values_list("version", "proposal")) == [
+        (1, "Chirurgie."),
+        (2, "Autre avis."),
+    ]
 
 
 def test_a_pps_only_from_the_latest_version_and_not_twice(client, world, registration, frozen):

@@ -220,7 +220,7 @@ def test_a_session_is_held_only_once_started_and_never_cancelled_or_moved_once_d
         attendees=world.attendees(),
     )
     later = dt.date(2026, 4, 28)
-    with pytest.raises(ActionRefused, match="déjà eu lieu"):
+    with pytest.raises(ActionRefused, match="La séance a commencé"):
         actions.move_session(by=world.secretary, session=session, date=later, time=dt.time(14))
     with pytest.raises(ActionRefused, match="décisions de cette séance sont validées"):
         actions.cancel_session(by=world.secretary, session=session)

@@ -59,9 +59,22 @@ def decision(request: HttpRequest, pk: int) -> HttpResponse:
                     seen_version=form.cleaned_data["seen_version"],
                 )
             except actions.AlreadyValidated as exc:
-                # (A double click lands here too: the user sees the version validated.)
-                messages.warning(request, refusal_text(exc))
-                return redirect("rcp:compte-rendu", pk=exc.compte_rendu.pk)
+                validated = exc.compte_rendu
+                if (validated.proposal, validated.case_status) == (
+                    form.cleaned_data["proposal"].strip(),
+                    form.cleaned_data["case_status"],
+                ):
+                    # A double click: the user sees the version their first click made.
+                    messages.info(request, f"Compte-rendu validé (version {validated.version}).")
+                    return redirect("rcp:compte-rendu", pk=validated.pk)
+                # Someone else validated meanwhile: the input is kept, the page now shows
+                # that version, and validating again makes the next one, knowingly.
+                latest = validated
+                data = request.POST.copy()
+                data["seen_version"] = str(validated.version)
+                form = DecisionForm(data, board=board, initial=initial)
+                form.is_valid()
+                form.add_error(None, refusal_text(exc))
             except ActionRefused as exc:
                 form.add_error(None, refusal_text(exc))
             else:
