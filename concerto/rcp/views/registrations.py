@@ -219,25 +219,21 @@ def document_download(request: HttpRequest, pk: int) -> FileResponse:
     )
     try:
         handle = uploads.path_of(document.stored_name).open("rb")
+        missing = None
     except (FileNotFoundError, ValueError) as exc:
         # Authorised, but the file is gone (storage restored from an older backup, say):
         # traced too, so that the trail explains the user's 404.
-        record_access(
-            request,
-            action="document.download",
-            patient_id=registration.patient_id,
-            obj=document,
-            role=role,
-            details={"error": "file_missing"},
-        )
-        raise Http404("Fichier absent") from exc
+        missing = exc
     record_access(
         request,
         action="document.download",
         patient_id=registration.patient_id,
         obj=document,
         role=role,
+        details={"error": "file_missing"} if missing else None,
     )
+    if missing:
+        raise Http404("Fichier absent") from missing
     filename = f"{document.title or 'document'}.{uploads.extension_for(document.content_type)}"
     response = FileResponse(
         handle, as_attachment=True, filename=filename, content_type=document.content_type
