@@ -237,8 +237,18 @@ def _render_prefiche(
     registration: Registration,
     form: ContributionForm | None = None,
     status: int = 200,
+    details: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    """The pre-fiche page; without ``form``, the form shows the saved contribution."""
+    """The pre-fiche page, its read traced; without ``form``, the form shows the saved
+    contribution."""
+    access.record_access(
+        request,
+        action="portal.prefiche",
+        patient_id=registration.patient_id,
+        obj=registration,
+        role=ROLE,
+        details=details,
+    )
     context = _prefiche_context(request, registration)
     if form is None:
         contribution = context["contribution"]
@@ -256,13 +266,6 @@ def _render_prefiche(
 @require_GET
 def prefiche(request: HttpRequest, pk: int) -> HttpResponse:
     registration = _gp_registration(request, pk, action="portal.prefiche")
-    access.record_access(
-        request,
-        action="portal.prefiche",
-        patient_id=registration.patient_id,
-        obj=registration,
-        role=ROLE,
-    )
     return _render_prefiche(request, registration)
 
 
@@ -273,15 +276,9 @@ def contribute(request: HttpRequest, pk: int) -> HttpResponse:
     form = ContributionForm(request.POST)
     if not form.is_valid():
         # The pre-fiche is shown again (with the form's errors): a read, traced as one.
-        access.record_access(
-            request,
-            action="portal.prefiche",
-            patient_id=registration.patient_id,
-            obj=registration,
-            role=ROLE,
-            details={"after": "contribution_invalid"},
+        return _render_prefiche(
+            request, registration, form, status=400, details={"after": "contribution_invalid"}
         )
-        return _render_prefiche(request, registration, form, status=400)
     try:
         rcp_actions.save_gp_contribution(
             by=request.user,

@@ -436,10 +436,7 @@ def complete_prefiche(*, by: Any, registration: Registration) -> Registration:
     _check_editable(registration)
     missing = registration.missing_prefiche_fields()
     if missing:
-        labels = [
-            str(getattr(Registration._meta.get_field(name), "verbose_name", name))
-            for name in missing
-        ]
+        labels = [_prefiche_label(name) for name in missing]
         raise ActionRefused("Pré-fiche incomplète : " + ", ".join(labels) + ".")
     if registration.prefiche_completed_at is None:
         registration.prefiche_completed_at = clock.now()
@@ -610,9 +607,11 @@ def save_gp_contribution(
 class AlreadyValidated(ActionRefused):
     """Another version was validated since the user's page was shown."""
 
-    def __init__(self, message: str, *, compte_rendu: CompteRendu) -> None:
+    def __init__(self, message: str, *, compte_rendu: CompteRendu, repeat: bool = False) -> None:
         super().__init__(message)
         self.compte_rendu = compte_rendu
+        # The very decision validated meanwhile: the same submit twice (a double click).
+        self.repeat = repeat
 
 
 class AlreadyGenerated(AlreadyValidated):
@@ -675,6 +674,7 @@ def validate_compte_rendu(
             "nouvelle version n'a été créée. Relisez-le ; valider à nouveau créera la "
             f"version {previous + 1}.",
             compte_rendu=latest,
+            repeat=(latest.proposal, latest.case_status) == (proposal.strip(), case_status),
         )
     contribution = GPContribution.objects.filter(registration=registration).first()
     quote = ""

@@ -135,7 +135,8 @@ class PreficheForm(forms.ModelForm):
         return data
 
     def prefiche(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+        """The pre-fiche's values (a subclass's other fields left out)."""
+        return {name: self.cleaned_data[name] for name in PreficheForm.Meta.fields}
 
     def track_changes(self) -> None:
         """Each field carries the value shown (a hidden input): :meth:`edits` then tells
@@ -204,9 +205,6 @@ class RegistrationForm(PreficheForm):
         field: Any = self.fields["session"]
         field.queryset = open_sessions()
         field.choices = grouped_by_board(field.queryset)
-
-    def prefiche(self) -> dict[str, Any]:
-        return {name: self.cleaned_data[name] for name in PreficheForm.Meta.fields}
 
 
 class MoveRegistrationForm(forms.Form):

@@ -60,10 +60,7 @@ def decision(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             except actions.AlreadyValidated as exc:
                 validated = exc.compte_rendu
-                if (validated.proposal, validated.case_status) == (
-                    form.cleaned_data["proposal"].strip(),
-                    form.cleaned_data["case_status"],
-                ):
+                if exc.repeat:
                     # A double click: the user sees the version their first click made.
                     messages.info(request, f"Compte-rendu validé (version {validated.version}).")
                     return redirect("rcp:compte-rendu", pk=validated.pk)
