@@ -23,6 +23,7 @@ from concerto.audit import access
 from concerto.audit.forms import PATIENT_ID, AuditSearchForm
 from concerto.audit.models import AuditEvent
 from concerto.lib.identifiers import INS_RE
+from concerto.lib.spreadsheet import safe_cell
 from concerto.patients.models import Patient
 
 MAX_ROWS_ON_SCREEN = 500
@@ -69,14 +70,6 @@ def search_events(data: dict[str, Any]) -> tuple[QuerySet[AuditEvent], int | Non
     return events.order_by("-at", "-id"), patient_id
 
 
-def _csv_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # Spreadsheet formula injection: a cell must not start a formula.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        text = "'" + text
-    return text
-
-
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -89,7 +82,7 @@ def _csv_rows(events: QuerySet[AuditEvent]) -> Any:
     for e in events.iterator(chunk_size=2000):
         yield writer.writerow(
             [
-                _csv_cell(v)
+                safe_cell(v)
                 for v in (
                     e.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     e.actor,

@@ -27,6 +27,7 @@ class NotificationStatus:
     code: str  # "sent" | "pending" | "sending" | "expired" | "failed" | "not_eligible" | "unknown"
     label: str  # French, e.g. "Envoyée le 09/09/2022 à 08:00 à dr.x@medecin.mssante.fr"
     needs_attention: bool = False  # expired or failed: the secretary must act
+    reasons: tuple[str, ...] = ()  # not eligible: each reason, in French
 
 
 def gp_was_notified(registration: Registration, rpps: str) -> bool:
@@ -68,8 +69,9 @@ def status_of_row(row: Notification) -> NotificationStatus:
         )
     if row.status == S.FAILED:
         return NotificationStatus("failed", f"Échec : {row.last_error}", needs_attention=True)
+    reasons = tuple(reason_labels(row.reasons))
     return NotificationStatus(
-        "not_eligible", "Non éligible : " + " ; ".join(reason_labels(row.reasons))
+        "not_eligible", "Non éligible : " + " ; ".join(reasons), reasons=reasons
     )
 
 
@@ -123,7 +125,8 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
                 f" {facts.notification_day:%d/%m/%Y})",
             )
         else:
+            reasons = tuple(eligibility.labels)
             result[pk] = NotificationStatus(
-                "not_eligible", "Non éligible : " + " ; ".join(eligibility.labels)
+                "not_eligible", "Non éligible : " + " ; ".join(reasons), reasons=reasons
             )
     return result

@@ -9,6 +9,15 @@ from dataclasses import dataclass, field
 from concerto.notifications.queries import statuses_for
 from concerto.rcp.models import Board, CompteRendu, Registration, Session
 
+# The notification statuses other than sent and not eligible, as the rows name them.
+STATUS_LABELS = {
+    "pending": "en attente",
+    "sending": "en cours d'envoi",
+    "expired": "expirée (non envoyée avant la séance)",
+    "failed": "en échec",
+    "unknown": "non évaluée",
+}
+
 
 @dataclass
 class BoardStatistics:
@@ -56,7 +65,10 @@ class BoardStatistics:
             ("Séances tenues", str(self.sessions_held)),
             ("Séances annulées", str(self.sessions_cancelled)),
             ("Dossiers inscrits (hors retirés, hors séances annulées)", str(self.registrations)),
-            ("Dossiers présentés (séances tenues)", str(self.files_presented)),
+            (
+                "Dossiers présentés (séance tenue ou compte-rendu validé)",
+                str(self.files_presented),
+            ),
             ("Dossiers avec compte-rendu validé", str(self.files_decided)),
             ("Dossiers validés avec quorum", str(self.files_with_quorum)),
             ("Part des dossiers validés avec quorum", self.quorum_share),
@@ -67,7 +79,9 @@ class BoardStatistics:
         ]
         for code, count in sorted(self.notification_codes.items()):
             if code not in {"sent", "not_eligible"}:
-                rows.append((f"Notification — statut « {code} »", str(count)))
+                label = STATUS_LABELS.get(code, code)
+                rows.append((f"Notification {label}", str(count)))
+        # A file can be not eligible for several reasons: counted under each.
         for reason, count in self.not_eligible_reasons.most_common():
             rows.append((f"Non éligible : {reason}", str(count)))
         return rows
@@ -87,18 +101,20 @@ def board_statistics(board: Board, start: dt.date, end: dt.date) -> BoardStatist
         ).select_related("session", "patient")
     )
     result.registrations = len(registrations)
-    result.files_presented = sum(
-        1 for r in registrations if r.session.status == Session.Status.HELD
-    )
     latest: dict[int, CompteRendu] = {}
     for cr in CompteRendu.objects.filter(
         registration__in=registrations, validated_at__isnull=False
     ).order_by("version"):
         latest[cr.registration_id] = cr
+    # A compte-rendu is validated at the meeting (from the session's start): its file was
+    # presented, whether or not the secretary has marked the session held yet.
+    result.files_presented = sum(
+        1 for r in registrations if r.session.status == Session.Status.HELD or r.pk in latest
+    )
     result.files_decided = len(latest)
     result.files_with_quorum = sum(1 for cr in latest.values() if cr.quorum_met)
     for status in statuses_for(registrations).values():
         result.notification_codes[status.code] += 1
         if status.code == "not_eligible":
-            result.not_eligible_reasons[status.label] += 1
+            result.not_eligible_reasons.update(status.reasons)
     return result

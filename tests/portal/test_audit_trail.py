@@ -190,7 +190,7 @@ def test_csv_export(portal_world: PortalWorld) -> None:
 
 
 def test_csv_cells_cannot_start_a_formula() -> None:
-    from concerto.audit.views import _csv_cell
+    from concerto.lib.spreadsheet import safe_cell as _csv_cell
 
     assert _csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
     assert _csv_cell("Dr NORMAL") == "Dr NORMAL"

@@ -3,7 +3,9 @@ no state change on GET, documents served only to those allowed."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 
 import pytest
 from bs4 import BeautifulSoup
@@ -16,6 +18,7 @@ from concerto.patients.models import Patient
 from concerto.rcp import actions
 from concerto.rcp.models import (
     PPS,
+    Board,
     BoardMembership,
     CompteRendu,
     Document,
@@ -702,6 +705,25 @@ def test_statistics_page_and_csv_for_the_secretary_only(client, world, registrat
     login(client, world.participants[0][0])
     assert client.get(reverse("rcp:statistics-csv"), query).status_code == 404
     assert client.get(reverse("rcp:statistics"), query).status_code == 404
+
+
+@pytest.mark.parametrize("board", ["²", "①", "٢"])
+def test_statistics_board_in_other_digits_is_a_404(client, world, registration, board):
+    # "²".isdigit() but int("²") raises: was a 500 on both pages.
+    login(client, world.secretary)
+    query = {"board": board, "start": "2026-01-01", "end": "2026-12-31"}
+    assert client.get(reverse("rcp:statistics"), query).status_code == 404
+    assert client.get(reverse("rcp:statistics-csv"), query).status_code == 404
+
+
+def test_statistics_csv_cells_cannot_start_a_formula(client, world, registration):
+    Board.objects.filter(pk=world.board.pk).update(title="=HYPERLINK(1)")
+    login(client, world.secretary)
+    query = {"board": world.board.pk, "start": "2026-01-01", "end": "2026-12-31"}
+    text = client.get(reverse("rcp:statistics-csv"), query).content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))[1:]
+    assert rows and all(row[0] == "'=HYPERLINK(1)" for row in rows)
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
 
 
 def test_pages_send_no_inline_script_or_style(client, world, registration, document):

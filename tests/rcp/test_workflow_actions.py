@@ -20,7 +20,7 @@ from concerto.rcp.models import (
     Session,
 )
 from concerto.rcp.stats import board_statistics
-from tests.builders import World
+from tests.builders import World, gp
 from tests.rcp.conftest import ELF, MZ, PDF, PNG, SESSION_DAY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
@@ -370,6 +370,20 @@ def test_pps_from_a_validated_decision_creates_the_news_line(registration, froze
     assert events("pps.generate")[0].patient_id == reg.patient_id
 
 
+def test_board_statistics_name_each_reason_and_status_in_french(frozen):
+    world = World()
+    session = world.session(SESSION_DAY)
+    world.register(session, world.patient())  # no GP: not eligible
+    world.register(session, world.patient())
+    world.register(session, world.patient(gp_rpps=gp().rpps, gp_name="Dr FICTIF"))  # pending
+    rows = dict(board_statistics(world.board, dt.date(2026, 1, 1), dt.date(2026, 12, 31)).rows())
+    # Each reason once, counted per file (the status label already says "Non éligible").
+    assert rows["Non éligible : pas de médecin traitant déclaré"] == "2"
+    assert not any("Non éligible : Non éligible" in key for key in rows)
+    assert rows["Notification en attente"] == "1"
+    assert not any("«" in key for key in rows)  # no internal code such as « pending »
+
+
 def test_frozen_error_is_a_validation_error():
     assert issubclass(FrozenError, ValidationError)
 
@@ -405,7 +419,8 @@ def test_board_statistics_count_sessions_files_and_quorum(registration, frozen):
     assert result.sessions_planned == 1
     assert result.sessions_cancelled == 1
     assert result.registrations == 2
-    assert result.files_presented == 1
+    # "other" was decided at its meeting, not yet marked held: it was presented too.
+    assert result.files_presented == 2
     assert (result.files_decided, result.files_with_quorum) == (2, 1)
     assert result.quorum_share == "50 %"
     assert sum(result.notification_codes.values()) == 2

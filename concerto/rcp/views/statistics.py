@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from concerto.accounts import policy
+from concerto.lib.spreadsheet import safe_cell
 from concerto.rcp.forms import StatisticsForm, default_period
 from concerto.rcp.models import Board
 from concerto.rcp.stats import board_statistics
@@ -28,7 +29,9 @@ def _form(request: HttpRequest) -> StatisticsForm:
     """The period form; a board the user does not manage is a 404, as everywhere."""
     boards = _managed_boards(request.user)
     board_id = request.GET.get("board", "")
-    if board_id and not (board_id.isdigit() and boards.filter(pk=int(board_id)).exists()):
+    # (ASCII digits only: "²".isdigit(), but int("²") raises)
+    known = board_id.isascii() and board_id.isdigit() and boards.filter(pk=int(board_id)).exists()
+    if board_id and not known:
         raise Http404("Introuvable")
     start, end = default_period(timezone.localdate())
     data = request.GET if "board" in request.GET else None
@@ -72,13 +75,6 @@ def statistics_csv(request: HttpRequest) -> HttpResponse:
     writer = csv.writer(response, delimiter=";")
     writer.writerow(["RCP", "Du", "Au", "Indicateur", "Valeur"])
     for indicator, value in result.rows():
-        writer.writerow(
-            [
-                result.board.title,
-                f"{result.start:%d/%m/%Y}",
-                f"{result.end:%d/%m/%Y}",
-                indicator,
-                value,
-            ]
-        )
+        cells = [result.board.title, f"{result.start:%d/%m/%Y}", f"{result.end:%d/%m/%Y}"]
+        writer.writerow([safe_cell(cell) for cell in (*cells, indicator, value)])
     return response
