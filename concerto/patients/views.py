@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from concerto.accounts import policy
 from concerto.audit.access import record_access
+from concerto.audit.models import AuditEvent
 from concerto.patients import actions
 from concerto.patients.forms import PatientForm, PatientSearchForm
 from concerto.patients.models import Patient
@@ -29,13 +30,21 @@ def remember(request: HttpRequest, patient_ids: list[int]) -> None:
 
 
 def reachable_patient(request: HttpRequest, pk: int) -> Patient:
-    """A patient the registrar may register: visible by policy, or found by their search."""
-    if not policy.can_register_patients(request.user):
-        raise Http404("Introuvable")
-    patient = policy.visible_patients(request.user).filter(pk=pk).first()
-    if patient is None and pk in request.session.get(SESSION_KEY, []):
-        patient = Patient.objects.filter(pk=pk).first()
+    """A patient the registrar may register: visible by policy, or found by their search.
+    A refusal is traced, naming the patient asked for when there is one."""
+    patient = None
+    if policy.can_register_patients(request.user):
+        patient = policy.visible_patients(request.user).filter(pk=pk).first()
+        if patient is None and pk in request.session.get(SESSION_KEY, []):
+            patient = Patient.objects.filter(pk=pk).first()
     if patient is None:
+        exists = Patient.objects.filter(pk=pk).exists()
+        record_access(
+            request,
+            action="patient.view",
+            patient_id=pk if exists else None,
+            outcome=AuditEvent.Outcome.DENIED,
+        )
         raise Http404("Introuvable")
     return patient
 

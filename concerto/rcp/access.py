@@ -9,14 +9,20 @@ from django.http import Http404, HttpRequest
 from concerto.accounts import policy
 from concerto.audit.access import record_access
 from concerto.audit.models import AuditEvent
-from concerto.rcp.models import Board, Registration, Session
+from concerto.rcp.models import Board, BoardMembership, Registration, Session
 
 
-def deny(request: HttpRequest, *, action: str, patient_id: int | None = None) -> Http404:
+def deny(
+    request: HttpRequest, *, action: str, patient_id: int | None = None, obj: Any = None
+) -> Http404:
     """Trace a refused attempt and return the 404 to raise."""
     if request.user.is_authenticated:
         record_access(
-            request, action=action, patient_id=patient_id, outcome=AuditEvent.Outcome.DENIED
+            request,
+            action=action,
+            patient_id=patient_id,
+            obj=obj,
+            outcome=AuditEvent.Outcome.DENIED,
         )
     return Http404("Introuvable")
 
@@ -35,17 +41,19 @@ def member_board(request: HttpRequest, pk: int) -> Board:
     return board
 
 
-def member_session(request: HttpRequest, pk: int) -> Session:
+def member_session(request: HttpRequest, pk: int, *, action: str = "session.view") -> Session:
+    """A session of a board the user takes part in; a refusal is traced (the session's
+    page lists its patients)."""
     session = Session.objects.select_related("board__territory").filter(pk=pk).first()
     if session is None or not policy.can_take_part(request.user, session.board):
-        raise Http404("Introuvable")
+        raise deny(request, action=action, obj=session)
     return session
 
 
-def managed_session(request: HttpRequest, pk: int) -> Session:
-    session = member_session(request, pk)
+def managed_session(request: HttpRequest, pk: int, *, action: str) -> Session:
+    session = member_session(request, pk, action=action)
     if not policy.can_manage_board(request.user, session.board):
-        raise Http404("Introuvable")
+        raise deny(request, action=action, obj=session)
     return session
 
 
@@ -79,8 +87,14 @@ def deciding_registration(request: HttpRequest, pk: int, *, action: str) -> Regi
 
 
 def role_of(user: Any, board: Board) -> str:
-    if policy.can_manage_board(user, board):
+    """The role in which ``user`` acts on ``board``'s files, for the access trail: their
+    membership first, then administrator (of its territory or the region), then
+    registrar."""
+    membership = board.memberships.filter(user=user).values_list("role", flat=True).first()
+    if membership == BoardMembership.Role.ORGANISER:
         return policy.Role.ORGANISER
-    if policy.can_take_part(user, board):
+    if membership is not None:
         return policy.Role.PARTICIPANT
+    if policy.can_manage_board(user, board):  # (not a member: an administrator)
+        return policy.Role.ADMIN
     return policy.Role.REGISTRAR if getattr(user, "is_registrar", False) else ""

@@ -478,9 +478,10 @@ def move_registration(*, by: Any, registration: Registration, session: Session) 
     withdraw_registration(by=by, registration=old)
     fields = {name: getattr(old, name) for name in PREFICHE_FIELDS}
     new = register_patient(by=by, session=session, patient=old.patient, **fields)
-    if old.prefiche_completed_at is not None:
-        new.prefiche_completed_at = old.prefiche_completed_at
-        new.save(update_fields=["prefiche_completed_at"])
+    # The file stays the registrar's (their pages, "Inscrit par"), whoever moved it.
+    new.registered_by_id = old.registered_by_id
+    new.prefiche_completed_at = old.prefiche_completed_at
+    new.save(update_fields=["registered_by", "prefiche_completed_at"])
     for document in old.documents.all():
         document.registration = new
         document.save(update_fields=["registration"])
@@ -668,7 +669,9 @@ def validate_compte_rendu(
         raise ActionRefused(result.explanation + " Indiquez le motif pour valider sans quorum.")
     previous = registration.compte_rendus.aggregate(v=Max("version"))["v"] or 0
     if seen_version is not None and previous != seen_version:
-        latest = registration.compte_rendus.get(version=previous)
+        latest = registration.compte_rendus.filter(version=previous).first()
+        if latest is None:  # (a version that never existed: the page was tampered with)
+            raise ActionRefused("Cette page n'est plus à jour : rechargez-la.")
         raise AlreadyValidated(
             f"Le compte-rendu a été validé entre-temps (version {previous}) : aucune "
             "nouvelle version n'a été créée. Relisez-le ; valider à nouveau créera la "

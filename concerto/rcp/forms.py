@@ -51,12 +51,27 @@ class WebconferenceForm(forms.Form):
     code = forms.CharField(label="Code d'accès", required=False, max_length=40)
 
 
+# Sessions are planned at most this many years ahead (a typing error such as 2062 for
+# 2026 is caught, and no date arithmetic reaches the calendar's end, year 9999).
+PLANNING_YEARS = 5
+
+
+def _check_planning_horizon(day: dt.date) -> None:
+    if day.year > clock.now().year + PLANNING_YEARS:
+        raise forms.ValidationError(
+            f"Une séance se planifie au plus {PLANNING_YEARS} ans à l'avance"
+            f" (date saisie : {day:%d/%m/%Y})."
+        )
+
+
 class SessionForm(forms.Form):
     date = forms.DateField(label="Date", widget=DATE_WIDGET)
     time = forms.TimeField(label="Heure", widget=TIME_WIDGET)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if data.get("date"):
+            _check_planning_horizon(data["date"])
         if (
             data.get("date")
             and data.get("time")
@@ -91,6 +106,7 @@ class RecurringSessionForm(forms.Form):
                 raise forms.ValidationError("La date de fin précède la date de début.")
             if (end - start).days > 366:
                 raise forms.ValidationError("Une récurrence couvre au plus un an.")
+            _check_planning_horizon(end)
         return data
 
 

@@ -175,6 +175,24 @@ def test_secretary_creates_one_off_and_recurring_sessions(client, world):
     assert "06/04/2026" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"kind": "single", "single-date": "9999-12-31", "single-time": "12:30"},
+        {"kind": "recurring", "rec-start": "9999-12-20", "rec-end": "9999-12-31"},
+        {"kind": "recurring", "rec-start": "2062-03-02", "rec-end": "2062-03-30"},
+    ],
+)
+def test_a_session_years_ahead_is_refused_by_the_form(client, world, data):
+    # (9999-12-20 … 9999-12-31 was a 500: the weekly steps overflowed the calendar)
+    data = {"rec-weekday": "0", "rec-time": "14:00", "rec-every_weeks": "1", **data}
+    url = reverse("rcp:board-sessions", args=[world.board.pk])
+    response = login(client, world.secretary).post(url, data)
+    assert response.status_code == 200
+    assert "au plus 5 ans à l&#x27;avance" in response.content.decode()
+    assert not Session.objects.exists()
+
+
 def test_a_session_in_the_past_is_refused_by_the_form(client, world):
     url = reverse("rcp:board-sessions", args=[world.board.pk])
     response = login(client, world.secretary).post(
@@ -362,6 +380,43 @@ def test_registration_page_edit_withdraw_and_move(client, world, registration, o
     assert moved.status == Registration.Status.WITHDRAWN
     assert login(client, outsider).get(url).status_code == 404
     assert denied("registration.view")
+
+
+def test_a_file_moved_by_the_secretary_stays_the_registrars(client, world, registration):
+    later = world.session(SESSION_DAY + dt.timedelta(days=7))
+    login(client, world.secretary)
+    client.post(reverse("rcp:registration-move", args=[registration.pk]), {"session": later.pk})
+    moved = Registration.objects.get(session=later)
+    assert moved.registered_by == world.registrar  # was the secretary: the registrar lost it
+    login(client, world.registrar)
+    assert client.get(reverse("rcp:registration", args=[moved.pk])).status_code == 200
+
+
+def test_refused_reads_of_a_session_and_of_a_patient_are_traced(
+    client, world, session, registration, outsider
+):
+    login(client, outsider)
+    assert client.get(reverse("rcp:session", args=[session.pk])).status_code == 404
+    assert denied("session.view")
+    for action in ("session.cancel", "session.held"):  # a participant, not an organiser
+        login(client, world.participants[0][0])
+        url = reverse(f"rcp:{action.replace('.', '-')}", args=[session.pk])
+        assert client.post(url).status_code == 404
+        assert denied(action)
+    stranger = user(is_registrar=True)
+    login(client, stranger)
+    url = reverse("rcp:register", args=[registration.patient_id])
+    assert client.get(url).status_code == 404
+    event = AuditEvent.objects.get(action="patient.view", outcome="denied")
+    assert (event.actor_id, event.patient_id) == (stranger.pk, registration.patient_id)
+
+
+def test_an_administrators_read_is_traced_as_an_administrators(client, registration):
+    regional = user(is_regional_admin=True)
+    login(client, regional)
+    assert client.get(reverse("rcp:registration", args=[registration.pk])).status_code == 200
+    event = AuditEvent.objects.get(actor_id=regional.pk, action="registration.view")
+    assert event.actor_role == "administrateur"  # was "organisateur"
 
 
 def _form_data(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -595,6 +650,19 @@ def test_validation_without_quorum_needs_a_reason(client, world, registration, f
     data["quorum_override_reason"] = "Avis radiothérapeute recueilli par écrit."
     assert client.post(url, data).status_code == 302
     assert not CompteRendu.objects.get().quorum_met
+
+
+def test_a_decision_page_with_a_version_that_never_existed_is_refused(
+    client, world, registration, frozen
+):
+    frozen.move_to(registration.session.starts_at)
+    login(client, world.participants[0][0])
+    url = reverse("rcp:decision", args=[registration.pk])
+    data = {"attendees": _members(world), "case_status": "discussed", "validate": "1"}
+    page = client.post(url, {**data, "proposal": "Chirurgie.", "seen_version": "3"})  # was a 500
+    assert page.status_code == 200
+    assert "n&#x27;est plus à jour" in page.content.decode()
+    assert not CompteRendu.objects.exists()
 
 
 def test_a_correction_makes_version_two_and_keeps_version_one(client, world, registration, frozen):

@@ -325,7 +325,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    session = managed_session(request, pk)
+    session = managed_session(request, pk, action="session.cancel")
     act(
         request, lambda: actions.cancel_session(by=request.user, session=session), "Séance annulée."
     )
@@ -335,7 +335,7 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def session_move(request: HttpRequest, pk: int) -> HttpResponse:
-    session = managed_session(request, pk)
+    session = managed_session(request, pk, action="session.move")
     form = SessionForm(request.POST, prefix="move")
     if not form.is_valid():
         for error in form.errors.values():
@@ -364,7 +364,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def session_held(request: HttpRequest, pk: int) -> HttpResponse:
-    session = managed_session(request, pk)
+    session = managed_session(request, pk, action="session.held")
     act(
         request,
         lambda: actions.mark_session_held(by=request.user, session=session),
