@@ -1,7 +1,13 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from concerto.accounts import policy
 from concerto.accounts.models import User
+from concerto.audit import trail
 
 
 @admin.register(User)
@@ -32,3 +38,41 @@ class UserAdmin(BaseUserAdmin):
             },
         ),
     )
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Traced: an account's rights (staff, superuser, territories, RPPS: the patients
+        its holder sees as GP) change here."""
+        super().save_model(request, obj, form, change)
+        trail.record(
+            by=request.user,
+            action=f"accounts.admin_{'change' if change else 'add'}",
+            obj=obj,
+            ip=request.META.get("REMOTE_ADDR"),
+            details={"fields": sorted(form.changed_data)},
+        )
+
+    # A board's secretary adds members by searching the accounts (the members inline's
+    # autocomplete), without the right to browse or change accounts.
+    @staticmethod
+    def _member_search(request: HttpRequest) -> bool:
+        match = request.resolver_match
+        return bool(
+            match is not None
+            and match.url_name == "autocomplete"
+            and request.GET.get("app_label") == "rcp"
+            and request.GET.get("model_name") == "boardmembership"
+            and request.user.is_active
+            and request.user.is_staff
+            and policy.managed_boards(request.user).exists()
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) or (
+            obj is None and self._member_search(request)
+        )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        queryset = super().get_queryset(request)
+        if not super().has_view_permission(request) and self._member_search(request):
+            return queryset.filter(is_active=True)
+        return queryset

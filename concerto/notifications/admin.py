@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html_join
 
 from concerto.accounts import policy
-from concerto.audit.access import record_access
+from concerto.audit.access import record_access, record_accesses
 from concerto.lib.admin import ReadOnlyAdmin
 from concerto.notifications.models import Notification
 
@@ -49,7 +49,9 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_filter = [NeedsAttentionFilter, "status"]
     list_select_related = ["registration__patient", "registration__session__board"]
     search_fields = ["message_id", "gp_rpps"]
-    readonly_fields = [field.name for field in Notification._meta.fields] + ["reasons_display"]
+    readonly_fields = [
+        field.name for field in Notification._meta.fields if field.name != "claim_token"
+    ] + ["reasons_display"]
     exclude = ["claim_token"]
 
     @admin.display(description="à traiter", boolean=True)
@@ -81,8 +83,17 @@ class NotificationAdmin(ReadOnlyAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        record_access(request, action="notification.list", patient_id=None)
-        return super().changelist_view(request, extra_context)
+        response = super().changelist_view(request, extra_context)
+        # The list names each row's patient: one event per patient shown (the trail is
+        # searched by patient), as for the other lists of patient data.
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        shown = changelist.result_list if changelist is not None else []
+        record_accesses(
+            request,
+            action="notification.list",
+            patient_ids=[row.registration.patient_id for row in shown],
+        )
+        return response
 
     def change_view(
         self,

@@ -111,6 +111,17 @@ def add_member(
     return membership
 
 
+def remove_member(*, by: Any, membership: BoardMembership) -> None:
+    """End a membership (the member no longer sees the board's patients); traced."""
+    BoardMembership.objects.filter(pk=membership.pk).delete()
+    trail.record(
+        by=by,
+        action="board.remove_member",
+        obj=membership.board,
+        details={"user_id": membership.user_id, "role": membership.role},
+    )
+
+
 def _members_without_consent(board: Board) -> list[Any]:
     latest: dict[int, bool] = {}
     for consent in board.consents.order_by("at", "id"):
@@ -327,6 +338,24 @@ def _upsert_upcoming_news(registration: Registration) -> None:
             "created_at": clock.now(),
         },
     )
+
+
+def refresh_upcoming_news(board: Board) -> int:
+    """The GPs' "A venir : présentation en {board} …" lines name the board: rewritten
+    after a rename, keeping their place in the feed. Returns how many changed."""
+    changed = 0
+    items = NewsItem.objects.filter(
+        kind=NewsItem.Kind.UPCOMING, registration__session__board=board
+    ).select_related("registration__session")
+    for item in items:
+        if item.registration is None:  # (an upcoming line always has its registration)
+            continue
+        text = rules.upcoming_text(board.title, item.registration.session.date)
+        if item.text != text:
+            item.text = text
+            item.save(update_fields=["text"])
+            changed += 1
+    return changed
 
 
 @transaction.atomic

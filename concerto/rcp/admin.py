@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from concerto.accounts import policy
 from concerto.audit import trail
 from concerto.audit.access import record_access, record_accesses
+from concerto.audit.models import AuditEvent
 from concerto.lib.admin import ReadOnlyAdmin
 from concerto.lib.errors import ActionRefused
 from concerto.rcp import actions
+from concerto.rcp.forms import SessionForm
 from concerto.rcp.models import (
     PPS,
     Board,
@@ -36,6 +39,9 @@ from concerto.rcp.models import (
 
 
 class AuditedAdmin(admin.ModelAdmin):
+    """Every save traced; no delete (boards, sessions and territories are kept: their
+    history is the board's, and a deletion would leave no trace)."""
+
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
         trail.record(
@@ -46,21 +52,73 @@ class AuditedAdmin(admin.ModelAdmin):
             details={"fields": sorted(form.changed_data)},
         )
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _is_regional(user: Any) -> bool:
+    return bool(user.is_active and (user.is_superuser or user.is_regional_admin))
+
+
+def _administered_territories(user: Any) -> QuerySet[Territory]:
+    if _is_regional(user):
+        return Territory.objects.all()
+    return user.admin_territories.all()  # type: ignore[no-any-return]
+
 
 @admin.register(Territory)
 class TerritoryAdmin(AuditedAdmin):
+    """Territories are the administrators' (SPEC §1): a territory administrator changes
+    their own (name, holiday calendar); only a regional administrator adds one."""
+
     list_display = ["name", "slug", "holiday_subdivision"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Territory]:
+        return (
+            super()
+            .get_queryset(request)
+            .filter(pk__in=_administered_territories(request.user).values("pk"))
+        )
 
-class MembershipInline(admin.TabularInline):
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _administered_territories(request.user).exists()
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        territories = _administered_territories(request.user)
+        return territories.filter(pk=obj.pk).exists() if obj else territories.exists()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _is_regional(request.user)
+
+
+class BoardInline(admin.TabularInline):
+    """A board's rows: whoever manages the board (policy) manages them."""
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None or policy.can_manage_board(request.user, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_view_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_view_permission(request, obj)
+
+
+class MembershipInline(BoardInline):
     model = BoardMembership
     extra = 1
     autocomplete_fields = ["user"]
 
 
-class ConsentInline(admin.TabularInline):
+class ConsentInline(BoardInline):
     model = NotificationConsent
     extra = 0
     can_delete = False
@@ -68,6 +126,12 @@ class ConsentInline(admin.TabularInline):
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -87,6 +151,37 @@ class ManagedBoardsAdmin(AuditedAdmin):
             kwargs["queryset"] = policy.managed_boards(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    # Permissions from the policy (SPEC §1), not from per-model grants: a board's
+    # secretaries and its territory's administrators, whatever groups they are in.
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff) and (
+            policy.managed_boards(request.user).exists()
+            or _board_territories(request.user).exists()
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None:
+            return self.has_module_permission(request)
+        board = getattr(obj, "board", obj)
+        return bool(request.user.is_staff) and policy.can_manage_board(request.user, board)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_module_permission(request)
+
+
+def _board_territories(user: Any) -> QuerySet[Territory]:
+    """Where ``user`` may create a board: the territories they administer, and those of
+    the boards they organise."""
+    if _is_regional(user):
+        return Territory.objects.all()
+    return Territory.objects.filter(
+        Q(pk__in=user.admin_territories.values("pk"))
+        | Q(pk__in=policy.managed_boards(user).values("territory_id"))
+    )
+
 
 @admin.register(Board)
 class BoardAdmin(ManagedBoardsAdmin):
@@ -105,6 +200,63 @@ class BoardAdmin(ManagedBoardsAdmin):
     inlines = [MembershipInline, ConsentInline]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["enable_notifications", "disable_notifications", "record_all_consents"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        # A board's territory decides who administers its patients and its holiday
+        # calendar: moved only by a regional administrator.
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not _is_regional(request.user):
+            fields.append("territory")
+        return fields
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "territory":
+            kwargs["queryset"] = _board_territories(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "title" in form.changed_data:
+            actions.refresh_upcoming_news(obj)
+        if not change and not policy.can_manage_board(request.user, obj):
+            # A secretary's new board stays theirs (else it would vanish from their list).
+            actions.add_member(
+                by=request.user, board=obj, user=request.user, role=BoardMembership.Role.ORGANISER
+            )
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        """Members through the actions (their trail: who gave whom access to the board's
+        patients); other inlines as usual."""
+        if formset.model is not BoardMembership:
+            super().save_formset(request, form, formset, change)
+            return
+        board = form.instance
+        # (what the admin's history message reads, as ModelFormSet.save() would set it)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for removed in formset.deleted_forms:
+            if removed.instance.pk is not None:
+                actions.remove_member(by=request.user, membership=removed.instance)
+                formset.deleted_objects.append(removed.instance)
+        for row in formset.forms:
+            if row in formset.deleted_forms or not row.has_changed():
+                continue
+            data = row.cleaned_data
+            if not data or data.get("DELETE"):
+                continue
+            old = row.instance
+            if old.pk is not None and (old.user_id, old.role) != (data["user"].pk, data["role"]):
+                actions.remove_member(by=request.user, membership=old)  # replaced by another
+            membership = actions.add_member(
+                by=request.user,
+                board=board,
+                user=data["user"],
+                role=data["role"],
+                specialty=data.get("specialty") or "",
+            )
+            if old.pk is None:
+                formset.new_objects.append(membership)
+            else:
+                formset.changed_objects.append((membership, row.changed_data))
 
     @admin.display(boolean=True, description="webconférence")
     def has_webconference(self, obj: Board) -> bool:
@@ -137,11 +289,29 @@ class BoardAdmin(ManagedBoardsAdmin):
                 self.message_user(request, f"{board} : {exc.message}", messages.ERROR)
 
 
+class SessionAdminForm(forms.ModelForm):
+    """A new session: in the future, within the planning horizon (as the application's
+    calendar page; its board is one the user manages, by the form field's choices)."""
+
+    class Meta:
+        model = Session
+        fields = ["board", "date", "time"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.instance.pk is None:
+            check = SessionForm({"date": data.get("date"), "time": data.get("time")})
+            if data.get("date") and data.get("time") and not check.is_valid():
+                raise forms.ValidationError(list(check.non_field_errors()))
+        return data
+
+
 @admin.register(Session)
 class SessionAdmin(ManagedBoardsAdmin):
+    form = SessionAdminForm
     board_path = "board"
     list_display = ["board", "date", "time", "status"]
-    list_filter = ["status", "board__territory", "board"]
+    list_filter = ["status", ("board", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["board__title"]
     date_hierarchy = "date"
     readonly_fields = ["status", "cancelled_at"]
@@ -156,12 +326,15 @@ class SessionAdmin(ManagedBoardsAdmin):
 
     @admin.action(description="Annuler les séances sélectionnées")
     def cancel(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        cancelled = 0
         for session in queryset:
             try:
                 actions.cancel_session(by=request.user, session=session)
+                cancelled += 1
             except ActionRefused as exc:
                 self.message_user(request, f"{session} : {exc.message}", messages.ERROR)
-        self.message_user(request, "Séances annulées.")
+        if cancelled:
+            self.message_user(request, f"{cancelled} séance(s) annulée(s).")
 
 
 class DocumentInline(admin.TabularInline):
@@ -216,11 +389,13 @@ class PatientDataAdmin(ReadOnlyAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> Any:
         obj = self.get_object(request, object_id)
+        allowed = self.has_view_permission(request, obj)  # (Django refuses after this)
         record_access(
             request,
             action=f"admin.{self.model._meta.model_name}.view",
             patient_id=self.patient_of(obj),
             details={"object_id": str(object_id)[:20]},
+            outcome=AuditEvent.Outcome.OK if allowed else AuditEvent.Outcome.DENIED,
         )
         return super().change_view(request, object_id, form_url, extra_context)
 
