@@ -5,6 +5,7 @@ Pure functions; the Django validators in :mod:`concerto.lib.validators` wrap the
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from stdnum import luhn
@@ -66,6 +67,29 @@ def is_valid_ins(value: str) -> bool:
     if not INS_RE.match(value):
         return False
     return ins_key(value[:13]) == int(value[13:])
+
+
+def ins_trait_mismatches(ins: str, *, sex: str, birth_date: dt.date | None) -> list[str]:
+    """What in a NIR/NIA contradicts the patient's traits (another person's INS pasted,
+    the classic identity error): its first digit is the sex (1 man, 2 woman), the next
+    two the year of birth, the next two the month (01–12; 20, 30–42 and 50–99 when the
+    month is unknown or the number is a special one, then not compared)."""
+    found: list[str] = []
+    ins = ins.upper()
+    if not INS_RE.match(ins):
+        return found
+    expected_sex = {"1": "M", "2": "F"}[ins[0]]
+    if sex in ("M", "F") and sex != expected_sex:
+        found.append(
+            f"ce matricule est celui d'{'un homme' if expected_sex == 'M' else 'une femme'}"
+        )
+    if birth_date is not None:
+        if int(ins[1:3]) != birth_date.year % 100:
+            found.append(f"il indique une naissance en {ins[1:3]}, pas en {birth_date:%y}")
+        month = int(ins[3:5])
+        if 1 <= month <= 12 and month != birth_date.month:
+            found.append(f"il indique le mois {ins[3:5]}, pas {birth_date:%m}")
+    return found
 
 
 def is_valid_cim10(code: str) -> bool:

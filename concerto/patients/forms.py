@@ -3,14 +3,20 @@ creation form with the INS traits, identity status and declared GP."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 
 from concerto.directory.models import Professional
+from concerto.lib.identifiers import ins_trait_mismatches
 from concerto.patients.models import Patient
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+# A date of birth before this one is a typing error (the oldest living people were born
+# in the 1900s).
+EARLIEST_BIRTH_DATE = dt.date(1900, 1, 1)
 
 
 class PatientSearchForm(forms.Form):
@@ -69,6 +75,19 @@ class PatientForm(forms.ModelForm):
         value = (self.cleaned_data.get("ins_number") or "").strip().upper()
         return value or None
 
+    def clean_birth_date(self) -> dt.date:
+        value: dt.date = self.cleaned_data["birth_date"]
+        if value > timezone.localdate():
+            raise forms.ValidationError("La date de naissance est dans le futur.")
+        if value < EARLIEST_BIRTH_DATE:
+            raise forms.ValidationError(
+                f"La date de naissance précède le {EARLIEST_BIRTH_DATE:%d/%m/%Y} : vérifiez-la."
+            )
+        return value
+
+    def clean_birth_place_code(self) -> str:
+        return str(self.cleaned_data.get("birth_place_code") or "").strip().upper()  # 2a → 2A
+
     def clean_gp_rpps(self) -> str | None:
         value = (self.cleaned_data.get("gp_rpps") or "").strip()
         return value or None
@@ -87,6 +106,17 @@ class PatientForm(forms.ModelForm):
             )
         if has_ins and not data.get("ins_oid"):
             self.add_error("ins_oid", "Précisez l'OID du matricule INS.")
+        if has_ins:
+            mismatches = ins_trait_mismatches(
+                data["ins_number"], sex=data.get("sex", ""), birth_date=data.get("birth_date")
+            )
+            if mismatches:
+                self.add_error(
+                    "ins_number",
+                    "Ce matricule INS ne correspond pas à l'identité saisie ("
+                    + " ; ".join(mismatches)
+                    + ") : vérifiez qu'il est bien celui de ce patient.",
+                )
         rpps = data.get("gp_rpps")
         if rpps and not data.get("gp_name"):
             professional = Professional.objects.filter(rpps=rpps).first()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -77,8 +78,15 @@ def create(request: HttpRequest) -> HttpResponse:
         raise Http404("Introuvable")
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        patient = actions.create_patient(by=request.user, **form.action_kwargs())
-        remember(request, [patient.pk])
-        messages.success(request, f"Patient {patient.display_name} créé.")
-        return redirect("rcp:register", patient_pk=patient.pk)
+        try:
+            patient = actions.create_patient(by=request.user, **form.action_kwargs())
+        except IntegrityError:  # the same INS saved meanwhile (two clicks, two registrars)
+            form.add_error(
+                "ins_number",
+                "Un patient avec ce matricule INS vient d'être enregistré : recherchez-le.",
+            )
+        else:
+            remember(request, [patient.pk])
+            messages.success(request, f"Patient {patient.display_name} créé.")
+            return redirect("rcp:register", patient_pk=patient.pk)
     return render(request, "patients/create.html", {"form": form})

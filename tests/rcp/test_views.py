@@ -338,6 +338,59 @@ def test_qualified_identity_needs_an_ins(client, world):
     assert not Patient.objects.exists()
 
 
+def _identity(**changes: str) -> dict[str, str]:
+    nir = "2500186194001"  # a woman born in January 1950
+    return {
+        "birth_name": "ESSAI",
+        "first_names": "MARIE",
+        "sex": "F",
+        "birth_date": "1950-01-31",
+        "birth_place_code": "86194",
+        "identity_status": "QUAL",
+        "ins_number": f"{nir}{97 - int(nir) % 97:02d}",
+        "ins_oid": "1.2.250.1.213.1.4.8",
+    } | changes
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"sex": "M"}, "celui d&#x27;une femme"),  # another person's INS pasted
+        ({"birth_date": "1951-01-31"}, "naissance en 50, pas en 51"),
+        ({"birth_date": "1950-02-28"}, "le mois 01, pas 02"),
+        ({"birth_date": "2099-01-01", "ins_number": ""}, "dans le futur"),
+        ({"birth_date": "1850-01-01", "ins_number": ""}, "précède le 01/01/1900"),
+    ],
+)
+def test_a_patients_ins_and_birth_date_are_checked_against_the_identity(
+    client, world, changes, message
+):
+    login(client, world.registrar)
+    data = _identity(**changes)
+    if not data["ins_number"]:
+        data |= {"identity_status": "PROV", "ins_oid": ""}
+    response = client.post(reverse("rcp:patient-create"), data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Patient.objects.exists()
+
+
+def test_a_consistent_ins_is_accepted_and_a_concurrent_duplicate_is_a_form_error(
+    client, world, monkeypatch
+):
+    login(client, world.registrar)
+    response = client.post(reverse("rcp:patient-create"), _identity(birth_place_code="2a004"))
+    assert response.status_code == 302
+    assert Patient.objects.get().birth_place_code == "2A004"  # (was refused in lower case)
+    # Another registrar's save of the same INS landing between the check and the INSERT:
+    # the database's unique constraint refuses it, and the form says so (was a 500).
+    monkeypatch.setattr(Patient, "validate_unique", lambda self, exclude=None: None)
+    response = client.post(reverse("rcp:patient-create"), _identity())
+    assert response.status_code == 200
+    assert "vient d&#x27;être enregistré" in response.content.decode()
+    assert Patient.objects.count() == 1
+
+
 def test_gp_directory_search_by_name_or_rpps(client, world):
     doctor = gp(last_name="GENERALISTECHERCHE")
     login(client, world.registrar)
