@@ -49,6 +49,26 @@ class PatientSearchForm(forms.Form):
         return found.order_by("birth_name", "first_names")[:20]
 
 
+def _clean_gp_rpps(form: forms.ModelForm) -> str | None:  # type: ignore[type-arg]
+    value = (form.cleaned_data.get("gp_rpps") or "").strip()
+    return value or None
+
+
+def _clean_gp(form: forms.ModelForm, data: dict[str, Any]) -> None:  # type: ignore[type-arg]
+    """The declared GP: by RPPS, named from the directory; a name alone is accepted (a
+    GP without an RPPS known here), an unknown RPPS only with a name."""
+    rpps = data.get("gp_rpps")
+    if rpps and not data.get("gp_name"):
+        professional = Professional.objects.filter(rpps=rpps).first()
+        if professional is None:
+            form.add_error(
+                "gp_name",
+                "Ce RPPS n'est pas dans l'annuaire : indiquez le nom du médecin traitant.",
+            )
+        else:
+            data["gp_name"] = f"Dr {professional.display_name}"
+
+
 class PatientForm(forms.ModelForm):
     class Meta:
         model = Patient
@@ -88,9 +108,7 @@ class PatientForm(forms.ModelForm):
     def clean_birth_place_code(self) -> str:
         return str(self.cleaned_data.get("birth_place_code") or "").strip().upper()  # 2a → 2A
 
-    def clean_gp_rpps(self) -> str | None:
-        value = (self.cleaned_data.get("gp_rpps") or "").strip()
-        return value or None
+    clean_gp_rpps = _clean_gp_rpps
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -117,17 +135,25 @@ class PatientForm(forms.ModelForm):
                     + " ; ".join(mismatches)
                     + ") : vérifiez qu'il est bien celui de ce patient.",
                 )
-        rpps = data.get("gp_rpps")
-        if rpps and not data.get("gp_name"):
-            professional = Professional.objects.filter(rpps=rpps).first()
-            if professional is None:
-                self.add_error(
-                    "gp_name",
-                    "Ce RPPS n'est pas dans l'annuaire : indiquez le nom du médecin traitant.",
-                )
-            else:
-                data["gp_name"] = f"Dr {professional.display_name}"
+        _clean_gp(self, data)
         return data
 
     def action_kwargs(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class DeclaredGPForm(forms.ModelForm):
+    """Change the patient's declared GP (médecin traitant): who sees the patient in the
+    GP portal and is notified before their boards."""
+
+    class Meta:
+        model = Patient
+        fields = ["gp_rpps", "gp_name"]
+        help_texts = PatientForm.Meta.help_texts
+
+    clean_gp_rpps = _clean_gp_rpps
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        _clean_gp(self, data)
+        return data

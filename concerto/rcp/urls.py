@@ -37,6 +37,11 @@ urlpatterns = [
     path(
         "inscriptions/<int:pk>/deplacer/", registrations.registration_move, name="registration-move"
     ),
+    path(
+        "inscriptions/<int:pk>/medecin-traitant/",
+        registrations.declared_gp,
+        name="registration-gp",
+    ),
     path("inscriptions/<int:pk>/documents/", registrations.document_upload, name="document-upload"),
     path("documents/<int:pk>/", registrations.document_download, name="document-download"),
     path("cim10/", registrations.cim10_search, name="cim10-search"),

@@ -391,6 +391,33 @@ def test_a_consistent_ins_is_accepted_and_a_concurrent_duplicate_is_a_form_error
     assert Patient.objects.count() == 1
 
 
+def test_the_declared_gp_is_changed_from_the_file(client, world, registration, outsider):
+    old_gp, new_gp = registration.gp, gp(last_name="NOUVEAUMEDECIN")
+    url = reverse("rcp:registration-gp", args=[registration.pk])
+    login(client, outsider)
+    assert client.get(url).status_code == 404 and denied("patient.declare_gp")
+    assert client.post(url, {"gp_rpps": outsider.rpps or "", "gp_name": "x"}).status_code == 404
+    login(client, world.registrar)
+    page = client.get(reverse("rcp:registration", args=[registration.pk])).content.decode()
+    assert url in page  # "Changer le médecin traitant"
+    assert client.get(url).status_code == 200
+    unknown = client.post(url, {"gp_rpps": "19999999998", "gp_name": ""})
+    assert "n&#x27;est pas dans l&#x27;annuaire" in unknown.content.decode()
+    assert client.post(url, {"gp_rpps": new_gp.rpps, "gp_name": ""}).status_code == 302
+    patient = Patient.objects.get(pk=registration.patient_id)
+    assert (patient.gp_rpps, patient.gp_name) == (new_gp.rpps, "Dr NOUVEAUMEDECIN Test")
+    event = AuditEvent.objects.get(action="patient.declare_gp", outcome="ok")
+    assert event.details["previous_gp_rpps"] == old_gp.rpps
+    # The portal follows: the new GP sees the patient's lines and pre-fiche, the old one no more.
+    prefiche = reverse("portal:prefiche", args=[registration.pk])
+    login(client, user(rpps=new_gp.rpps))
+    assert client.get(prefiche).status_code == 200
+    assert patient.birth_name in client.get(reverse("portal:dashboard")).content.decode()
+    login(client, user(rpps=old_gp.rpps))
+    assert client.get(prefiche).status_code == 404
+    assert patient.birth_name not in client.get(reverse("portal:dashboard")).content.decode()
+
+
 def test_gp_directory_search_by_name_or_rpps(client, world):
     doctor = gp(last_name="GENERALISTECHERCHE")
     login(client, world.registrar)

@@ -14,6 +14,9 @@ from concerto.audit.access import record_access
 from concerto.directory import lookup
 from concerto.directory.models import Professional
 from concerto.lib.errors import ActionRefused
+from concerto.patients import actions as patient_actions
+from concerto.patients.forms import DeclaredGPForm
+from concerto.patients.models import Patient
 from concerto.patients.views import reachable_patient
 from concerto.rcp import actions, cim10, uploads
 from concerto.rcp.access import clinical_registration, deny, role_of
@@ -170,6 +173,42 @@ def registration_move(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def declared_gp(request: HttpRequest, pk: int) -> HttpResponse:
+    """Change the patient's declared GP (a mistake at creation, a new médecin traitant):
+    the registrar and the board's members, from the patient's file."""
+    registration = clinical_registration(request, pk, action="patient.declare_gp")
+    patient = Patient.objects.get(pk=registration.patient_id)
+    record_access(
+        request,
+        action="patient.declare_gp_view",
+        patient_id=patient.pk,
+        obj=patient,
+        role=role_of(request.user, registration.session.board),
+    )
+    form = DeclaredGPForm(request.POST or None, instance=patient)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        patient_actions.declare_gp(
+            by=request.user,
+            patient=Patient.objects.get(pk=patient.pk),
+            gp_name=data["gp_name"] or "",
+            gp_rpps=data["gp_rpps"],
+        )
+        messages.success(
+            request,
+            f"Médecin traitant déclaré : {data['gp_name'] or 'aucun'}. Il voit désormais le"
+            " patient dans son portail ; le précédent ne le voit plus.",
+        )
+        return redirect("rcp:registration", pk=registration.pk)
+    return render(
+        request,
+        "rcp/declared_gp.html",
+        {"registration": registration, "patient": registration.patient, "form": form},
+    )
+
+
+@login_required
 @require_POST
 def document_upload(request: HttpRequest, pk: int) -> HttpResponse:
     registration = clinical_registration(request, pk, action="document.upload")
@@ -251,12 +290,16 @@ def cim10_search(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"results": [{"code": e.code, "label": e.label} for e in found]})
 
 
+_BOARD_ROLES = {policy.Role.ORGANISER, policy.Role.PARTICIPANT}
+
+
 @login_required
 @require_GET
 def gp_search(request: HttpRequest) -> HttpResponse:
     """Directory search of a GP (a médecin) by name or RPPS (professional data, not
-    patient data)."""
-    if not policy.can_register_patients(request.user):
+    patient data): for registrars, and board members (who may change a declared GP)."""
+    user = request.user
+    if not (policy.can_register_patients(user) or policy.roles(user) & _BOARD_ROLES):
         raise Http404("Introuvable")
     query = request.GET.get("q", "").strip()[:60]
     results: list[Professional] = []
