@@ -1,68 +1,75 @@
 """PDF renderings of the compte-rendu and of the PPS (fpdf2: pure Python, from PyPI).
 
-fpdf2's core fonts cover Latin-1 only: typographic characters outside it are mapped to
-their nearest Latin-1 form so every French text prints.
+The text is set in DejaVu Sans, shipped in ``fonts/`` (Bitstream Vera licence, in
+``fonts/LICENSE``), embedded as a subset: clinical notation prints as typed ("β-HCG",
+"HER2−", "5 μg", "10⁹/L", "≥", "œdème"). fpdf2's built-in fonts cover Latin-1 only and
+printed those as "?". A character the font lacks (an emoji, say) prints as "?".
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 from django.utils import timezone
+from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
 from concerto.rcp.models import PPS, CompteRendu
 
-_REPLACEMENTS = {
-    "\u2013": "-",
-    "\u2014": "-",
-    "\u2019": "'",
-    "\u2018": "'",
-    "\u201c": '"',
-    "\u201d": '"',
-    "\u2026": "...",
-    "\u0153": "oe",
-    "\u0152": "OE",
-    "\u2264": "<=",
-    "\u2265": ">=",
-    "\u00a0": " ",
-    "\u202f": " ",
-}
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+FONT = "DejaVuSans"
+_FONT_FILES = {"": FONT_DIR / "DejaVuSans.ttf", "B": FONT_DIR / "DejaVuSans-Bold.ttf"}
 
 
-def latin1(text: str) -> str:
-    for source, target in _REPLACEMENTS.items():
-        text = text.replace(source, target)
-    return text.encode("latin-1", errors="replace").decode("latin-1")
+@functools.cache
+def _covered() -> frozenset[int]:
+    """The code points both styles of the font can print."""
+    maps = []
+    for path in _FONT_FILES.values():
+        with TTFont(path, lazy=True) as font:
+            maps.append(set(font.getBestCmap()))
+    return frozenset(set.intersection(*maps))
+
+
+def printable(text: str) -> str:
+    """``text`` with each character the font cannot print replaced by "?"."""
+    covered = _covered()
+    return "".join(ch if ch in "\n\t" or ord(ch) in covered else "?" for ch in text)
 
 
 class _Document(FPDF):
     def __init__(self, title: str) -> None:
         super().__init__(format="A4")
+        for style, path in _FONT_FILES.items():
+            self.add_font(FONT, style, path)
         self.doc_title = title
-        self.set_title(latin1(title))
+        self.set_title(printable(title))
         self.set_creator("Concerto")
         self.set_auto_page_break(auto=True, margin=15)
         self.add_page()
-        self.set_font("Helvetica", "B", 15)
-        self.multi_cell(0, 8, latin1(title), new_x="LMARGIN", new_y="NEXT")
+        self.set_font(FONT, "B", 15)
+        self.multi_cell(0, 8, printable(title), new_x="LMARGIN", new_y="NEXT")
         self.ln(2)
 
     def footer(self) -> None:
         self.set_y(-12)
-        self.set_font("Helvetica", "", 8)
-        self.cell(0, 6, latin1(f"Concerto - {self.doc_title} - page {self.page_no()}"), align="C")
+        self.set_font(FONT, "", 8)
+        footer = f"Concerto – {self.doc_title} – page {self.page_no()}"
+        self.cell(0, 6, printable(footer), align="C")
 
     def heading(self, text: str) -> None:
         self.ln(2)
-        self.set_font("Helvetica", "B", 11)
-        self.multi_cell(0, 6, latin1(text), new_x="LMARGIN", new_y="NEXT")
+        self.set_font(FONT, "B", 11)
+        self.multi_cell(0, 6, printable(text), new_x="LMARGIN", new_y="NEXT")
 
     def para(self, text: str) -> None:
-        self.set_font("Helvetica", "", 10)
-        self.multi_cell(0, 5, latin1(text or "-"), new_x="LMARGIN", new_y="NEXT")
+        self.set_font(FONT, "", 10)
+        self.multi_cell(0, 5, printable(text or "-"), new_x="LMARGIN", new_y="NEXT")
 
     def field(self, label: str, value: str) -> None:
-        self.set_font("Helvetica", "B", 10)
-        self.multi_cell(0, 5, latin1(label), new_x="LMARGIN", new_y="NEXT")
+        self.set_font(FONT, "B", 10)
+        self.multi_cell(0, 5, printable(label), new_x="LMARGIN", new_y="NEXT")
         self.para(value)
 
 

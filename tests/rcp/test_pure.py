@@ -89,5 +89,7 @@ def test_stored_names_cannot_escape_the_documents_folder():
             uploads.path_of(name)
 
 
-def test_pdf_text_maps_typography_to_latin1():
-    assert pdf.latin1("Médecin – l’œdème…") == "Médecin - l'oedème..."
+def test_pdf_text_keeps_clinical_notation_and_marks_what_the_font_lacks():
+    text = "β-HCG, α-FP, 5 μg, HER2−, T→N, 10⁹/L, ≥ 3, l’œdème…"
+    assert pdf.printable(text) == text  # (Latin-1 fonts printed "?-HCG", "HER2?"…)
+    assert pdf.printable("ok 🙂") == "ok ?"

@@ -4,13 +4,15 @@ invalid transitions refused."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+import zlib
 
 import pytest
 from django.core.exceptions import ValidationError
 
 from concerto.audit.models import AuditEvent
 from concerto.lib.errors import ActionRefused
-from concerto.rcp import actions, rules, uploads
+from concerto.rcp import actions, pdf, rules, uploads
 from concerto.rcp.models import (
     CompteRendu,
     Document,
@@ -368,6 +370,42 @@ def test_pps_from_a_validated_decision_creates_the_news_line(registration, froze
     news = NewsItem.objects.get(kind=NewsItem.Kind.PPS, pps=pps)
     assert "Nouveau PPS généré par ONCOFICTIF Odile (CHU Fictif)" in news.text
     assert events("pps.generate")[0].patient_id == reg.patient_id
+
+
+def _pdf_characters(document: bytes) -> set[str]:
+    """The characters a PDF's embedded fonts print (their ToUnicode maps)."""
+    found = set()
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", document, re.S):
+        try:
+            text = zlib.decompress(stream)
+        except zlib.error:  # (an uncompressed stream)
+            text = stream
+        for block in re.findall(rb"beginbfchar(.*?)endbfchar", text, re.S):
+            for code in re.findall(rb"<[0-9A-F]{4}> <([0-9A-F]{4,})>", block):
+                found.add(chr(int(code, 16)))
+    return found
+
+
+def test_compte_rendu_and_pps_pdfs_print_clinical_notation(registration, frozen):
+    world, reg = registration
+    frozen.move_to(reg.session.starts_at)
+    notation = "β-HCG élevée, HER2−, 5 μg, 10⁹/L, T→N, ≥ 3, œdème"
+    cr = actions.validate_compte_rendu(
+        by=world.participants[0][0],
+        registration=reg,
+        case_status=CompteRendu.CaseStatus.DISCUSSED,
+        proposal=notation,
+        attendees=world.attendees(),
+    )
+    pps = actions.generate_pps(
+        by=world.participants[0][0],
+        compte_rendu=cr,
+        doctor_name="ONCOFICTIF Odile",
+        establishment_name="CHU Fictif",
+        content=notation,
+    )
+    for document in (pdf.compte_rendu_pdf(cr), pdf.pps_pdf(pps)):
+        assert set("βμ−⁹→≥œé") <= _pdf_characters(document)  # (printed "?" in Latin-1 fonts)
 
 
 def test_board_statistics_name_each_reason_and_status_in_french(frozen):
