@@ -439,7 +439,8 @@ def seed_demo(*, now: dt.datetime | None = None) -> SeedReport:
 
     def hold_and_decide(registration: Registration, *, with_pps: bool) -> None:
         session = registration.session
-        after = session.starts_at + dt.timedelta(hours=2)
+        # Nothing dated after "now": the GP's feed is newest first.
+        after = min(session.starts_at + dt.timedelta(hours=2), now)
         with clock.as_of(after):
             compte_rendu = actions.validate_compte_rendu(
                 by=participants[0][0],
@@ -450,7 +451,7 @@ def seed_demo(*, now: dt.datetime | None = None) -> SeedReport:
             )
         counts["compte_rendus"] += 1
         if with_pps:
-            with clock.as_of(after + dt.timedelta(days=3)):
+            with clock.as_of(min(after + dt.timedelta(days=3), now)):
                 actions.generate_pps(
                     by=participants[0][0],
                     compte_rendu=compte_rendu,
@@ -565,6 +566,6 @@ def seed_demo(*, now: dt.datetime | None = None) -> SeedReport:
 
     # Past sessions were held.
     for session in Session.objects.filter(status=Session.Status.PLANNED, starts_at__lte=now):
-        with clock.as_of(session.starts_at + dt.timedelta(hours=3)):
+        with clock.as_of(min(session.starts_at + dt.timedelta(hours=3), now)):
             actions.mark_session_held(by=secretary, session=session)
     return report

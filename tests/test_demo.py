@@ -95,3 +95,16 @@ def test_names_are_obviously_fictional(seeded):
 
     fake = tuple(demo.FAKE_NAMES)
     assert all(p.birth_name.startswith(fake) for p in Patient.objects.all())
+
+
+def test_nothing_is_dated_after_the_seeding(seeded):
+    """The GP's feed is newest first: a PPS "generated" tomorrow would open it."""
+    late = {
+        "pps": PPS.objects.filter(created_at__gt=NOW).count(),
+        "compte_rendus": CompteRendu.objects.filter(validated_at__gt=NOW).count(),
+        "news": NewsItem.objects.filter(created_at__gt=NOW).count(),
+        "trail": AuditEvent.objects.filter(at__gt=NOW).count(),
+    }
+    assert late == {"pps": 0, "compte_rendus": 0, "news": 0, "trail": 0}
+    # (past-dated news lines keep their event's date: none after today either)
+    assert not NewsItem.objects.filter(kind="pps", date__gt=NOW.date()).exists()
