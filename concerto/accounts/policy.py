@@ -3,8 +3,10 @@
 Every view asks these functions; none decides on its own. Object-level: a GP sees a
 patient only while declared as that patient's GP; board members see the patients
 registered to their board's sessions; a médecin inscripteur sees the patients they
-registered; administrators see their territories (regional admins, everything).
-A refusal is a 404 in the views, never a 403 that would reveal existence.
+registered. Administrators (of a territory, or regional) manage boards, sessions,
+members and territories, and read statistics, but see no patient file through these
+rules (SPEC §1 gives them no clinical role; docs/decisions/0007). A refusal is a 404 in
+the views, never a 403 that would reveal existence.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def is_gp_of(user: Any, patient: Patient) -> bool:
 def _visibility(user: Any, *, to_registration: str, to_patient: str) -> Q:
     """The one visibility rule, written once for both querysets: board members see their
     boards' registrations, the declared GP their patients, a registrar what they
-    registered, a territory administrator their territories'. ``to_registration`` and
+    registered. ``to_registration`` and
     ``to_patient`` are the lookup prefixes from the queried model."""
     r, p = to_registration, to_patient
     condition = Q(**{f"{r}session__board__memberships__user": user})
@@ -65,7 +67,6 @@ def _visibility(user: Any, *, to_registration: str, to_patient: str) -> Q:
         condition |= Q(**{f"{p}gp_rpps": user.rpps})
     if user.is_registrar:
         condition |= Q(**{f"{r}registered_by": user})
-    condition |= Q(**{f"{r}session__board__territory__in": user.admin_territories.all()})
     return condition
 
 
@@ -73,8 +74,6 @@ def visible_patients(user: Any) -> QuerySet[Patient]:
     """The patients ``user`` may see, as one query (use it to scope every lookup)."""
     if not _authenticated(user):
         return Patient.objects.none()
-    if user.is_regional_admin or user.is_superuser:
-        return Patient.objects.all()
     condition = _visibility(user, to_registration="registrations__", to_patient="")
     return Patient.objects.filter(condition).distinct()
 
@@ -86,8 +85,6 @@ def can_view_patient(user: Any, patient: Patient) -> bool:
 def visible_registrations(user: Any) -> QuerySet[Registration]:
     if not _authenticated(user):
         return Registration.objects.none()
-    if user.is_regional_admin or user.is_superuser:
-        return Registration.objects.all()
     condition = _visibility(user, to_registration="", to_patient="patient__")
     return Registration.objects.filter(condition).distinct()
 
@@ -116,10 +113,11 @@ def managed_boards(user: Any) -> QuerySet[Board]:
 
 
 def can_take_part(user: Any, board: Board) -> bool:
-    """Participants (and organisers) of the board: session files, decisions."""
+    """Members of the board, participants and organisers: its session files. Not its
+    territory's administrators, who manage the board without reading its files."""
     if not _authenticated(user):
         return False
-    return board.memberships.filter(user=user).exists() or can_manage_board(user, board)
+    return board.memberships.filter(user=user).exists()
 
 
 def can_decide(user: Any, board: Board) -> bool:

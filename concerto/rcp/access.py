@@ -35,14 +35,18 @@ def managed_board(request: HttpRequest, pk: int) -> Board:
 
 
 def member_board(request: HttpRequest, pk: int) -> Board:
+    """A board's own pages (members, calendar, settings: no patient data): its members
+    and those who manage it."""
     board = Board.objects.select_related("territory").filter(pk=pk).first()
-    if board is None or not policy.can_take_part(request.user, board):
+    if board is None or not (
+        policy.can_take_part(request.user, board) or policy.can_manage_board(request.user, board)
+    ):
         raise Http404("Introuvable")
     return board
 
 
 def member_session(request: HttpRequest, pk: int, *, action: str = "session.view") -> Session:
-    """A session of a board the user takes part in; a refusal is traced (the session's
+    """A session of a board the user is a member of; a refusal is traced (the session's
     page lists its patients)."""
     session = Session.objects.select_related("board__territory").filter(pk=pk).first()
     if session is None or not policy.can_take_part(request.user, session.board):
@@ -51,8 +55,10 @@ def member_session(request: HttpRequest, pk: int, *, action: str = "session.view
 
 
 def managed_session(request: HttpRequest, pk: int, *, action: str) -> Session:
-    session = member_session(request, pk, action=action)
-    if not policy.can_manage_board(request.user, session.board):
+    """A session to cancel, move or mark held (no patient data shown): its organisers
+    and its territory's administrators."""
+    session = Session.objects.select_related("board__territory").filter(pk=pk).first()
+    if session is None or not policy.can_manage_board(request.user, session.board):
         raise deny(request, action=action, obj=session)
     return session
 

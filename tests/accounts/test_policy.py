@@ -82,9 +82,10 @@ MATRIX = {
     "organiser": (True, True, False, True, True, False, {Role.ORGANISER}),
     "registrar": (True, True, False, False, False, True, {Role.REGISTRAR}),
     "other_registrar": (False, False, False, False, False, True, {Role.REGISTRAR}),
-    "territory_admin": (True, True, False, True, True, False, {Role.ADMIN}),
+    # Administrators manage the board, and see no patient file (docs/decisions/0007).
+    "territory_admin": (False, False, False, True, False, False, {Role.ADMIN}),
     "other_territory_admin": (False, False, False, False, False, False, {Role.ADMIN}),
-    "regional_admin": (True, True, True, True, True, False, {Role.ADMIN}),
+    "regional_admin": (False, False, False, True, False, False, {Role.ADMIN}),
     "anonymous": (False, False, False, False, False, False, set()),
     "inactive_gp": (False, False, False, False, False, False, set()),
 }

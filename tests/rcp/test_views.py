@@ -491,12 +491,31 @@ def test_refused_reads_of_a_session_and_of_a_patient_are_traced(
     assert (event.actor_id, event.patient_id) == (stranger.pk, registration.patient_id)
 
 
-def test_an_administrators_read_is_traced_as_an_administrators(client, registration):
-    regional = user(is_regional_admin=True)
-    login(client, regional)
-    assert client.get(reverse("rcp:registration", args=[registration.pk])).status_code == 200
-    event = AuditEvent.objects.get(actor_id=regional.pk, action="registration.view")
-    assert event.actor_role == "administrateur"  # was "organisateur"
+def test_administrators_manage_the_board_but_read_no_patient_file(
+    client, world, session, registration, document
+):
+    """SPEC §1 gives administrators directory, users and territories: no clinical role."""
+    territory_admin = user()
+    territory_admin.admin_territories.add(world.board.territory)
+    for admin in (territory_admin, user(is_regional_admin=True)):
+        login(client, admin)
+        assert client.get(reverse("rcp:board", args=[world.board.pk])).status_code == 200
+        for url in (
+            reverse("rcp:registration", args=[registration.pk]),
+            reverse("rcp:prefiche-edit", args=[registration.pk]),
+            reverse("rcp:registration-gp", args=[registration.pk]),
+            reverse("rcp:session", args=[session.pk]),
+            reverse("rcp:document-download", args=[document.pk]),
+        ):
+            assert client.get(url).status_code == 404, url
+        assert (
+            client.post(reverse("rcp:registration-withdraw", args=[registration.pk])).status_code
+            == 404
+        )
+        assert AuditEvent.objects.filter(actor_id=admin.pk, outcome="denied").count() >= 6
+        assert not AuditEvent.objects.filter(actor_id=admin.pk, outcome="ok").exists()
+    registration.refresh_from_db()
+    assert registration.status == Registration.Status.ACTIVE
 
 
 def _form_data(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
