@@ -267,3 +267,55 @@ def test_account_changes_in_the_admin_are_traced(client):
     assert response.status_code == 302, response.context["adminform"].form.errors
     event = AuditEvent.objects.get(action="accounts.admin_change", object_id=str(target.pk))
     assert {"rpps", "is_superuser"} <= set(event.details["fields"])
+
+
+@pytest.mark.parametrize("change", ["user", "role"])
+def test_a_member_row_changed_in_place_ends_the_old_membership(client, two_boards, change):
+    a, _, _ = two_boards
+    client.force_login(a.secretary)
+    data = _board_post(a.board)
+    row = a.board.memberships.filter(role="participant").order_by("pk").first()
+    index = list(a.board.memberships.order_by("pk")).index(row)
+    newcomer = user()
+    if change == "user":
+        data[f"memberships-{index}-user"] = newcomer.pk
+    else:
+        data[f"memberships-{index}-role"] = "organiser"
+    assert client.post(f"/admin/rcp/board/{a.board.pk}/change/", data).status_code == 302
+    roles = set(a.board.memberships.filter(user=row.user).values_list("role", flat=True))
+    if change == "user":  # (the replaced participant kept seeing the board's patients)
+        assert roles == set() and a.board.memberships.filter(user=newcomer).exists()
+    else:
+        assert roles == {"organiser"}
+    assert AuditEvent.objects.filter(
+        action="board.remove_member", details__user_id=row.user_id, details__role="participant"
+    ).exists()
+
+
+def test_the_member_search_needs_a_name(client, two_boards):
+    a, _, _ = two_boards
+    client.force_login(a.secretary)
+    someone = user(rpps="19999999998")
+    query = {"app_label": "rcp", "model_name": "boardmembership", "field_name": "user"}
+    for term in ("", "a", someone.rpps):  # (not a list of every account, nor an RPPS probe)
+        found = client.get("/admin/autocomplete/", query | {"term": term}).json()
+        assert found["results"] == [], term
+    found = client.get("/admin/autocomplete/", query | {"term": someone.last_name}).json()
+    assert [row["id"] for row in found["results"]] == [str(someone.pk)]
+
+
+def test_a_superuser_lists_every_notification(client, two_boards):
+    a, _, _ = two_boards
+    with at(paris(2026, 3, 2, 9)):
+        registration = a.register(a.session(dt.date(2026, 3, 17)), a.patient())
+    Notification.objects.create(
+        registration=registration,
+        gp_rpps="",
+        status="not_eligible",
+        message_id="<y@concerto.test>",
+        created_at=registration.registered_at,
+        updated_at=registration.registered_at,
+    )
+    client.force_login(user(is_staff=True, is_superuser=True, is_regional_admin=True))
+    page = client.get("/admin/notifications/notification/")
+    assert page.context["cl"].result_count == 1

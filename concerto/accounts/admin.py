@@ -2,7 +2,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from concerto.accounts import policy
@@ -76,3 +76,17 @@ class UserAdmin(BaseUserAdmin):
         if not super().has_view_permission(request) and self._member_search(request):
             return queryset.filter(is_active=True)
         return queryset
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[User], search_term: str
+    ) -> tuple[QuerySet[User], bool]:
+        if super().has_view_permission(request) or not self._member_search(request):
+            return super().get_search_results(request, queryset, search_term)
+        # A name to find, not a directory to page through nor an RPPS to probe.
+        term = search_term.strip()
+        if len(term) < 2:
+            return queryset.none(), False
+        found = queryset.filter(
+            Q(last_name__icontains=term) | Q(first_name__icontains=term) | Q(username__iexact=term)
+        )
+        return found, False

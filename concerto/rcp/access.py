@@ -46,10 +46,13 @@ def member_board(request: HttpRequest, pk: int) -> Board:
 
 
 def member_session(request: HttpRequest, pk: int, *, action: str = "session.view") -> Session:
-    """A session of a board the user is a member of; a refusal is traced (the session's
-    page lists its patients)."""
+    """A session of a board the user is a member of or manages (its page lists the
+    files to members only); a refusal is traced."""
     session = Session.objects.select_related("board__territory").filter(pk=pk).first()
-    if session is None or not policy.can_take_part(request.user, session.board):
+    if session is None or not (
+        policy.can_take_part(request.user, session.board)
+        or policy.can_manage_board(request.user, session.board)
+    ):
         raise deny(request, action=action, obj=session)
     return session
 

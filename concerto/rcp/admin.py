@@ -233,18 +233,22 @@ class BoardAdmin(ManagedBoardsAdmin):
         board = form.instance
         # (what the admin's history message reads, as ModelFormSet.save() would set it)
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        # The rows as stored: validating the formset already copied the posted values
+        # onto each form's instance.
+        stored = {m.pk: m for m in BoardMembership.objects.filter(board=board)}
         for removed in formset.deleted_forms:
-            if removed.instance.pk is not None:
-                actions.remove_member(by=request.user, membership=removed.instance)
-                formset.deleted_objects.append(removed.instance)
+            gone = stored.get(removed.instance.pk)
+            if gone is not None:
+                actions.remove_member(by=request.user, membership=gone)
+                formset.deleted_objects.append(gone)
         for row in formset.forms:
             if row in formset.deleted_forms or not row.has_changed():
                 continue
             data = row.cleaned_data
             if not data or data.get("DELETE"):
                 continue
-            old = row.instance
-            if old.pk is not None and (old.user_id, old.role) != (data["user"].pk, data["role"]):
+            old = stored.get(row.instance.pk)
+            if old is not None and (old.user_id, old.role) != (data["user"].pk, data["role"]):
                 actions.remove_member(by=request.user, membership=old)  # replaced by another
             membership = actions.add_member(
                 by=request.user,
@@ -253,7 +257,7 @@ class BoardAdmin(ManagedBoardsAdmin):
                 role=data["role"],
                 specialty=data.get("specialty") or "",
             )
-            if old.pk is None:
+            if old is None:
                 formset.new_objects.append(membership)
             else:
                 formset.changed_objects.append((membership, row.changed_data))

@@ -33,9 +33,11 @@ def _covered() -> frozenset[int]:
 
 
 def printable(text: str) -> str:
-    """``text`` with each character the font cannot print replaced by "?"."""
+    """``text`` with each character the font cannot print replaced by "?"; line breaks
+    as the browser sends them (CR LF) kept as line breaks, tabs as spaces."""
     covered = _covered()
-    return "".join(ch if ch in "\n\t" or ord(ch) in covered else "?" for ch in text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\t", "    ")
+    return "".join(ch if ch == "\n" or ord(ch) in covered else "?" for ch in text)
 
 
 class _Document(FPDF):

@@ -93,3 +93,5 @@ def test_pdf_text_keeps_clinical_notation_and_marks_what_the_font_lacks():
     text = "β-HCG, α-FP, 5 μg, HER2−, T→N, 10⁹/L, ≥ 3, l’œdème…"
     assert pdf.printable(text) == text  # (Latin-1 fonts printed "?-HCG", "HER2?"…)
     assert pdf.printable("ok 🙂") == "ok ?"
+    # A browser's textarea sends CR LF: a line break, not "?" at each line's end.
+    assert pdf.printable("Ligne 1\r\nLigne 2\tfin") == "Ligne 1\nLigne 2    fin"

@@ -278,11 +278,16 @@ def board_sessions(request: HttpRequest, pk: int) -> HttpResponse:
 def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The session's files: pre-fiche, documents, GP contribution, notification status."""
     session = member_session(request, pk)
+    # The files are the board members'; an administrator who manages the board without
+    # being a member sees the session and its management forms only (ADR 0007).
+    members_only = policy.can_take_part(request.user, session.board)
     registrations = list(
         session.registrations.filter(status=Registration.Status.ACTIVE)
         .select_related("patient", "registered_by", "gp_contribution")
         .prefetch_related("documents", "compte_rendus")
         .order_by("registered_at", "pk")
+        if members_only
+        else []
     )
     statuses = statuses_for(registrations)
     role = role_of(request.user, session.board)
@@ -312,6 +317,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "session": session,
             "items": items,
+            "files_shown": members_only,
             "withdrawn": withdrawn,
             "manage": policy.can_manage_board(request.user, session.board),
             "is_future": session.starts_at > clock.now(),

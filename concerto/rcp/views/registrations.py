@@ -178,6 +178,13 @@ def declared_gp(request: HttpRequest, pk: int) -> HttpResponse:
     """Change the patient's declared GP (a mistake at creation, a new médecin traitant):
     the registrar and the board's members, from the patient's file."""
     registration = clinical_registration(request, pk, action="patient.declare_gp")
+    if not registration.is_active:  # (its patient is no longer this board's to change)
+        messages.error(
+            request,
+            "Cette inscription a été retirée : le médecin traitant ne se"
+            " change que depuis une inscription active.",
+        )
+        return redirect("rcp:registration", pk=registration.pk)
     patient = Patient.objects.get(pk=registration.patient_id)
     record_access(
         request,
