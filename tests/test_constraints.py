@@ -187,3 +187,22 @@ def test_sexes_and_identity_label():
         birth_place_code="86194",
     )
     assert patient.identity_label == "Homme DCC DENIS (14/09/1944)"
+
+
+def test_the_label_keeps_the_birth_traits_and_the_names_lose_their_accents():
+    world = World()
+    patient = patient_actions.create_patient(
+        by=world.registrar,
+        birth_name="Lefèvre",
+        first_names="Zoé  Anaïs",
+        used_name="Mœller",
+        used_first_name="Zo",
+        sex="F",
+        birth_date=dt.date(1944, 9, 14),
+        birth_place_code="86194",
+    )
+    assert (patient.birth_name, patient.first_names) == ("LEFEVRE", "ZOE ANAIS")
+    # The birth name and first name a search uses are never hidden by the used ones.
+    assert patient.identity_label == (
+        "Femme LEFEVRE ZOE — nom utilisé MOELLER, prénom utilisé ZO (14/09/1944)"
+    )

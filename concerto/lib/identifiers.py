@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from stdnum import luhn
 
@@ -35,6 +36,19 @@ INS_OIDS = {
     INS_OID_NIR_TEST: "INS-NIR-TEST",
     INS_OID_NIR_DEMO: "INS-NIR-DEMO",
 }
+
+
+# Letters that do not decompose into a base letter and a mark.
+_LIGATURES = str.maketrans({"Œ": "OE", "œ": "OE", "Æ": "AE", "æ": "AE", "ß": "SS"})
+
+
+def identity_trait(text: str) -> str:
+    """A name or first names as identity traits are recorded (as the INS téléservice
+    returns them): capitals without diacritics, single spaces ("Lefèvre  Zoé" →
+    "LEFEVRE ZOE"), so a search finds the patient however the accents were typed."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.split()).upper()
 
 
 def is_valid_rpps(value: str) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from concerto.audit import trail
+from concerto.lib.identifiers import identity_trait
 from concerto.patients.models import Patient
 
 
@@ -29,10 +30,10 @@ def create_patient(
     gp_rpps: str | None = None,
 ) -> Patient:
     patient = Patient(
-        birth_name=birth_name.strip().upper(),
-        first_names=" ".join(first_names.split()).upper(),
-        used_name=used_name.strip().upper(),
-        used_first_name=used_first_name.strip().upper(),
+        birth_name=identity_trait(birth_name),
+        first_names=identity_trait(first_names),
+        used_name=identity_trait(used_name),
+        used_first_name=identity_trait(used_first_name),
         sex=sex,
         birth_date=birth_date,
         birth_place_code=birth_place_code,

@@ -7,10 +7,11 @@ import datetime as dt
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.utils import timezone
 
 from concerto.directory.models import Professional
-from concerto.lib.identifiers import ins_trait_mismatches
+from concerto.lib.identifiers import identity_trait, ins_trait_mismatches
 from concerto.patients.models import Patient
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -41,11 +42,18 @@ class PatientSearchForm(forms.Form):
         data = self.cleaned_data
         if data.get("ins_number"):
             return Patient.objects.filter(ins_number=data["ins_number"].strip().upper())
+        # Names are stored as traits (capitals, no diacritics); rows saved before that
+        # are found as typed.
+        name = data["birth_name"].strip()
         found = Patient.objects.filter(
-            birth_name__iexact=data["birth_name"].strip(), birth_date=data["birth_date"]
+            Q(birth_name=identity_trait(name)) | Q(birth_name__iexact=name),
+            birth_date=data["birth_date"],
         )
         if data.get("first_name"):
-            found = found.filter(first_names__istartswith=data["first_name"].strip())
+            first = data["first_name"].strip()
+            found = found.filter(
+                Q(first_names__startswith=identity_trait(first)) | Q(first_names__istartswith=first)
+            )
         return found.order_by("birth_name", "first_names")[:20]
 
 

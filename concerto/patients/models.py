@@ -145,6 +145,16 @@ def identity_label(
     used_first_name: str,
     birth_date: dt.date,
 ) -> str:
-    """``Patient.identity_label`` from the values of :data:`IDENTITY_FIELDS`, in order."""
-    name = display_name(birth_name, used_name, first_names, used_first_name)
-    return f"{_SEX_LABELS.get(sex, sex)} {name} ({birth_date:%d/%m/%Y})"
+    """``Patient.identity_label`` from the values of :data:`IDENTITY_FIELDS`, in order:
+    the birth name and first birth first name always (the traits a search uses,
+    identity-vigilance), the used ones after them when they differ:
+    "Femme DUPONT MARIE — nom utilisé MARTIN, prénom utilisé MIMI (14/09/1944)"."""
+    birth = birth_name.upper()
+    first = first_names.split(" ")[0].upper()
+    used = []
+    if used_name and used_name.upper() != birth:
+        used.append(f"nom utilisé {used_name.upper()}")
+    if used_first_name and used_first_name.upper() != first:
+        used.append(f"prénom utilisé {used_first_name.upper()}")
+    also = f" — {', '.join(used)}" if used else ""
+    return f"{_SEX_LABELS.get(sex, sex)} {birth} {first}{also} ({birth_date:%d/%m/%Y})"

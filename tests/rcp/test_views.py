@@ -270,6 +270,28 @@ def test_patient_search_is_a_post_and_traces_each_hit(client, world, registratio
     assert client.get(register_url).status_code == 200
 
 
+@pytest.mark.parametrize("typed", [("LEFEVRE", "zoe"), ("lefèvre", "Zoé"), ("Lefévre", "ZOÉ")])
+def test_a_patient_is_found_however_the_accents_are_typed(client, world, typed):
+    login(client, world.registrar)
+    client.post(
+        reverse("rcp:patient-create"),
+        _identity(
+            birth_name="Lefèvre",
+            first_names="Zoé",
+            ins_number="",
+            ins_oid="",
+            identity_status="PROV",
+        ),
+    )
+    patient = Patient.objects.get()
+    name, first = typed
+    page = client.post(
+        reverse("rcp:patient-search"),
+        {"birth_name": name, "first_name": first, "birth_date": "1950-01-31"},
+    )
+    assert patient.identity_label in page.content.decode()  # (was none: a duplicate followed)
+
+
 def test_a_patient_not_found_by_search_is_not_reachable(client, world, registration):
     login(client, user(is_registrar=True))
     url = reverse("rcp:register", kwargs={"patient_pk": registration.patient_id})
