@@ -78,6 +78,10 @@ def _clean_gp(form: forms.ModelForm, data: dict[str, Any]) -> None:  # type: ign
 
 
 class PatientForm(forms.ModelForm):
+    not_a_duplicate = forms.BooleanField(
+        label="Je confirme qu'il s'agit d'un autre patient (homonyme)", required=False
+    )
+
     class Meta:
         model = Patient
         fields = [
@@ -130,6 +134,14 @@ class PatientForm(forms.ModelForm):
                 "ins_number",
                 "Une identité récupérée ou qualifiée a un matricule INS (téléservice INSi).",
             )
+        if not data.get("not_a_duplicate") and self._same_traits(data).exists():
+            self.add_error(
+                None,
+                "Un patient de même nom de naissance, premier prénom et date de naissance"
+                " existe déjà : recherchez-le plutôt que d'en créer un second. S'il s'agit"
+                " bien d'un autre patient, cochez la confirmation ci-dessous.",
+            )
+            self.show_confirmation = True
         if has_ins and not data.get("ins_oid"):
             self.add_error("ins_oid", "Précisez l'OID du matricule INS.")
         if has_ins:
@@ -145,6 +157,19 @@ class PatientForm(forms.ModelForm):
                 )
         _clean_gp(self, data)
         return data
+
+    show_confirmation = False
+
+    @staticmethod
+    def _same_traits(data: dict[str, Any]) -> Any:
+        """Patients with the same birth name, first birth first name and birth date (an
+        identity typed twice: one patient would then have two files)."""
+        if not (data.get("birth_name") and data.get("first_names") and data.get("birth_date")):
+            return Patient.objects.none()
+        first = identity_trait(data["first_names"]).split(" ")[0]
+        return Patient.objects.filter(
+            birth_name=identity_trait(data["birth_name"]), birth_date=data["birth_date"]
+        ).filter(Q(first_names=first) | Q(first_names__startswith=f"{first} "))
 
     def action_kwargs(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}

@@ -14,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from concerto.audit.models import AuditEvent
+from concerto.patients.forms import PatientForm
 from concerto.patients.models import Patient
 from concerto.rcp import actions
 from concerto.rcp.models import (
@@ -292,6 +293,20 @@ def test_a_patient_is_found_however_the_accents_are_typed(client, world, typed):
     assert patient.identity_label in page.content.decode()  # (was none: a duplicate followed)
 
 
+def test_an_identity_typed_twice_asks_for_confirmation(client, world):
+    login(client, world.registrar)
+    data = _identity(ins_number="", ins_oid="", identity_status="PROV", first_names="Zoé Marie")
+    assert client.post(reverse("rcp:patient-create"), data).status_code == 302
+    again = client.post(reverse("rcp:patient-create"), data | {"first_names": "ZOE"})
+    assert again.status_code == 200  # (was a second patient: one person, two files)
+    assert "existe déjà : recherchez-le" in again.content.decode()
+    assert 'name="not_a_duplicate"' in again.content.decode()
+    assert Patient.objects.count() == 1
+    confirmed = data | {"first_names": "ZOE", "not_a_duplicate": "on"}
+    assert client.post(reverse("rcp:patient-create"), confirmed).status_code == 302
+    assert Patient.objects.count() == 2
+
+
 def test_a_patient_not_found_by_search_is_not_reachable(client, world, registration):
     login(client, user(is_registrar=True))
     url = reverse("rcp:register", kwargs={"patient_pk": registration.patient_id})
@@ -407,6 +422,7 @@ def test_a_consistent_ins_is_accepted_and_a_concurrent_duplicate_is_a_form_error
     # Another registrar's save of the same INS landing between the check and the INSERT:
     # the database's unique constraint refuses it, and the form says so (was a 500).
     monkeypatch.setattr(Patient, "validate_unique", lambda self, exclude=None: None)
+    monkeypatch.setattr(PatientForm, "_same_traits", lambda data: Patient.objects.none())
     response = client.post(reverse("rcp:patient-create"), _identity())
     assert response.status_code == 200
     assert "vient d&#x27;être enregistré" in response.content.decode()
