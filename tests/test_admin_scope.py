@@ -226,18 +226,23 @@ def test_renaming_a_board_renames_its_gp_news_lines(client, two_boards):
     assert "présentation en RCP renommée le 17/03/2026" in line.text
 
 
-def test_the_notifications_list_traces_each_patient_shown(client, two_boards):
-    a, _, _ = two_boards
+def _registration_with_a_notification(world):  # type: ignore[no-untyped-def]
     with at(paris(2026, 3, 2, 9)):
-        registration = a.register(a.session(dt.date(2026, 3, 17)), a.patient())
+        registration = world.register(world.session(dt.date(2026, 3, 17)), world.patient())
     Notification.objects.create(
         registration=registration,
         gp_rpps="",
         status="not_eligible",
-        message_id="<x@concerto.test>",
+        message_id=f"<{registration.pk}@concerto.test>",
         created_at=registration.registered_at,
         updated_at=registration.registered_at,
     )
+    return registration
+
+
+def test_the_notifications_list_traces_each_patient_shown(client, two_boards):
+    a, _, _ = two_boards
+    registration = _registration_with_a_notification(a)
     client.force_login(a.secretary)
     assert client.get("/admin/notifications/notification/").status_code == 200
     assert AuditEvent.objects.filter(
@@ -306,16 +311,7 @@ def test_the_member_search_needs_a_name(client, two_boards):
 
 def test_a_superuser_lists_every_notification(client, two_boards):
     a, _, _ = two_boards
-    with at(paris(2026, 3, 2, 9)):
-        registration = a.register(a.session(dt.date(2026, 3, 17)), a.patient())
-    Notification.objects.create(
-        registration=registration,
-        gp_rpps="",
-        status="not_eligible",
-        message_id="<y@concerto.test>",
-        created_at=registration.registered_at,
-        updated_at=registration.registered_at,
-    )
+    _registration_with_a_notification(a)
     client.force_login(user(is_staff=True, is_superuser=True, is_regional_admin=True))
     page = client.get("/admin/notifications/notification/")
     assert page.context["cl"].result_count == 1

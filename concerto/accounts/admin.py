@@ -7,11 +7,11 @@ from django.http import HttpRequest
 
 from concerto.accounts import policy
 from concerto.accounts.models import User
-from concerto.audit import trail
+from concerto.lib.admin import TracedSaveAdmin
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(TracedSaveAdmin, BaseUserAdmin):
     list_display = [
         "username",
         "last_name",
@@ -39,17 +39,9 @@ class UserAdmin(BaseUserAdmin):
         ),
     )
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        """Traced: an account's rights (staff, superuser, territories, RPPS: the patients
-        its holder sees as GP) change here."""
-        super().save_model(request, obj, form, change)
-        trail.record(
-            by=request.user,
-            action=f"accounts.admin_{'change' if change else 'add'}",
-            obj=obj,
-            ip=request.META.get("REMOTE_ADDR"),
-            details={"fields": sorted(form.changed_data)},
-        )
+    # Traced: an account's rights (staff, superuser, territories, RPPS: the patients its
+    # holder sees as GP) change here.
+    trail_action = "accounts.admin_{}"
 
     # A board's secretary adds members by searching the accounts (the members inline's
     # autocomplete), without the right to browse or change accounts.

@@ -16,10 +16,9 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from concerto.accounts import policy
-from concerto.audit import trail
 from concerto.audit.access import record_access, record_accesses
 from concerto.audit.models import AuditEvent
-from concerto.lib.admin import ReadOnlyAdmin
+from concerto.lib.admin import ReadOnlyAdmin, TracedSaveAdmin
 from concerto.lib.errors import ActionRefused
 from concerto.rcp import actions
 from concerto.rcp.forms import SessionForm
@@ -38,19 +37,9 @@ from concerto.rcp.models import (
 )
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class AuditedAdmin(TracedSaveAdmin):
     """Every save traced; no delete (boards, sessions and territories are kept: their
     history is the board's, and a deletion would leave no trace)."""
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        trail.record(
-            by=request.user,
-            action=f"admin.{'change' if change else 'add'}",
-            obj=obj,
-            ip=request.META.get("REMOTE_ADDR"),
-            details={"fields": sorted(form.changed_data)},
-        )
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
