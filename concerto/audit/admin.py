@@ -1,5 +1,9 @@
-from django.contrib import admin
+from typing import Any
 
+from django.contrib import admin
+from django.http import HttpRequest
+
+from concerto.audit.access import record_access
 from concerto.audit.models import AuditEvent
 from concerto.lib.admin import ReadOnlyAdmin
 
@@ -20,3 +24,21 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ["outcome", "action"]
     search_fields = ["actor", "action", "=patient_id", "=actor_id"]
     date_hierarchy = "at"
+
+    # Reading the trail is traced, as the search page (/journal/) is.
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        record_access(
+            request,
+            action="audit.admin_list",
+            patient_id=None,
+            details={"query": {k: v[:40] for k, v in request.GET.items()}},
+        )
+        return super().changelist_view(request, extra_context)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        record_access(
+            request, action="audit.admin_view", patient_id=None, details={"event": object_id[:20]}
+        )
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -21,7 +21,9 @@ class AuditSearchForm(forms.Form):
         help_text="Le numéro interne du patient, ou son matricule INS (15 caractères).",
     )
     user = forms.CharField(
-        label="Utilisateur (identifiant de connexion ou nom)", required=False, max_length=150
+        label="Utilisateur (identifiant de connexion, ou nom complet tel qu'enregistré)",
+        required=False,
+        max_length=150,
     )
     start = forms.DateField(
         label="Du (jj/mm/aaaa)", required=False, input_formats=["%d/%m/%Y", "%Y-%m-%d"]

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import models as dj_models
 
+from concerto.audit.middleware import REQUEST_IP
 from concerto.audit.models import AuditEvent
 from concerto.lib import clock
 
@@ -28,7 +29,8 @@ def record(
     ip: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event. ``by`` is the acting user (None for the system)."""
+    """Append one event. ``by`` is the acting user (None for the system); ``ip``, when
+    not given, is the address of the request being served, if any."""
     return AuditEvent.objects.create(
         at=clock.now(),
         actor_id=getattr(by, "pk", None),
@@ -39,6 +41,6 @@ def record(
         object_id=str(obj.pk) if obj is not None and obj.pk is not None else "",
         patient_id=patient_id,
         outcome=outcome,
-        ip=ip,
+        ip=ip if ip is not None else REQUEST_IP.get(),
         details=details or {},
     )

@@ -61,8 +61,10 @@ def search_events(data: dict[str, Any]) -> tuple[QuerySet[AuditEvent], int | Non
         events = events.filter(patient_id=patient_id)
     who = (data.get("user") or "").strip()
     if who:
+        # That user's events only: by account, or by the name the trail recorded (an
+        # account since removed, "système"); "dupont" must not bring DUPONTEL's.
         ids = list(get_user_model().objects.filter(username=who).values_list("pk", flat=True))
-        events = events.filter(Q(actor_id__in=ids) | Q(actor__icontains=who))
+        events = events.filter(Q(actor_id__in=ids) if ids else Q(actor__iexact=who))
     if data.get("start"):
         events = events.filter(at__gte=_paris_day_bounds(data["start"]))
     if data.get("end"):

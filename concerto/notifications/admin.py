@@ -16,6 +16,7 @@ from django.utils.html import format_html_join
 
 from concerto.accounts import policy
 from concerto.audit.access import record_access, record_accesses
+from concerto.audit.models import AuditEvent
 from concerto.lib.admin import ReadOnlyAdmin
 from concerto.notifications.models import Notification
 
@@ -105,15 +106,16 @@ class NotificationAdmin(ReadOnlyAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         # The admin's own lookup turns a malformed id into "not found"; do the same.
-        row = (
-            self.get_queryset(request).filter(pk=object_id).select_related("registration").first()
-            if str(object_id).isdigit()
-            else None
-        )
+        rows = Notification.objects.filter(pk=object_id) if str(object_id).isdigit() else None
+        row = rows.select_related("registration").first() if rows is not None else None
+        allowed = row is not None and self.get_queryset(request).filter(pk=row.pk).exists()
+        # A row of another board's patient, or none: refused (the admin answers "does
+        # not exist"), naming the patient asked for when there is one.
         record_access(
             request,
             action="notification.view",
             patient_id=row.registration.patient_id if row else None,
             obj=row,
+            outcome=AuditEvent.Outcome.OK if allowed else AuditEvent.Outcome.DENIED,
         )
         return super().change_view(request, object_id, form_url, extra_context)

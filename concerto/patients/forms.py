@@ -134,7 +134,12 @@ class PatientForm(forms.ModelForm):
                 "ins_number",
                 "Une identité récupérée ou qualifiée a un matricule INS (téléservice INSi).",
             )
-        if not data.get("not_a_duplicate") and self._same_traits(data).exists():
+        self.same_traits = (
+            []
+            if data.get("not_a_duplicate")
+            else list(self._same_traits(data).values_list("pk", flat=True)[:20])
+        )
+        if self.same_traits:
             self.add_error(
                 None,
                 "Un patient de même nom de naissance, premier prénom et date de naissance"
@@ -159,6 +164,7 @@ class PatientForm(forms.ModelForm):
         return data
 
     show_confirmation = False
+    same_traits: list[int] = []  # the patients it may duplicate (their existence is told)
 
     @staticmethod
     def _same_traits(data: dict[str, Any]) -> Any:

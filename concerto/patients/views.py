@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from concerto.accounts import policy
-from concerto.audit.access import record_access
+from concerto.audit.access import record_access, record_accesses
 from concerto.audit.models import AuditEvent
 from concerto.patients import actions
 from concerto.patients.forms import PatientForm, PatientSearchForm
@@ -77,7 +77,15 @@ def create(request: HttpRequest) -> HttpResponse:
     if not policy.can_register_patients(request.user):
         raise Http404("Introuvable")
     form = PatientForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    valid = request.method == "POST" and form.is_valid()
+    if form.same_traits:  # "existe déjà" tells of these patients, as a search hit would
+        record_accesses(
+            request,
+            action="patient.duplicate_hit",
+            patient_ids=form.same_traits,
+            role=policy.Role.REGISTRAR,
+        )
+    if valid:
         try:
             patient = actions.create_patient(by=request.user, **form.action_kwargs())
         except IntegrityError:  # the same INS saved meanwhile (two clicks, two registrars)

@@ -8,6 +8,7 @@ and writes the access trail (:mod:`concerto.audit.access`), refusals included.
 from __future__ import annotations
 
 import functools
+import hashlib
 from html import escape as html_escape
 from typing import Any
 
@@ -122,6 +123,10 @@ def _patient_filter(user_id: int, rows: tuple[tuple[Any, ...], ...]) -> tuple[di
     return labels, options
 
 
+_FILTER_TRACED = "concerto_portal_filter_traced"
+_FILTER_DIGEST = hashlib.sha256
+
+
 @login_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -140,6 +145,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     rows, number, num_pages = _news_page(user, selected, _page_number(request.GET.get("page")))
     # A patient whose GP changed between the two queries: their lines are left out.
     rows = [row for row in rows if row[3] in labels]
+    # The filter names every patient of the GP: traced once per login session for each
+    # list shown (again when a patient joins, leaves or is renamed); the lines below are
+    # traced on every page.
+    listed = _FILTER_DIGEST(repr(sorted(labels.items())).encode()).hexdigest()
+    if labels and request.session.get(_FILTER_TRACED) != listed:
+        access.record_accesses(
+            request, action="portal.patient_filter", patient_ids=list(labels), role=ROLE
+        )
+        request.session[_FILTER_TRACED] = listed
     access.record_accesses(
         request,
         action="portal.dashboard",

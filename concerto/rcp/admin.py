@@ -366,7 +366,39 @@ class PatientDataAdmin(ReadOnlyAdmin):
         registration = getattr(obj, "registration", None)
         return int(registration.patient_id) if registration is not None else None
 
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        # Only the declared filters: a name or a birth date typed into the URL
+        # (?birth_name__startswith=…) would list patients by identity, and leave it in the
+        # logs and the browser's history.
+        declared = {
+            str(f if isinstance(f, str) else f[0]).split("__")[0]  # type: ignore[index]
+            for f in self.list_filter
+        }
+        return lookup.split("__")[0] in declared and super().lookup_allowed(lookup, value, request)
+
+    def _refused(self, request: HttpRequest, view: str, patient_id: int | None) -> None:
+        record_access(
+            request,
+            action=f"admin.{self.model._meta.model_name}.{view}",
+            patient_id=patient_id,
+            outcome=AuditEvent.Outcome.DENIED,
+        )
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_view_permission(request, obj):
+            self._refused(request, "history", self.patient_of(obj))
+        else:
+            record_access(
+                request,
+                action=f"admin.{self.model._meta.model_name}.history",
+                patient_id=self.patient_of(obj),
+            )
+        return super().history_view(request, object_id, extra_context)
+
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        if not self.has_view_permission(request):
+            self._refused(request, "list", None)  # (Django then answers 403)
         response = super().changelist_view(request, extra_context)
         # One event per patient on the page shown, as for the portal's lists.
         changelist = (getattr(response, "context_data", None) or {}).get("cl")
@@ -382,7 +414,8 @@ class PatientDataAdmin(ReadOnlyAdmin):
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> Any:
         obj = self.get_object(request, object_id)
-        allowed = self.has_view_permission(request, obj)  # (Django refuses after this)
+        # Django refuses after this: no permission (403), or no such row (redirect).
+        allowed = obj is not None and self.has_view_permission(request, obj)
         record_access(
             request,
             action=f"admin.{self.model._meta.model_name}.view",
