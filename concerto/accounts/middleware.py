@@ -9,11 +9,15 @@ on as anonymous.
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render, resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from concerto.lib import clock
 
@@ -69,13 +73,45 @@ class SessionTimeoutMiddleware:
             if expired:
                 id_token = request.session.get(ID_TOKEN_KEY)
                 logout(request)
-                messages.info(request, "Votre session a expiré : reconnectez-vous.")
+                posted = request.method not in ("GET", "HEAD")
+                messages.info(
+                    request,
+                    "Votre session a expiré : reconnectez-vous."
+                    + (
+                        " Le formulaire que vous veniez d'envoyer n'a pas été enregistré :"
+                        " saisissez-le à nouveau."
+                        if posted
+                        else ""
+                    ),
+                )
                 end = _psc_end_session(id_token)
                 if end:
                     # PSC's own session may outlive ours: left open, the next person at
                     # this browser (a shared workstation) would be logged in as this
                     # doctor without their card. It is ended too, as by "Se déconnecter".
                     return HttpResponseRedirect(end)
+                if posted:
+                    # Back to the form's page after the login, not to the address the
+                    # form posts to (which only takes a POST: a blank page).
+                    return redirect_to_login(_form_page(request))
             elif now - seen_at >= SEEN_WRITE_INTERVAL:
                 request.session[SEEN_AT] = now
-        return self.get_response(request)
+        response = self.get_response(request)
+        if response.status_code == 405 and request.method == "GET" and not response.content:
+            # An address that only takes a form's POST, opened as a page (after a login,
+            # from the history): a French page with a way on, not a blank one (still 405).
+            page = render(request, "405.html", status=405)
+            page["Allow"] = response.get("Allow", "")
+            return page
+        return response
+
+
+def _form_page(request: HttpRequest) -> str:
+    """The page the form was posted from (the Referer, on this site), else the home."""
+    referer = request.headers.get("referer", "")
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        parts = urlsplit(referer)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return resolve_url("home")

@@ -52,3 +52,9 @@ class User(AbstractUser):
     def display_name(self) -> str:
         full = f"{self.last_name.upper()} {self.first_name}".strip()
         return full or self.username
+
+    def __str__(self) -> str:
+        """As the back office lists accounts (members picked by name, not by the
+        ``psc-<RPPS>`` login): "ONCOFICTIF Odile (demo-oncologue)"."""
+        full = f"{self.last_name.upper()} {self.first_name}".strip()
+        return f"{full} ({self.username})" if full else self.username

@@ -4,6 +4,7 @@ creation form with the INS traits, identity status and declared GP."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django import forms
@@ -118,7 +119,13 @@ class PatientForm(forms.ModelForm):
         return value
 
     def clean_birth_place_code(self) -> str:
-        return str(self.cleaned_data.get("birth_place_code") or "").strip().upper()  # 2a → 2A
+        value = str(self.cleaned_data.get("birth_place_code") or "").strip().upper()  # 2a → 2A
+        if not re.fullmatch(r"[0-9][0-9AB][0-9]{3}", value):  # (the table's constraint)
+            raise forms.ValidationError(
+                "Code INSEE de la commune de naissance : 5 caractères (ex. 86194, 2A004),"
+                " ou 99 suivi du code du pays pour une naissance à l'étranger."
+            )
+        return value
 
     clean_gp_rpps = _clean_gp_rpps
 

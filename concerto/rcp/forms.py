@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.validators import URLValidator
 
 from concerto.lib import clock
 from concerto.rcp import cim10, uploads
@@ -47,7 +48,12 @@ def grouped_by_board(sessions: Any) -> list[Any]:
 
 
 class WebconferenceForm(forms.Form):
-    url = forms.URLField(label="Lien de webconférence", required=False, assume_scheme="https")
+    url = forms.URLField(
+        label="Lien de webconférence",
+        required=False,
+        assume_scheme="https",
+        validators=[URLValidator(schemes=["https"], message="Adresse https://… attendue.")],
+    )
     code = forms.CharField(label="Code d'accès", required=False, max_length=40)
 
 

@@ -135,6 +135,47 @@ def test_withdrawing_my_consent_switches_the_notification_off(client, world):
     assert world.board.notifications_enabled
 
 
+@pytest.mark.parametrize("link", ["http://visio.exemple.test/", "ftp://visio.exemple.test/"])
+def test_a_webconference_link_is_https(client, world, link):
+    url = reverse("rcp:board-webconference", args=[world.board.pk])
+    login(client, world.secretary).post(url, {"url": link, "code": "1"})
+    world.board.refresh_from_db()
+    assert world.board.webconference_url != link  # (was saved: "https attendue" said otherwise)
+
+
+def test_the_secretary_is_not_offered_the_participants_actions(client, world, registration, frozen):
+    """Decision and PPS are the participants' (their pages are a 404 for the secretary)."""
+    frozen.move_to(registration.session.starts_at)
+    login(client, world.participants[0][0])
+    client.post(
+        reverse("rcp:decision", args=[registration.pk]),
+        {
+            "attendees": _members(world),
+            "case_status": "discussed",
+            "proposal": "X.",
+            "validate": "1",
+            "seen_version": "0",
+        },
+    )
+    cr = CompteRendu.objects.get()
+    login(client, world.secretary)
+    for url in (
+        reverse("rcp:session", args=[registration.session_id]),
+        reverse("rcp:registration", args=[registration.pk]),
+        reverse("rcp:compte-rendu", args=[cr.pk]),
+    ):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        for link in BeautifulSoup(page.content, "html.parser").select("main a[href]"):
+            if link["href"].startswith("/rcp/"):
+                assert client.get(link["href"]).status_code != 404, (url, link["href"])
+
+
+def test_a_member_is_picked_by_name(world):
+    member = world.participants[0][0]
+    assert str(member) == f"{member.last_name.upper()} {member.first_name} ({member.username})"
+
+
 def test_only_organisers_edit_the_webconference(client, world):
     url = reverse("rcp:board-webconference", args=[world.board.pk])
     data = {"url": "https://visio.exemple.test/nouveau", "code": "999"}
@@ -465,6 +506,15 @@ def test_the_declared_gp_is_not_changed_through_a_withdrawn_file(client, world, 
     response = client.post(url, {"gp_rpps": gp().rpps, "gp_name": ""}, follow=True)
     assert "Cette inscription a été retirée" in response.content.decode()
     assert Patient.objects.get(pk=registration.patient_id).gp_rpps == registration.gp.rpps
+
+
+def test_a_wrong_birth_place_code_is_told_at_its_field(client, world):
+    login(client, world.registrar)
+    data = _identity(birth_place_code="abc", ins_number="", ins_oid="", identity_status="PROV")
+    page = client.post(reverse("rcp:patient-create"), data).content.decode()
+    assert "La contrainte" not in page  # (the database constraint's name was shown)
+    assert "Code INSEE de la commune de naissance" in page
+    assert 'id="id_birth_place_code"' in page and 'aria-invalid="true"' in page
 
 
 def test_gp_directory_search_by_name_or_rpps(client, world):

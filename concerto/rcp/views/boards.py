@@ -318,6 +318,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "session": session,
             "items": items,
             "files_shown": members_only,
+            "can_decide": policy.can_decide(request.user, session.board),
             "withdrawn": withdrawn,
             "manage": policy.can_manage_board(request.user, session.board),
             "is_future": session.starts_at > clock.now(),

@@ -141,7 +141,8 @@ def compte_rendu_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "patient": registration.patient,
             "versions": versions,
             "is_latest": compte_rendu.version == max(v.version for v in versions),
-            "can_decide": policy.can_take_part(request.user, registration.session.board),
+            "can_decide": policy.can_decide(request.user, registration.session.board),
+            "is_member": policy.can_take_part(request.user, registration.session.board),
             "pps_list": compte_rendu.pps.all(),
         },
     )

@@ -85,7 +85,8 @@ def registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "frozen": any(cr.is_validated for cr in compte_rendus),
             "document_form": DocumentForm(),
             "move_form": MoveRegistrationForm(registration=registration),
-            "can_decide": policy.can_take_part(request.user, board),
+            "can_decide": policy.can_decide(request.user, board),
+            "is_member": policy.can_take_part(request.user, board),
             "max_size": uploads.human_size(_max_bytes()),
         },
     )
