@@ -206,3 +206,22 @@ def test_the_label_keeps_the_birth_traits_and_the_names_lose_their_accents():
     assert patient.identity_label == (
         "Femme LEFEVRE ZOE — nom utilisé MOELLER, prénom utilisé ZO (14/09/1944)"
     )
+
+
+def test_every_field_is_labelled_in_french():
+    """The back office shows these labels: none may be Django's English default (the
+    field's name), except words French shares."""
+    from django.apps import apps
+
+    same_in_french = {"action", "date", "version", "patient"}
+    english = [
+        f"{model.__name__}.{field.name}"
+        for model in apps.get_models()
+        if model.__module__.startswith("concerto.")
+        for field in model._meta.get_fields()
+        if hasattr(field, "verbose_name")
+        and not field.auto_created
+        and field.name not in same_in_french
+        and field.verbose_name == field.name.replace("_", " ")
+    ]
+    assert english == []

@@ -15,7 +15,7 @@ class AuditEvent(models.Model):
         OK = "ok", "autorisé"
         DENIED = "denied", "refusé"
 
-    at = models.DateTimeField("date (UTC)", db_index=True)
+    at = models.DateTimeField("date", db_index=True)  # (stored in UTC, shown in Paris time)
     actor_id = models.BigIntegerField("identifiant de l'acteur", null=True, blank=True)
     actor = models.CharField("acteur", max_length=200, blank=True)
     actor_role = models.CharField("rôle", max_length=40, blank=True)
@@ -25,7 +25,9 @@ class AuditEvent(models.Model):
     object_type = models.CharField("type d'objet", max_length=60, blank=True)
     object_id = models.CharField("identifiant de l'objet", max_length=64, blank=True)
     patient_id = models.BigIntegerField("patient", null=True, blank=True, db_index=True)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
+    outcome = models.CharField(
+        max_length=10, choices=Outcome.choices, default=Outcome.OK, verbose_name="résultat"
+    )
     ip = models.GenericIPAddressField("adresse IP", null=True, blank=True)
     details = models.JSONField("détails", default=dict, blank=True)
 

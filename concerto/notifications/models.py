@@ -60,7 +60,9 @@ class Notification(models.Model):
     attempts = models.PositiveIntegerField("tentatives", default=0)
     next_attempt_at = models.DateTimeField("prochaine tentative", null=True, blank=True)
     lease_until = models.DateTimeField("réservée jusqu'à", null=True, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True, default="")
+    claim_token = models.CharField(
+        "jeton de l'envoi en cours", max_length=32, blank=True, default=""
+    )
     claimed_by = models.CharField("processus", max_length=120, blank=True, default="")
     last_error = models.TextField("dernière erreur", blank=True, default="")
     created_at = models.DateTimeField("créée le")

@@ -83,7 +83,10 @@ class Board(models.Model):
         "quorum : chirurgien, oncologue médical et radiothérapeute requis", default=False
     )
     members: models.ManyToManyField = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="BoardMembership", related_name="boards"
+        settings.AUTH_USER_MODEL,
+        through="BoardMembership",
+        related_name="boards",
+        verbose_name="membres",
     )
 
     class Meta:
@@ -112,7 +115,9 @@ class BoardMembership(models.Model):
         ORGANISER = "organiser", "secrétaire / organisateur"
         PARTICIPANT = "participant", "participant"
 
-    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="memberships")
+    board = models.ForeignKey(
+        Board, on_delete=models.CASCADE, related_name="memberships", verbose_name="RCP"
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -139,7 +144,9 @@ class NotificationConsent(models.Model):
     Append-only: the current position of a member is their latest row.
     """
 
-    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="consents")
+    board = models.ForeignKey(
+        Board, on_delete=models.CASCADE, related_name="consents", verbose_name="RCP"
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, verbose_name="membre"
     )
@@ -224,7 +231,10 @@ class Registration(models.Model):
         Session, on_delete=models.PROTECT, related_name="registrations", verbose_name="séance"
     )
     patient = models.ForeignKey(
-        "patients.Patient", on_delete=models.PROTECT, related_name="registrations"
+        "patients.Patient",
+        on_delete=models.PROTECT,
+        related_name="registrations",
+        verbose_name="patient",
     )
     registered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -304,16 +314,19 @@ class Document(models.Model):
     """A document attached to a registration (PDF or image), stored outside the web root."""
 
     registration = models.ForeignKey(
-        Registration, on_delete=models.PROTECT, related_name="documents"
+        Registration, on_delete=models.PROTECT, related_name="documents", verbose_name="inscription"
     )
     title = models.CharField("titre", max_length=200)
     original_name = models.CharField("nom du fichier", max_length=255)
     content_type = models.CharField("type", max_length=60)
     size = models.PositiveIntegerField("taille (octets)")
-    sha256 = models.CharField(max_length=64)
-    stored_name = models.CharField(max_length=80, unique=True)
+    sha256 = models.CharField("empreinte SHA-256", max_length=64)
+    stored_name = models.CharField("nom de stockage", max_length=80, unique=True)
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="déposé par",
     )
     uploaded_at = models.DateTimeField("déposé le")
 
@@ -330,9 +343,14 @@ class GPContribution(models.Model):
     """Contribution du médecin traitant: a comment and the wish to join the meeting."""
 
     registration = models.OneToOneField(
-        Registration, on_delete=models.PROTECT, related_name="gp_contribution"
+        Registration,
+        on_delete=models.PROTECT,
+        related_name="gp_contribution",
+        verbose_name="inscription",
     )
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name="auteur"
+    )
     author_name = models.CharField("nom", max_length=200)
     author_specialty = models.CharField("spécialité", max_length=120, blank=True)
     comment = models.TextField("commentaire", blank=True, max_length=4000)
@@ -362,7 +380,10 @@ class CompteRendu(models.Model):
         REPRESENT = "represent", "à représenter"
 
     registration = models.ForeignKey(
-        Registration, on_delete=models.PROTECT, related_name="compte_rendus"
+        Registration,
+        on_delete=models.PROTECT,
+        related_name="compte_rendus",
+        verbose_name="inscription",
     )
     version = models.PositiveIntegerField("version")
     case_status = models.CharField("statut du dossier", max_length=10, choices=CaseStatus.choices)
@@ -384,7 +405,7 @@ class CompteRendu(models.Model):
 
     class Meta:
         verbose_name = "compte-rendu"
-        verbose_name_plural = "compte-rendus"
+        verbose_name_plural = "comptes-rendus"
         ordering = ["registration", "version"]
         constraints = [
             models.UniqueConstraint(fields=["registration", "version"], name="cr_version_unique"),
@@ -418,15 +439,22 @@ class CompteRendu(models.Model):
 class PPS(models.Model):
     """Programme personnalisé de soins, generated from a validated decision."""
 
-    compte_rendu = models.ForeignKey(CompteRendu, on_delete=models.PROTECT, related_name="pps")
-    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="pps")
+    compte_rendu = models.ForeignKey(
+        CompteRendu, on_delete=models.PROTECT, related_name="pps", verbose_name="compte-rendu"
+    )
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="pps", verbose_name="patient"
+    )
     doctor_name = models.CharField("médecin", max_length=200)
     establishment_name = models.CharField("établissement", max_length=200)
     diagnosis_label = models.CharField("diagnostic", max_length=255)
     content = models.TextField("programme")
     created_at = models.DateTimeField("généré le")
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="généré par",
     )
 
     class Meta:
@@ -450,25 +478,42 @@ class NewsItem(models.Model):
         COMPTE_RENDU = "compte_rendu", "compte-rendu validé"
         PPS = "pps", "nouveau PPS"
 
-    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="news")
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="news", verbose_name="patient"
+    )
+    kind = models.CharField("type", max_length=20, choices=Kind.choices)
     date = models.DateField("date")
     text = models.CharField("informations", max_length=500)
     registration = models.ForeignKey(
-        Registration, on_delete=models.CASCADE, null=True, blank=True, related_name="news"
+        Registration,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="news",
+        verbose_name="inscription",
     )
     compte_rendu = models.ForeignKey(
-        CompteRendu, on_delete=models.CASCADE, null=True, blank=True, related_name="news"
+        CompteRendu,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="news",
+        verbose_name="compte-rendu",
     )
     pps = models.ForeignKey(
-        PPS, on_delete=models.CASCADE, null=True, blank=True, related_name="news"
+        PPS,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="news",
+        verbose_name="PPS",
     )
-    created_at = models.DateTimeField()
+    created_at = models.DateTimeField("créée le")
     # The patient's declared GP, copied by the database itself (triggers of migration
     # rcp 0002: set on insert, rewritten when the patient's GP changes, whatever writes
     # it), so a GP's feed is read in order from one index instead of joining the
     # patients and sorting all their lines. Never written by the application.
-    gp_rpps = models.CharField(max_length=11, null=True, editable=False)
+    gp_rpps = models.CharField("RPPS du médecin traitant", max_length=11, null=True, editable=False)
 
     class Meta:
         verbose_name = "actualité"
