@@ -722,6 +722,19 @@ def test_a_renamed_executable_is_refused_by_the_page(client, world, registration
     assert not Document.objects.exists()
 
 
+def test_a_refused_upload_is_told_at_its_field_with_the_title_kept(client, world, registration):
+    login(client, world.registrar)
+    url = reverse("rcp:document-upload", args=[registration.pk])
+    page = client.post(
+        url, {"title": "Scanner thoracique", "file": SimpleUploadedFile("x.pdf", ELF)}
+    )
+    assert page.status_code == 200  # (was a redirect: the title lost, the field not named)
+    form = BeautifulSoup(page.content, "html.parser")
+    assert form.select_one("input[name=title]")["value"] == "Scanner thoracique"
+    assert form.select_one("input[name=file]")["aria-invalid"] == "true"
+    assert "Type de fichier refusé" in form.select_one("#id_file_error").get_text()
+
+
 def test_an_oversized_upload_is_refused_with_a_clear_message(client, world, registration, settings):
     settings.DOCUMENT_MAX_BYTES = 2048
     login(client, world.registrar)

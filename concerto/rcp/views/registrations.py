@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -64,6 +66,18 @@ def register(request: HttpRequest, patient_pk: int) -> HttpResponse:
 @require_GET
 def registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     registration = clinical_registration(request, pk, action="registration.view")
+    return _registration_page(request, registration)
+
+
+def _registration_page(
+    request: HttpRequest,
+    registration: Any,
+    *,
+    document_form: DocumentForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """The file's page, its read traced; ``document_form``: a refused upload, shown
+    again at its fields with the title typed."""
     board = registration.session.board
     record_access(
         request,
@@ -83,12 +97,13 @@ def registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "contribution": getattr(registration, "gp_contribution", None),
             "compte_rendus": compte_rendus,
             "frozen": any(cr.is_validated for cr in compte_rendus),
-            "document_form": DocumentForm(),
+            "document_form": document_form or DocumentForm(),
             "move_form": MoveRegistrationForm(registration=registration),
             "can_decide": policy.can_decide(request.user, board),
             "is_member": policy.can_take_part(request.user, board),
             "max_size": uploads.human_size(_max_bytes()),
         },
+        status=status,
     )
 
 
@@ -236,9 +251,9 @@ def document_upload(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Document ajouté.")
             return redirect("rcp:registration", pk=registration.pk)
-    for errors in form.errors.values():
-        messages.error(request, " ".join(str(e) for e in errors))
-    return redirect("rcp:registration", pk=registration.pk)
+    # The page again, the errors at their fields and the title kept (a redirect lost
+    # both, and the message did not say which field).
+    return _registration_page(request, registration, document_form=form)
 
 
 @login_required
