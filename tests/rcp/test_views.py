@@ -138,9 +138,12 @@ def test_withdrawing_my_consent_switches_the_notification_off(client, world):
 @pytest.mark.parametrize("link", ["http://visio.exemple.test/", "ftp://visio.exemple.test/"])
 def test_a_webconference_link_is_https(client, world, link):
     url = reverse("rcp:board-webconference", args=[world.board.pk])
-    login(client, world.secretary).post(url, {"url": link, "code": "1"})
+    page = login(client, world.secretary).post(url, {"url": link, "code": "1"})
     world.board.refresh_from_db()
     assert world.board.webconference_url != link  # (was saved: "https attendue" said otherwise)
+    # Shown again as typed, the error at its field (not the saved link, as if taken).
+    field = BeautifulSoup(page.content, "html.parser").select_one("input[name=url]")
+    assert page.status_code == 200 and field["value"] == link and field["aria-invalid"] == "true"
 
 
 def test_the_secretary_is_not_offered_the_participants_actions(client, world, registration, frozen):

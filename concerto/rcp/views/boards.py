@@ -96,7 +96,13 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def board_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    board = member_board(request, pk)
+    return _board_page(request, member_board(request, pk))
+
+
+def _board_page(
+    request: HttpRequest, board: Board, webconference_form: WebconferenceForm | None = None
+) -> HttpResponse:
+    """The board's page; ``webconference_form``: a refused link, shown again as typed."""
     user: Any = request.user
     memberships = board.memberships.select_related("user").order_by("role", "user__last_name")
     consents = NotificationConsent.objects.filter(board=board).select_related("user", "recorded_by")
@@ -114,7 +120,8 @@ def board_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "my_consent": my_consent,
             "manage": manage,
             "missing": actions.members_without_consent(board),
-            "webconference_form": WebconferenceForm(
+            "webconference_form": webconference_form
+            or WebconferenceForm(
                 initial={"url": board.webconference_url, "code": board.webconference_code}
             ),
             "upcoming": board.sessions.filter(
@@ -137,9 +144,10 @@ def board_webconference(request: HttpRequest, pk: int) -> HttpResponse:
             code=form.cleaned_data["code"],
         )
         messages.success(request, "Webconférence enregistrée.")
-    else:
-        messages.error(request, "Lien de webconférence invalide (adresse https://… attendue).")
-    return redirect("rcp:board", pk=board.pk)
+        return redirect("rcp:board", pk=board.pk)
+    # The page again with what was typed and the error at its field: a redirect showed
+    # the saved link, as if the new one had been taken.
+    return _board_page(request, board, webconference_form=form)
 
 
 @login_required
