@@ -225,3 +225,10 @@ def test_every_field_is_labelled_in_french():
         and field.verbose_name == field.name.replace("_", " ")
     ]
     assert english == []
+
+
+def test_back_office_titles_give_paris_time():
+    from concerto.audit.models import AuditEvent
+
+    event = AuditEvent(at=dt.datetime(2026, 11, 28, 23, 30, tzinfo=dt.UTC), actor="x", action="y")
+    assert str(event).startswith("29/11/2026 00:30")  # (was "2026-11-28 23:30", UTC)

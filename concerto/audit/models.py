@@ -8,6 +8,7 @@ DELETE except the retention purge (see migration 0002).
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class AuditEvent(models.Model):
@@ -42,4 +43,4 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         target = f"{self.object_type}#{self.object_id}"
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {target}"
+        return f"{timezone.localtime(self.at):%d/%m/%Y %H:%M} {self.actor} {self.action} {target}"

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from concerto.lib.identifiers import CIM10_SQL_RE
 from concerto.lib.validators import validate_cim10
@@ -165,7 +166,8 @@ class NotificationConsent(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.user} : {'accord' if self.agreed else 'retrait'} le {self.at:%d/%m/%Y}"
+        day = timezone.localtime(self.at)
+        return f"{self.user} : {'accord' if self.agreed else 'retrait'} le {day:%d/%m/%Y}"
 
 
 class Session(models.Model):
@@ -463,7 +465,7 @@ class PPS(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"PPS {self.patient} ({self.created_at:%d/%m/%Y})"
+        return f"PPS {self.patient} ({timezone.localtime(self.created_at):%d/%m/%Y})"
 
 
 class NewsItem(models.Model):
