@@ -129,3 +129,12 @@ def test_the_duplicate_warning_is_traced_as_a_search_hit(client, two_boards):
     assert AuditEvent.objects.filter(
         action="patient.duplicate_hit", patient_id=patient.pk, actor_id=a.registrar.pk
     ).exists()
+
+
+def test_a_refused_reading_of_the_trail_is_traced_as_refused(client):
+    staff = user(is_staff=True)
+    client.force_login(staff)
+    assert client.get("/admin/audit/auditevent/").status_code == 403
+    assert client.get("/admin/audit/auditevent/999999/change/").status_code in (302, 403)
+    outcomes = set(AuditEvent.objects.filter(actor_id=staff.pk).values_list("outcome", flat=True))
+    assert outcomes == {"denied"}  # (was "ok")

@@ -73,7 +73,11 @@ class SessionTimeoutMiddleware:
             if expired:
                 id_token = request.session.get(ID_TOKEN_KEY)
                 logout(request)
-                posted = request.method not in ("GET", "HEAD")
+                # A form posted to a page (not a login or a logout, whose own answer
+                # stands): lost, and said so.
+                posted = request.method not in ("GET", "HEAD") and not request.path.startswith(
+                    _ACCOUNT_PATHS
+                )
                 messages.info(
                     request,
                     "Votre session a expiré : reconnectez-vous."
@@ -104,6 +108,10 @@ class SessionTimeoutMiddleware:
             page["Allow"] = response.get("Allow", "")
             return page
         return response
+
+
+# Login and logout addresses (/connexion/…, /deconnexion/): their POST is no form to lose.
+_ACCOUNT_PATHS = ("/connexion/", "/deconnexion/")
 
 
 def _form_page(request: HttpRequest) -> str:

@@ -32,13 +32,23 @@ class AuditEventAdmin(ReadOnlyAdmin):
             action="audit.admin_list",
             patient_id=None,
             details={"query": {k: v[:40] for k, v in request.GET.items()}},
+            outcome=_outcome(self.has_view_permission(request)),
         )
         return super().changelist_view(request, extra_context)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
     ) -> Any:
+        event = self.get_object(request, object_id)
         record_access(
-            request, action="audit.admin_view", patient_id=None, details={"event": object_id[:20]}
+            request,
+            action="audit.admin_view",
+            patient_id=None,
+            details={"event": object_id[:20]},
+            outcome=_outcome(event is not None and self.has_view_permission(request, event)),
         )
         return super().change_view(request, object_id, form_url, extra_context)
+
+
+def _outcome(allowed: bool) -> str:
+    return AuditEvent.Outcome.OK if allowed else AuditEvent.Outcome.DENIED

@@ -108,6 +108,29 @@ class PatientForm(forms.ModelForm):
         value = (self.cleaned_data.get("ins_number") or "").strip().upper()
         return value or None
 
+    def _trait(self, name: str) -> str:
+        """A name as it will be stored (identity_trait), checked as stored: "Œ" makes two
+        letters, a lone accent none."""
+        value = identity_trait(self.cleaned_data.get(name) or "")
+        limit = getattr(Patient._meta.get_field(name), "max_length", None) or 0
+        if len(value) > limit:
+            raise forms.ValidationError(f"{limit} caractères au plus (sans accents, Œ → OE).")
+        if self.fields[name].required and not value:
+            raise forms.ValidationError("Ce champ est obligatoire.")
+        return value
+
+    def clean_birth_name(self) -> str:
+        return self._trait("birth_name")
+
+    def clean_first_names(self) -> str:
+        return self._trait("first_names")
+
+    def clean_used_name(self) -> str:
+        return self._trait("used_name")
+
+    def clean_used_first_name(self) -> str:
+        return self._trait("used_first_name")
+
     def clean_birth_date(self) -> dt.date:
         value: dt.date = self.cleaned_data["birth_date"]
         if value > timezone.localdate():
@@ -180,9 +203,18 @@ class PatientForm(forms.ModelForm):
         if not (data.get("birth_name") and data.get("first_names") and data.get("birth_date")):
             return Patient.objects.none()
         first = identity_trait(data["first_names"]).split(" ")[0]
-        return Patient.objects.filter(
-            birth_name=identity_trait(data["birth_name"]), birth_date=data["birth_date"]
-        ).filter(Q(first_names=first) | Q(first_names__startswith=f"{first} "))
+        # (rows saved before names were stored as traits keep their accents: compared
+        # without them, in Python, among the few born that day)
+        born = Patient.objects.filter(birth_date=data["birth_date"]).only(
+            "pk", "birth_name", "first_names"
+        )
+        same = [
+            p.pk
+            for p in born[:500]
+            if identity_trait(p.birth_name) == data["birth_name"]
+            and identity_trait(p.first_names).split(" ")[0] == first
+        ]
+        return Patient.objects.filter(pk__in=same)
 
     def action_kwargs(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}

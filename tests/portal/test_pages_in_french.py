@@ -54,3 +54,15 @@ def test_a_form_sent_after_the_session_expired_leads_back_to_its_page(
     assert response["Location"] == f"/connexion/?next={page}"
     assert "n&#x27;a pas été enregistré" in shown
     assert not GPContribution.objects.exists()
+
+
+def test_logging_out_after_the_time_out_is_no_lost_form(portal_world: PortalWorld) -> None:
+    client = Client()
+    with time_machine.travel(dt.datetime(2026, 11, 27, 8, 0, tzinfo=dt.UTC), tick=False) as t:
+        client.force_login(portal_world.gps[0].user)
+        client.get("/portail/")
+        t.shift(dt.timedelta(minutes=31))
+        response = client.post(
+            reverse("logout"), HTTP_REFERER="http://testserver/portail/", follow=True
+        )
+    assert "n&#x27;a pas été enregistré" not in response.content.decode()

@@ -351,6 +351,35 @@ def test_an_identity_typed_twice_asks_for_confirmation(client, world):
     assert Patient.objects.count() == 2
 
 
+def test_an_identity_saved_with_accents_before_is_still_a_duplicate(client, world):
+    Patient.objects.create(  # (a row from before names were stored as traits)
+        birth_name="LEFÈVRE",
+        first_names="ZOÉ",
+        sex="F",
+        birth_date=dt.date(1950, 1, 31),
+        birth_place_code="86194",
+    )
+    login(client, world.registrar)
+    data = _identity(
+        birth_name="Lefèvre", first_names="Zoé", ins_number="", ins_oid="", identity_status="PROV"
+    )
+    again = client.post(reverse("rcp:patient-create"), data)
+    assert again.status_code == 200 and "existe déjà" in again.content.decode()
+    assert Patient.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("Lœuvre" + "a" * 94, "100 caractères au plus"), ("\u0301", "obligatoire")],
+)
+def test_a_name_is_checked_as_it_will_be_stored(client, world, name, message):
+    login(client, world.registrar)
+    data = _identity(birth_name=name, ins_number="", ins_oid="", identity_status="PROV")
+    page = client.post(reverse("rcp:patient-create"), data)  # (was a 500)
+    assert page.status_code == 200 and message in page.content.decode()
+    assert not Patient.objects.exists()
+
+
 def test_a_patient_not_found_by_search_is_not_reachable(client, world, registration):
     login(client, user(is_registrar=True))
     url = reverse("rcp:register", kwargs={"patient_pk": registration.patient_id})
