@@ -138,3 +138,16 @@ def test_a_refused_reading_of_the_trail_is_traced_as_refused(client):
     assert client.get("/admin/audit/auditevent/999999/change/").status_code in (302, 403)
     outcomes = set(AuditEvent.objects.filter(actor_id=staff.pk).values_list("outcome", flat=True))
     assert outcomes == {"denied"}  # (was "ok")
+
+
+def test_admin_lookups_follow_the_declared_filters_and_dates(rf, monkeypatch):
+    from django.contrib import admin as django_admin
+
+    from concerto.rcp.models import PPS
+
+    request = rf.get("/admin/rcp/pps/")
+    request.user = user(is_staff=True, is_superuser=True)
+    pps_admin = django_admin.site._registry[PPS]
+    monkeypatch.setattr(pps_admin, "date_hierarchy", "created_at")
+    assert pps_admin.lookup_allowed("created_at__year", "2026", request)  # (was refused)
+    assert not pps_admin.lookup_allowed("patient__birth_name__startswith", "X", request)

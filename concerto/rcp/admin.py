@@ -370,10 +370,12 @@ class PatientDataAdmin(ReadOnlyAdmin):
         # Only the declared filters: a name or a birth date typed into the URL
         # (?birth_name__startswith=…) would list patients by identity, and leave it in the
         # logs and the browser's history.
-        declared = {
-            str(f if isinstance(f, str) else f[0]).split("__")[0]  # type: ignore[index]
-            for f in self.list_filter
-        }
+        declared = {str(self.date_hierarchy or "").split("__")[0]} - {""}
+        for item in self.list_filter:
+            if isinstance(item, str | tuple | list):  # a field, or (field, filter class)
+                declared.add(str(item if isinstance(item, str) else item[0]).split("__")[0])
+            else:  # a filter class: its own parameter
+                declared.add(str(getattr(item, "parameter_name", "")))
         return lookup.split("__")[0] in declared and super().lookup_allowed(lookup, value, request)
 
     def _refused(self, request: HttpRequest, view: str, patient_id: int | None) -> None:
