@@ -107,7 +107,9 @@ def _news_page(
 
 
 @functools.lru_cache(maxsize=64)
-def _patient_filter(user_id: int, rows: tuple[tuple[Any, ...], ...]) -> tuple[dict[int, str], str]:
+def _patient_filter(
+    user_id: int, rows: tuple[tuple[Any, ...], ...]
+) -> tuple[dict[int, str], str, str]:
     """The GP's patients labelled, and the filter's options (none selected), from their
     rows: the same every time until a patient joins, leaves or is renamed, so kept (by
     user and rows, in this process) rather than remade, a label and a keyed hash each,
@@ -120,11 +122,12 @@ def _patient_filter(user_id: int, rows: tuple[tuple[Any, ...], ...]) -> tuple[di
         f'<option value="{tokens.token(pk)}">{html_escape(label)}</option>'
         for pk, label in labels.items()
     )
-    return labels, options
+    # Which list this is (the trail records the filter once per session and list).
+    digest = hashlib.sha256(repr(sorted(labels.items())).encode()).hexdigest()
+    return labels, options, digest
 
 
 _FILTER_TRACED = "concerto_portal_filter_traced"
-_FILTER_DIGEST = hashlib.sha256
 
 
 @login_required
@@ -133,7 +136,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
     # The GP's patients as plain rows (the filter lists them all: no model instance
     # each), labelled once for both the filter and the lines.
-    labels, options = _patient_filter(user.pk, tuple(policy.gp_patient_rows(user)))
+    labels, options, listed = _patient_filter(user.pk, tuple(policy.gp_patient_rows(user)))
     token = request.GET.get("patient", "")
     selected: int | None = None
     if token:
@@ -148,7 +151,6 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     # The filter names every patient of the GP: traced once per login session for each
     # list shown (again when a patient joins, leaves or is renamed); the lines below are
     # traced on every page.
-    listed = _FILTER_DIGEST(repr(sorted(labels.items())).encode()).hexdigest()
     if labels and request.session.get(_FILTER_TRACED) != listed:
         access.record_accesses(
             request, action="portal.patient_filter", patient_ids=list(labels), role=ROLE

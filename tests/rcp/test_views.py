@@ -272,6 +272,21 @@ def test_cancel_and_move_through_the_session_page(client, world, session):
     assert AuditEvent.objects.filter(action="session.cancel", actor_id=world.secretary.pk).exists()
 
 
+def test_a_refused_move_is_told_at_its_field_with_the_date_kept(client, world, session):
+    login(client, world.secretary)
+    page = client.post(
+        reverse("rcp:session-move", args=[session.pk]),
+        {"move-date": "2026-02-01", "move-time": "16:00"},  # in the past
+    )
+    assert page.status_code == 200  # (was a redirect: the date typed lost)
+    html = BeautifulSoup(page.content, "html.parser")
+    assert html.select_one("details.actions").has_attr("open")
+    assert html.select_one("input[name=move-date]")["value"] == "2026-02-01"
+    assert "dans le futur" in html.get_text()
+    session.refresh_from_db()
+    assert session.date == SESSION_DAY
+
+
 def test_session_page_shows_files_contribution_and_notification_status(
     client, world, registration, document, outsider
 ):

@@ -285,7 +285,14 @@ def board_sessions(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The session's files: pre-fiche, documents, GP contribution, notification status."""
-    session = member_session(request, pk)
+    return _session_page(request, member_session(request, pk))
+
+
+def _session_page(
+    request: HttpRequest, session: Session, move_form: SessionForm | None = None
+) -> HttpResponse:
+    """The session's page, each file shown traced; ``move_form``: a refused move, shown
+    again as typed with its errors."""
     # The files are the board members'; an administrator who manages the board without
     # being a member sees the session and its management forms only (ADR 0007).
     members_only = policy.can_take_part(request.user, session.board)
@@ -330,9 +337,8 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "withdrawn": withdrawn,
             "manage": policy.can_manage_board(request.user, session.board),
             "is_future": session.starts_at > clock.now(),
-            "move_form": SessionForm(
-                prefix="move", initial={"date": session.date, "time": session.time}
-            ),
+            "move_form": move_form
+            or SessionForm(prefix="move", initial={"date": session.date, "time": session.time}),
         },
     )
 
@@ -352,10 +358,8 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def session_move(request: HttpRequest, pk: int) -> HttpResponse:
     session = managed_session(request, pk, action="session.move")
     form = SessionForm(request.POST, prefix="move")
-    if not form.is_valid():
-        for error in form.errors.values():
-            messages.error(request, " ".join(str(e) for e in error))
-        return redirect("rcp:session", pk=session.pk)
+    if not form.is_valid():  # the page again, the date typed and its error at the field
+        return _session_page(request, session, move_form=form)
     try:
         actions.move_session(
             by=request.user,
