@@ -34,3 +34,25 @@ def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-unty
                 )
             connection.close()  # (the setting applies to the connections opened next)
     yield
+
+
+@pytest.fixture
+def two_boards():  # type: ignore[no-untyped-def]
+    """Two boards in two territories, a patient registered to the second; the first's
+    secretary is staff with every model permission of the rcp and patients apps, as in
+    the demo region."""
+    import datetime as dt
+
+    from django.contrib.auth.models import Permission
+
+    from tests.builders import World, at, paris
+
+    with at(paris(2026, 3, 2, 9)):
+        a, b = World(), World()
+        registration = b.register(b.session(dt.date(2026, 3, 17)), b.patient())
+    a.secretary.is_staff = True
+    a.secretary.save()
+    a.secretary.user_permissions.set(
+        Permission.objects.filter(content_type__app_label__in=["rcp", "patients"])
+    )
+    return a, b, registration

@@ -4,28 +4,13 @@ no patient data; patient data there is read-only, for superusers, and traced."""
 import datetime as dt
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from concerto.audit.models import AuditEvent
 from concerto.notifications.models import Notification
 from concerto.rcp.models import Board, BoardMembership, NewsItem, Session
-from tests.builders import World, at, paris, user
+from tests.builders import at, paris, user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def two_boards():
-    with at(paris(2026, 3, 2, 9)):
-        a, b = World(), World()
-        registration = b.register(b.session(dt.date(2026, 3, 17)), b.patient())
-    a.secretary.is_staff = True
-    a.secretary.save()
-    # As in the demo region: every model permission of the rcp and patients apps.
-    a.secretary.user_permissions.set(
-        Permission.objects.filter(content_type__app_label__in=["rcp", "patients"])
-    )
-    return a, b, registration
 
 
 def test_secretary_sees_only_their_boards_and_no_patient_data(client, two_boards):

@@ -5,7 +5,6 @@ back office's refusals and history, the trail's own reading, the duplicate warni
 import datetime as dt
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from concerto.audit.models import AuditEvent
@@ -14,19 +13,6 @@ from tests import builders
 from tests.builders import World, at, paris, user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def two_boards():
-    with at(paris(2026, 3, 2, 9)):
-        a, b = World(), World()
-        registration = b.register(b.session(dt.date(2026, 3, 17)), b.patient())
-    a.secretary.is_staff = True
-    a.secretary.save()
-    a.secretary.user_permissions.set(
-        Permission.objects.filter(content_type__app_label__in=["rcp", "patients"])
-    )
-    return a, b, registration
 
 
 def test_the_gp_patient_filter_is_traced_for_every_patient_it_names(client):

@@ -17,7 +17,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from concerto.patients.models import IDENTITY_FIELDS, Patient
-from concerto.rcp.models import Board, BoardMembership, Registration
+from concerto.rcp.models import Board, BoardMembership, Registration, Territory
 
 
 class Role:
@@ -118,6 +118,36 @@ def can_take_part(user: Any, board: Board) -> bool:
     if not _authenticated(user):
         return False
     return board.memberships.filter(user=user).exists()
+
+
+def can_open_board(user: Any, board: Board) -> bool:
+    """A board's own pages and its sessions' (files shown to members only): its members
+    and those who manage it."""
+    return can_take_part(user, board) or can_manage_board(user, board)
+
+
+def is_regional_admin(user: Any) -> bool:
+    return _authenticated(user) and bool(user.is_superuser or user.is_regional_admin)
+
+
+def administered_territories(user: Any) -> QuerySet[Territory]:
+    """The territories ``user`` administers (a regional administrator: all of them)."""
+    if is_regional_admin(user):
+        return Territory.objects.all()
+    if not _authenticated(user):
+        return Territory.objects.none()
+    return user.admin_territories.all()  # type: ignore[no-any-return]
+
+
+def board_territories(user: Any) -> QuerySet[Territory]:
+    """Where ``user`` may create a board: the territories they administer, and those of
+    the boards they organise."""
+    if is_regional_admin(user):
+        return Territory.objects.all()
+    return Territory.objects.filter(
+        Q(pk__in=administered_territories(user).values("pk"))
+        | Q(pk__in=managed_boards(user).values("territory_id"))
+    )
 
 
 def can_decide(user: Any, board: Board) -> bool:

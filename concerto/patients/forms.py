@@ -164,11 +164,7 @@ class PatientForm(forms.ModelForm):
                 "ins_number",
                 "Une identité récupérée ou qualifiée a un matricule INS (téléservice INSi).",
             )
-        self.same_traits = (
-            []
-            if data.get("not_a_duplicate")
-            else list(self._same_traits(data).values_list("pk", flat=True)[:20])
-        )
+        self.same_traits = [] if data.get("not_a_duplicate") else self._same_traits(data)[:20]
         if self.same_traits:
             self.add_error(
                 None,
@@ -197,24 +193,23 @@ class PatientForm(forms.ModelForm):
     same_traits: list[int] = []  # the patients it may duplicate (their existence is told)
 
     @staticmethod
-    def _same_traits(data: dict[str, Any]) -> Any:
+    def _same_traits(data: dict[str, Any]) -> list[int]:
         """Patients with the same birth name, first birth first name and birth date (an
         identity typed twice: one patient would then have two files)."""
         if not (data.get("birth_name") and data.get("first_names") and data.get("birth_date")):
-            return Patient.objects.none()
+            return []
         first = identity_trait(data["first_names"]).split(" ")[0]
         # (rows saved before names were stored as traits keep their accents: compared
         # without them, in Python, among the few born that day)
         born = Patient.objects.filter(birth_date=data["birth_date"]).only(
             "pk", "birth_name", "first_names"
         )
-        same = [
+        return [
             p.pk
             for p in born[:500]
             if identity_trait(p.birth_name) == data["birth_name"]
             and identity_trait(p.first_names).split(" ")[0] == first
         ]
-        return Patient.objects.filter(pk__in=same)
 
     def action_kwargs(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}

@@ -38,9 +38,7 @@ def member_board(request: HttpRequest, pk: int) -> Board:
     """A board's own pages (members, calendar, settings: no patient data): its members
     and those who manage it."""
     board = Board.objects.select_related("territory").filter(pk=pk).first()
-    if board is None or not (
-        policy.can_take_part(request.user, board) or policy.can_manage_board(request.user, board)
-    ):
+    if board is None or not policy.can_open_board(request.user, board):
         raise Http404("Introuvable")
     return board
 
@@ -49,10 +47,7 @@ def member_session(request: HttpRequest, pk: int, *, action: str = "session.view
     """A session of a board the user is a member of or manages (its page lists the
     files to members only); a refusal is traced."""
     session = Session.objects.select_related("board__territory").filter(pk=pk).first()
-    if session is None or not (
-        policy.can_take_part(request.user, session.board)
-        or policy.can_manage_board(request.user, session.board)
-    ):
+    if session is None or not policy.can_open_board(request.user, session.board):
         raise deny(request, action=action, obj=session)
     return session
 

@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from concerto.accounts import policy
@@ -45,16 +45,6 @@ class AuditedAdmin(TracedSaveAdmin):
         return False
 
 
-def _is_regional(user: Any) -> bool:
-    return bool(user.is_active and (user.is_superuser or user.is_regional_admin))
-
-
-def _administered_territories(user: Any) -> QuerySet[Territory]:
-    if _is_regional(user):
-        return Territory.objects.all()
-    return user.admin_territories.all()  # type: ignore[no-any-return]
-
-
 @admin.register(Territory)
 class TerritoryAdmin(AuditedAdmin):
     """Territories are the administrators' (SPEC §1): a territory administrator changes
@@ -68,21 +58,21 @@ class TerritoryAdmin(AuditedAdmin):
         return (
             super()
             .get_queryset(request)
-            .filter(pk__in=_administered_territories(request.user).values("pk"))
+            .filter(pk__in=policy.administered_territories(request.user).values("pk"))
         )
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return _administered_territories(request.user).exists()
+        return policy.administered_territories(request.user).exists()
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_change_permission(request, obj)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        territories = _administered_territories(request.user)
+        territories = policy.administered_territories(request.user)
         return territories.filter(pk=obj.pk).exists() if obj else territories.exists()
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return _is_regional(request.user)
+        return policy.is_regional_admin(request.user)
 
 
 class BoardInline(admin.TabularInline):
@@ -145,7 +135,7 @@ class ManagedBoardsAdmin(AuditedAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and request.user.is_staff) and (
             policy.managed_boards(request.user).exists()
-            or _board_territories(request.user).exists()
+            or policy.board_territories(request.user).exists()
         )
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -159,17 +149,6 @@ class ManagedBoardsAdmin(AuditedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return self.has_module_permission(request)
-
-
-def _board_territories(user: Any) -> QuerySet[Territory]:
-    """Where ``user`` may create a board: the territories they administer, and those of
-    the boards they organise."""
-    if _is_regional(user):
-        return Territory.objects.all()
-    return Territory.objects.filter(
-        Q(pk__in=user.admin_territories.values("pk"))
-        | Q(pk__in=policy.managed_boards(user).values("territory_id"))
-    )
 
 
 @admin.register(Board)
@@ -194,13 +173,13 @@ class BoardAdmin(ManagedBoardsAdmin):
         # A board's territory decides who administers its patients and its holiday
         # calendar: moved only by a regional administrator.
         fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and not _is_regional(request.user):
+        if obj is not None and not policy.is_regional_admin(request.user):
             fields.append("territory")
         return fields
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "territory":
-            kwargs["queryset"] = _board_territories(request.user)
+            kwargs["queryset"] = policy.board_territories(request.user)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:

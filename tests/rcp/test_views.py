@@ -510,9 +510,7 @@ def test_a_consistent_ins_is_accepted_and_a_concurrent_duplicate_is_a_form_error
     # Another registrar's save of the same INS landing between the check and the INSERT:
     # the database's unique constraint refuses it, and the form says so (was a 500).
     monkeypatch.setattr(Patient, "validate_unique", lambda self, exclude=None: None)
-    monkeypatch.setattr(
-        PatientForm, "_same_traits", staticmethod(lambda data: Patient.objects.none())
-    )
+    monkeypatch.setattr(PatientForm, "_same_traits", staticmethod(lambda data: []))
     response = client.post(reverse("rcp:patient-create"), _identity())
     assert response.status_code == 200
     assert "vient d&#x27;être enregistré" in response.content.decode()

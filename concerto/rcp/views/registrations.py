@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,7 +21,7 @@ from concerto.patients.views import reachable_patient
 from concerto.rcp import actions, cim10, uploads
 from concerto.rcp.access import clinical_registration, deny, role_of
 from concerto.rcp.forms import DocumentForm, MoveRegistrationForm, PreficheForm, RegistrationForm
-from concerto.rcp.models import Document
+from concerto.rcp.models import Document, Registration
 from concerto.rcp.views.outcome import act, refusal_text
 
 
@@ -70,11 +68,7 @@ def registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _registration_page(
-    request: HttpRequest,
-    registration: Any,
-    *,
-    document_form: DocumentForm | None = None,
-    status: int = 200,
+    request: HttpRequest, registration: Registration, *, document_form: DocumentForm | None = None
 ) -> HttpResponse:
     """The file's page, its read traced; ``document_form``: a refused upload, shown
     again at its fields with the title typed."""
@@ -103,7 +97,6 @@ def _registration_page(
             "is_member": policy.can_take_part(request.user, board),
             "max_size": uploads.human_size(_max_bytes()),
         },
-        status=status,
     )
 
 
