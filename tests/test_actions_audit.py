@@ -168,3 +168,33 @@ def test_held_session_turns_the_upcoming_line_into_a_past_presentation():
     item = NewsItem.objects.get(registration=registration, kind="upcoming")
     assert item.text == "Présenté en Tumeurs rares neuroendocrines RENATEN le 13/09/2022"
     assert item.date == dt.date(2022, 9, 13)
+
+
+def test_actions_events_carry_the_actors_role():
+    """Who acted *as what*: the trail's role, on writes as on reads (SPEC §1)."""
+    world = World()
+    with at(paris(2026, 3, 2, 9)):
+        session = world.session(dt.date(2026, 3, 17))
+        patient = world.patient()
+        registration = world.register(session, patient)
+    participant = world.participants[0][0]
+    with at(paris(2026, 3, 3, 9)):
+        actions.save_gp_contribution(
+            by=participant,
+            registration=registration,
+            comment="Avis",
+            wants_to_join=False,
+            role="medecin_traitant",
+        )
+        actions.move_session(
+            by=world.secretary, session=session, date=dt.date(2026, 3, 24), time=dt.time(14)
+        )
+    roles = dict(AuditEvent.objects.values_list("action", "actor_role"))
+    assert roles["registration.create"] == "medecin_inscripteur"
+    assert roles["registration.complete_prefiche"] == "medecin_inscripteur"
+    assert roles["session.schedule"] == "organisateur"
+    assert roles["session.move"] == "organisateur"
+    assert roles["board.add_member"] == "organisateur"
+    # (a role the caller knows better is kept: the portal's GP)
+    assert roles["registration.gp_contribution"] == "medecin_traitant"
+    assert roles["patient.create"] == ""

@@ -162,6 +162,20 @@ def can_register_patients(user: Any) -> bool:
     return _authenticated(user) and bool(user.is_registrar)
 
 
+def role_of(user: Any, board: Board) -> str:
+    """The role in which ``user`` acts on ``board``'s files, for the access trail: their
+    membership first, then administrator (of its territory or the region), then
+    registrar."""
+    membership = board.memberships.filter(user=user).values_list("role", flat=True).first()
+    if membership == BoardMembership.Role.ORGANISER:
+        return Role.ORGANISER
+    if membership is not None:
+        return Role.PARTICIPANT
+    if can_manage_board(user, board):  # (not a member: an administrator)
+        return Role.ADMIN
+    return Role.REGISTRAR if getattr(user, "is_registrar", False) else ""
+
+
 def can_search_audit(user: Any) -> bool:
     """The access trail covers every territory: regional administrators only."""
     return _authenticated(user) and bool(user.is_regional_admin or user.is_superuser)

@@ -28,7 +28,9 @@ def create_patient(
     identity_status: str = Patient.IdentityStatus.PROVISIONAL,
     gp_name: str = "",
     gp_rpps: str | None = None,
+    role: str = "",
 ) -> Patient:
+    """``role``: the one in which ``by`` acts, for the trail."""
     patient = Patient(
         birth_name=identity_trait(birth_name),
         first_names=identity_trait(first_names),
@@ -45,13 +47,16 @@ def create_patient(
     )
     patient.full_clean()
     patient.save()
-    trail.record(by=by, action="patient.create", obj=patient, patient_id=patient.pk)
+    trail.record(by=by, action="patient.create", obj=patient, patient_id=patient.pk, role=role)
     return patient
 
 
 @transaction.atomic
-def declare_gp(*, by: Any, patient: Patient, gp_name: str, gp_rpps: str | None) -> Patient:
-    """Declare (or change) the patient's médecin traitant, by RPPS."""
+def declare_gp(
+    *, by: Any, patient: Patient, gp_name: str, gp_rpps: str | None, role: str = ""
+) -> Patient:
+    """Declare (or change) the patient's médecin traitant, by RPPS. ``role``: the one in
+    which ``by`` acts, for the trail."""
     before = patient.gp_rpps
     patient.gp_name = gp_name
     patient.gp_rpps = gp_rpps or None
@@ -62,6 +67,7 @@ def declare_gp(*, by: Any, patient: Patient, gp_name: str, gp_rpps: str | None) 
         action="patient.declare_gp",
         obj=patient,
         patient_id=patient.pk,
+        role=role,
         details={"previous_gp_rpps": before, "gp_rpps": patient.gp_rpps},
     )
     return patient

@@ -87,7 +87,9 @@ def create(request: HttpRequest) -> HttpResponse:
         )
     if valid:
         try:
-            patient = actions.create_patient(by=request.user, **form.action_kwargs())
+            patient = actions.create_patient(
+                by=request.user, role=policy.Role.REGISTRAR, **form.action_kwargs()
+            )
         except IntegrityError:  # the same INS saved meanwhile (two clicks, two registrars)
             form.add_error(
                 "ins_number",

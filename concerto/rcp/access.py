@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest
 from concerto.accounts import policy
 from concerto.audit.access import record_access
 from concerto.audit.models import AuditEvent
-from concerto.rcp.models import Board, BoardMembership, Registration, Session
+from concerto.rcp.models import Board, Registration, Session
 
 
 def deny(
@@ -88,17 +88,3 @@ def deciding_registration(request: HttpRequest, pk: int, *, action: str) -> Regi
     if not policy.can_decide(request.user, registration.session.board):
         raise deny(request, action=action, patient_id=registration.patient_id)
     return registration
-
-
-def role_of(user: Any, board: Board) -> str:
-    """The role in which ``user`` acts on ``board``'s files, for the access trail: their
-    membership first, then administrator (of its territory or the region), then
-    registrar."""
-    membership = board.memberships.filter(user=user).values_list("role", flat=True).first()
-    if membership == BoardMembership.Role.ORGANISER:
-        return policy.Role.ORGANISER
-    if membership is not None:
-        return policy.Role.PARTICIPANT
-    if policy.can_manage_board(user, board):  # (not a member: an administrator)
-        return policy.Role.ADMIN
-    return policy.Role.REGISTRAR if getattr(user, "is_registrar", False) else ""

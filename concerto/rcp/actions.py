@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from concerto.accounts import policy
 from concerto.audit import trail
 from concerto.lib import clock
 from concerto.lib.errors import ActionRefused
@@ -51,6 +52,13 @@ def _local_date(instant: dt.datetime) -> dt.date:
     return timezone.localtime(instant).date()
 
 
+def _trace(*, by: Any, board: Board, **event: Any) -> None:
+    """Write the action's audit event, with the role in which ``by`` acts on ``board``
+    (``policy.role_of``) unless the caller gives it."""
+    role = event.pop("role", "") or (policy.role_of(by, board) if by is not None else "")
+    trail.record(by=by, role=role, **event)
+
+
 # --- Boards ---------------------------------------------------------------------------
 
 
@@ -81,7 +89,7 @@ def create_board(
     )
     board.full_clean()
     board.save()
-    trail.record(by=by, action="board.create", obj=board)
+    _trace(board=board, by=by, action="board.create", obj=board)
     return board
 
 
@@ -91,7 +99,7 @@ def update_webconference(*, by: Any, board: Board, url: str, code: str) -> Board
     board.webconference_code = code
     board.full_clean()
     board.save(update_fields=["webconference_url", "webconference_code"])
-    trail.record(by=by, action="board.webconference", obj=board)
+    _trace(board=board, by=by, action="board.webconference", obj=board)
     return board
 
 
@@ -105,8 +113,12 @@ def add_member(
     if not created and membership.specialty != specialty:
         membership.specialty = specialty
         membership.save(update_fields=["specialty"])
-    trail.record(
-        by=by, action="board.add_member", obj=board, details={"user_id": user.pk, "role": role}
+    _trace(
+        board=board,
+        by=by,
+        action="board.add_member",
+        obj=board,
+        details={"user_id": user.pk, "role": role},
     )
     return membership
 
@@ -114,7 +126,8 @@ def add_member(
 def remove_member(*, by: Any, membership: BoardMembership) -> None:
     """End a membership (the member no longer sees the board's patients); traced."""
     BoardMembership.objects.filter(pk=membership.pk).delete()
-    trail.record(
+    _trace(
+        board=membership.board,
         by=by,
         action="board.remove_member",
         obj=membership.board,
@@ -158,7 +171,8 @@ def record_notification_consent(
     consent = NotificationConsent.objects.create(
         board=board, user=user, agreed=agreed, at=clock.now(), recorded_by=by
     )
-    trail.record(
+    _trace(
+        board=board,
         by=by,
         action="board.notification_consent",
         obj=board,
@@ -168,7 +182,8 @@ def record_notification_consent(
         board.notifications_enabled = False
         board.notifications_enabled_at = None
         board.save(update_fields=["notifications_enabled", "notifications_enabled_at"])
-        trail.record(
+        _trace(
+            board=board,
             by=by,
             action="board.notifications_disabled",
             obj=board,
@@ -191,7 +206,7 @@ def enable_notifications(*, by: Any, board: Board) -> Board:
         board.notifications_enabled = True
         board.notifications_enabled_at = clock.now()
         board.save(update_fields=["notifications_enabled", "notifications_enabled_at"])
-        trail.record(by=by, action="board.notifications_enabled", obj=board)
+        _trace(board=board, by=by, action="board.notifications_enabled", obj=board)
     return board
 
 
@@ -202,7 +217,7 @@ def disable_notifications(*, by: Any, board: Board) -> Board:
         board.notifications_enabled = False
         board.notifications_enabled_at = None
         board.save(update_fields=["notifications_enabled", "notifications_enabled_at"])
-        trail.record(by=by, action="board.notifications_disabled", obj=board)
+        _trace(board=board, by=by, action="board.notifications_disabled", obj=board)
     return board
 
 
@@ -215,7 +230,7 @@ def schedule_session(*, by: Any, board: Board, date: dt.date, time: dt.time) -> 
     session.starts_at = Session.local_start(date, time)
     session.full_clean(exclude=["starts_at"])
     session.save()
-    trail.record(by=by, action="session.schedule", obj=session)
+    _trace(board=board, by=by, action="session.schedule", obj=session)
     return session
 
 
@@ -263,7 +278,7 @@ def cancel_session(*, by: Any, session: Session) -> Session:
     session.cancelled_at = clock.now()
     session.save(update_fields=["status", "cancelled_at"])
     NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration__session=session).delete()
-    trail.record(by=by, action="session.cancel", obj=session)
+    _trace(board=session.board, by=by, action="session.cancel", obj=session)
     return session
 
 
@@ -286,7 +301,8 @@ def move_session(*, by: Any, session: Session, date: dt.date, time: dt.time) -> 
         item.date = date
         item.text = rules.upcoming_text(session.board.title, date)
         item.save(update_fields=["date", "text"])
-    trail.record(
+    _trace(
+        board=session.board,
         by=by,
         action="session.move",
         obj=session,
@@ -312,7 +328,7 @@ def mark_session_held(*, by: Any, session: Session) -> Session:
     NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration__session=session).update(
         text=rules.presented_text(session.board.title, session.date)
     )
-    trail.record(by=by, action="session.held", obj=session)
+    _trace(board=session.board, by=by, action="session.held", obj=session)
     return session
 
 
@@ -378,7 +394,13 @@ def register_patient(
     registration.full_clean(exclude=["session", "patient", "registered_by"])
     registration.save()
     _upsert_upcoming_news(registration)
-    trail.record(by=by, action="registration.create", obj=registration, patient_id=patient.pk)
+    _trace(
+        board=registration.session.board,
+        by=by,
+        action="registration.create",
+        obj=registration,
+        patient_id=patient.pk,
+    )
     return registration
 
 
@@ -439,7 +461,8 @@ def update_prefiche(
             )
     registration.full_clean(exclude=["session", "patient", "registered_by"])
     registration.save(update_fields=list(fields))
-    trail.record(
+    _trace(
+        board=registration.session.board,
         by=by,
         action="registration.update_prefiche",
         obj=registration,
@@ -470,7 +493,8 @@ def complete_prefiche(*, by: Any, registration: Registration) -> Registration:
     if registration.prefiche_completed_at is None:
         registration.prefiche_completed_at = clock.now()
         registration.save(update_fields=["prefiche_completed_at"])
-        trail.record(
+        _trace(
+            board=registration.session.board,
             by=by,
             action="registration.complete_prefiche",
             obj=registration,
@@ -490,8 +514,12 @@ def withdraw_registration(*, by: Any, registration: Registration) -> Registratio
     registration.withdrawn_at = clock.now()
     registration.save(update_fields=["status", "withdrawn_at"])
     NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration=registration).delete()
-    trail.record(
-        by=by, action="registration.withdraw", obj=registration, patient_id=registration.patient_id
+    _trace(
+        board=registration.session.board,
+        by=by,
+        action="registration.withdraw",
+        obj=registration,
+        patient_id=registration.patient_id,
     )
     return registration
 
@@ -519,7 +547,8 @@ def move_registration(*, by: Any, registration: Registration, session: Session) 
     contribution_moved = GPContribution.objects.filter(registration=old).update(registration=new)
     old.moved_to = new
     old.save(update_fields=["moved_to"])
-    trail.record(
+    _trace(
+        board=new.session.board,
         by=by,
         action="registration.move",
         obj=new,
@@ -580,7 +609,8 @@ def _record_document(
         uploaded_by=by,
         uploaded_at=clock.now(),
     )
-    trail.record(
+    _trace(
+        board=registration.session.board,
         by=by,
         action="document.upload",
         obj=document,
@@ -619,7 +649,8 @@ def save_gp_contribution(
         },
     )
     contribution.full_clean()
-    trail.record(
+    _trace(
+        board=registration.session.board,
         by=by,
         action="registration.gp_contribution",
         obj=contribution,
@@ -738,7 +769,8 @@ def validate_compte_rendu(
         compte_rendu=compte_rendu,
         created_at=now,
     )
-    trail.record(
+    _trace(
+        board=registration.session.board,
         by=by,
         action="compte_rendu.validate",
         obj=compte_rendu,
@@ -799,5 +831,11 @@ def generate_pps(
         pps=pps,
         created_at=now,
     )
-    trail.record(by=by, action="pps.generate", obj=pps, patient_id=registration.patient_id)
+    _trace(
+        board=registration.session.board,
+        by=by,
+        action="pps.generate",
+        obj=pps,
+        patient_id=registration.patient_id,
+    )
     return pps

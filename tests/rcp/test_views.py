@@ -507,6 +507,7 @@ def test_a_consistent_ins_is_accepted_and_a_concurrent_duplicate_is_a_form_error
     response = client.post(reverse("rcp:patient-create"), _identity(birth_place_code="2a004"))
     assert response.status_code == 302
     assert Patient.objects.get().birth_place_code == "2A004"  # (was refused in lower case)
+    assert AuditEvent.objects.get(action="patient.create").actor_role == "medecin_inscripteur"
     # Another registrar's save of the same INS landing between the check and the INSERT:
     # the database's unique constraint refuses it, and the form says so (was a 500).
     monkeypatch.setattr(Patient, "validate_unique", lambda self, exclude=None: None)
@@ -534,6 +535,7 @@ def test_the_declared_gp_is_changed_from_the_file(client, world, registration, o
     assert (patient.gp_rpps, patient.gp_name) == (new_gp.rpps, "Dr NOUVEAUMEDECIN Test")
     event = AuditEvent.objects.get(action="patient.declare_gp", outcome="ok")
     assert event.details["previous_gp_rpps"] == old_gp.rpps
+    assert event.actor_role == "medecin_inscripteur"  # (the trail says as what)
     # The portal follows: the new GP sees the patient's lines and pre-fiche, the old one no more.
     prefiche = reverse("portal:prefiche", args=[registration.pk])
     login(client, user(rpps=new_gp.rpps))

@@ -26,7 +26,6 @@ from concerto.rcp.access import (
     managed_session,
     member_board,
     member_session,
-    role_of,
 )
 from concerto.rcp.forms import RecurringSessionForm, SessionForm, WebconferenceForm
 from concerto.rcp.models import Board, NotificationConsent, Registration, Session
@@ -305,7 +304,7 @@ def _session_page(
         else []
     )
     statuses = statuses_for(registrations)
-    role = role_of(request.user, session.board)
+    role = policy.role_of(request.user, session.board)
     items = []
     for registration in registrations:
         record_access(

@@ -13,7 +13,7 @@ from concerto.audit.access import record_access
 from concerto.directory.models import Establishment
 from concerto.lib.errors import ActionRefused
 from concerto.rcp import actions, pdf, rules
-from concerto.rcp.access import deciding_registration, deny, role_of
+from concerto.rcp.access import deciding_registration, deny
 from concerto.rcp.forms import DecisionForm, PPSForm
 from concerto.rcp.models import PPS, BoardMembership, CompteRendu
 from concerto.rcp.views.outcome import refusal_text
@@ -31,7 +31,7 @@ def decision(request: HttpRequest, pk: int) -> HttpResponse:
         action="compte_rendu.edit_view",
         patient_id=registration.patient_id,
         obj=registration,
-        role=role_of(request.user, board),
+        role=policy.role_of(request.user, board),
     )
     latest = registration.compte_rendus.order_by("-version").first()
     initial: dict[str, object] = {"seen_version": latest.version if latest else 0}
@@ -114,7 +114,7 @@ def _compte_rendu(request: HttpRequest, pk: int, *, action: str) -> CompteRendu:
 
 def _role(request: HttpRequest, compte_rendu: CompteRendu) -> str:
     registration = compte_rendu.registration
-    return role_of(request.user, registration.session.board) or (
+    return policy.role_of(request.user, registration.session.board) or (
         policy.Role.GP if policy.is_gp_of(request.user, registration.patient) else ""
     )
 
@@ -209,7 +209,7 @@ def pps_create(request: HttpRequest, pk: int) -> HttpResponse:
         action="pps.create_view",
         patient_id=registration.patient_id,
         obj=compte_rendu,
-        role=role_of(request.user, board),
+        role=policy.role_of(request.user, board),
     )
     return render(
         request,

@@ -19,7 +19,7 @@ from concerto.patients.forms import DeclaredGPForm
 from concerto.patients.models import Patient
 from concerto.patients.views import reachable_patient
 from concerto.rcp import actions, cim10, uploads
-from concerto.rcp.access import clinical_registration, deny, role_of
+from concerto.rcp.access import clinical_registration, deny
 from concerto.rcp.forms import DocumentForm, MoveRegistrationForm, PreficheForm, RegistrationForm
 from concerto.rcp.models import Document, Registration
 from concerto.rcp.views.outcome import act, refusal_text
@@ -78,7 +78,7 @@ def _registration_page(
         action="registration.view",
         patient_id=registration.patient_id,
         obj=registration,
-        role=role_of(request.user, board),
+        role=policy.role_of(request.user, board),
     )
     compte_rendus = list(registration.compte_rendus.all())
     return render(
@@ -113,7 +113,7 @@ def prefiche_edit(request: HttpRequest, pk: int) -> HttpResponse:
         action="registration.edit_view",
         patient_id=registration.patient_id,
         obj=registration,
-        role=role_of(request.user, registration.session.board),
+        role=policy.role_of(request.user, registration.session.board),
     )
     form = PreficheForm(request.POST or None, instance=registration)
     form.track_changes()  # only what this user changed is written (two editors at once)
@@ -200,7 +200,7 @@ def declared_gp(request: HttpRequest, pk: int) -> HttpResponse:
         action="patient.declare_gp_view",
         patient_id=patient.pk,
         obj=patient,
-        role=role_of(request.user, registration.session.board),
+        role=policy.role_of(request.user, registration.session.board),
     )
     form = DeclaredGPForm(request.POST or None, instance=patient)
     if request.method == "POST" and form.is_valid():
@@ -210,6 +210,7 @@ def declared_gp(request: HttpRequest, pk: int) -> HttpResponse:
             patient=Patient.objects.get(pk=patient.pk),
             gp_name=data["gp_name"] or "",
             gp_rpps=data["gp_rpps"],
+            role=policy.role_of(request.user, registration.session.board),
         )
         messages.success(
             request,
@@ -270,7 +271,7 @@ def document_download(request: HttpRequest, pk: int) -> FileResponse:
     role = (
         policy.Role.GP
         if policy.is_gp_of(request.user, registration.patient)
-        else role_of(request.user, registration.session.board)
+        else policy.role_of(request.user, registration.session.board)
     )
     try:
         handle = uploads.path_of(document.stored_name).open("rb")
