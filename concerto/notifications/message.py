@@ -74,8 +74,8 @@ def _bodies(content: Content) -> tuple[str, str]:
     lines = [
         "Bonjour Docteur,",
         "",
-        "Votre patient(e) est inscrit(e) à une réunion de concertation pluridisciplinaire"
-        " (RCP) dont vous êtes le médecin traitant déclaré.",
+        "Un(e) patient(e) dont vous êtes le médecin traitant déclaré est inscrit(e) à une"
+        " réunion de concertation pluridisciplinaire (RCP).",
         "",
         f"Patient : {content.patient_identity}",
         f"RCP : {content.board_title}",
@@ -116,8 +116,8 @@ def _bodies(content: Content) -> tuple[str, str]:
         '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8">'
         f"<title>{escape(SUBJECT)}</title></head><body>"
         "<p>Bonjour Docteur,</p>"
-        "<p>Votre patient(e) est inscrit(e) à une réunion de concertation"
-        " pluridisciplinaire (RCP) dont vous êtes le médecin traitant déclaré.</p>"
+        "<p>Un(e) patient(e) dont vous êtes le médecin traitant déclaré est inscrit(e) à une"
+        " réunion de concertation pluridisciplinaire (RCP).</p>"
         "<table><tbody>"
         f'<tr><th scope="row">Patient</th><td>{escape(content.patient_identity)}</td></tr>'
         f'<tr><th scope="row">RCP</th><td>{escape(content.board_title)}</td></tr>'

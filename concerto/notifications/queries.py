@@ -47,8 +47,17 @@ def status_of_row(row: Notification) -> NotificationStatus:
     S = Notification.Status
     if row.status == S.SENT:
         assert row.sent_at is not None
+        # Sent to the addresses the server took (250); one it refused is named apart.
+        codes = {
+            address: str((row.recipient_outcomes or {}).get(address, {}).get("code", 250))
+            for address in row.addresses
+        }
+        accepted = [address for address, code in codes.items() if code.startswith("2")]
+        refused = [address for address, code in codes.items() if not code.startswith("2")]
         return NotificationStatus(
-            "sent", f"Envoyée le {_local(row.sent_at)} à {', '.join(row.addresses)}"
+            "sent",
+            f"Envoyée le {_local(row.sent_at)} à {', '.join(accepted or row.addresses)}"
+            + (f" (refusée par le serveur pour {', '.join(refused)})" if refused else ""),
         )
     if row.status == S.PENDING:
         if row.attempts and row.last_error:
@@ -84,11 +93,17 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
     if not ids:
         return {}
     fresh = {c.pk: c for c in worker.candidates(Registration.objects.filter(pk__in=ids))}
+    # The row of the declared GP tells, unless it says "not eligible": that verdict is
+    # the rule's at the last scan, which may be weeks old (a session postponed beyond
+    # the scan's horizon): the rule is applied again, as for a registration the worker
+    # has not seen. A former GP's row (the GP changed since) never speaks for the
+    # declared one.
     rows: dict[int, Notification] = {}
-    for row in Notification.objects.filter(registration_id__in=ids):
+    for row in Notification.objects.filter(registration_id__in=ids).exclude(
+        status=Notification.Status.NOT_ELIGIBLE
+    ):
         registration = fresh.get(row.registration_id)
-        current_gp = (registration.gp_rpps or "") if registration else ""
-        if row.registration_id not in rows or row.gp_rpps == current_gp:
+        if registration is not None and row.gp_rpps == (registration.gp_rpps or ""):
             rows[row.registration_id] = row
     missing = [fresh[pk] for pk in ids if pk not in rows and pk in fresh]
     addresses = worker.addresses_by_rpps(r.gp_rpps or "" for r in missing)

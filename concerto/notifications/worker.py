@@ -39,7 +39,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -408,8 +408,10 @@ class Claimed:
 
 
 # Due rows become ``sending`` in one statement. Re-checked at claim time: what changed
-# since the scan (withdrawal, cancellation, opt-out, a session started, the patient's GP
-# changed or removed: the notice is for the declared GP only) is not sent. On
+# since the scan (withdrawal, cancellation, opt-out, a session started or moved — its
+# notification day and the pre-fiche's deadline with it: the next scan re-plans it —,
+# the patient's GP changed or removed: the notice is for the declared GP only) is not
+# sent; the addresses are read again from the directory once claimed. On
 # PostgreSQL the rows are locked and the ones another worker holds are skipped; SQLite
 # serialises writers, and the ``status = 'pending'`` guard does the rest. The chosen ids
 # are materialised first: as a plain ``IN (SELECT … LIMIT … FOR UPDATE SKIP LOCKED)``,
@@ -424,7 +426,7 @@ WITH due AS{materialized} (
     JOIN patients_patient p ON p.id = r.patient_id
     WHERE n.status = %s AND n.due_at <= %s AND n.next_attempt_at <= %s
       AND r.status = %s AND s.status = %s AND s.starts_at > %s AND b.notifications_enabled
-      AND p.gp_rpps = n.gp_rpps
+      AND p.gp_rpps = n.gp_rpps AND n.session_starts_at = s.starts_at
     ORDER BY n.next_attempt_at, n.id
     LIMIT %s{lock}
 )
@@ -440,6 +442,7 @@ _CLAIMED_FIELDS = (
     "message_id",
     "addresses",
     "registration_id",
+    "gp_rpps",
     "registration__patient_id",
     *(f"registration__patient__{name}" for name in IDENTITY_FIELDS),
     "registration__session__starts_at",
@@ -524,6 +527,7 @@ def claim(now: dt.datetime, *, limit: int, worker: str) -> list[Claimed]:
             message_id,
             addresses,
             registration_id,
+            _gp_rpps,
             patient_id,
             *identity,
             starts_at,
@@ -532,7 +536,38 @@ def claim(now: dt.datetime, *, limit: int, worker: str) -> list[Claimed]:
             code,
         ) in rows
     ]
-    return claimed
+    gp_at = _CLAIMED_FIELDS.index("gp_rpps")
+    return _with_current_addresses(claimed, {row[0]: row[gp_at] for row in rows}, now)
+
+
+def _with_current_addresses(
+    claimed: list[Claimed], gp_of: dict[int, str], now: dt.datetime
+) -> list[Claimed]:
+    """The claimed rows, each addressed as the directory says now (an import may have
+    run since the scan): changed addresses are written to the row; a GP left without
+    any is not notified (the next scan looks again) and is dropped from the batch."""
+    current = addresses_by_rpps(gp_of.values())
+    kept = []
+    for row in claimed:
+        addresses = current.get(gp_of[row.pk], [])
+        if addresses == sorted(row.addresses):
+            kept.append(row)
+        elif addresses:
+            Notification.objects.filter(_mine(row)).update(addresses=addresses, updated_at=now)
+            content = replace(row.content, recipients=tuple(addresses))
+            kept.append(replace(row, content=content))
+        else:
+            Notification.objects.filter(_mine(row)).update(
+                status=Status.NOT_ELIGIBLE,
+                reasons=[Reason.NO_MSSANTE_ADDRESS.value],
+                addresses=[],
+                lease_until=None,
+                claim_token="",
+                claimed_by="",
+                attempts=F("attempts") - 1,
+                updated_at=now,
+            )
+    return kept
 
 
 # --- 3. deliver and record --------------------------------------------------------------
@@ -709,6 +744,21 @@ def record_failed(row: Claimed, error: TransportError) -> int:
     return _with_db_retry(write)
 
 
+def record_expired(row: Claimed) -> int:
+    def write() -> int:
+        now = clock.now()
+        return Notification.objects.filter(_mine(row)).update(
+            status=Status.EXPIRED,
+            closed_at=now,
+            last_error="Séance commencée avant l'envoi.",
+            lease_until=None,
+            claim_token="",
+            updated_at=now,
+        )
+
+    return _with_db_retry(write)
+
+
 def record_retry(row: Claimed, error: Exception) -> int:
     def write() -> int:
         now = clock.now()
@@ -756,6 +806,7 @@ class PassResult:
     failed: int = 0
     retried: int = 0
     released: int = 0
+    expired: int = 0  # claimed, but the session had started before their turn
 
 
 def lease_needed(recipients: int = 1) -> float:
@@ -971,6 +1022,12 @@ def deliver(
             recorder.wait()
             result.released += release(unsent)
             return
+        if clock.now() >= row.content.session_start:
+            # Claimed in time, reached too late (a long batch, a slow server): after
+            # the session has started an unsent notice expires (SPEC §4).
+            recorder.wait()
+            result.expired += record_expired(row)
+            continue
         try:
             payload = ready.pop(row.pk, None) or render(row.content, now=clock.now())
         except Exception as exc:  # noqa: BLE001 — one message, not the worker
@@ -1049,14 +1106,14 @@ def run_loop(*, stop: Callable[[], bool], interval: float) -> None:
         close_old_connections()
         try:
             result = run_pass(stop=stop)
-            if result.claimed or result.scan.created or result.scan.expired:
+            if result.claimed or result.scan.created or result.scan.expired or result.expired:
                 log.info(
                     "passe : %s créées, %s envoyées, %s échecs, %s à réessayer, %s expirées",
                     result.scan.created,
                     result.sent,
                     result.failed,
                     result.retried,
-                    result.scan.expired,
+                    result.scan.expired + result.expired,
                 )
         except (OperationalError, InterfaceError) as exc:
             log.warning("base de données indisponible, passe reportée : %s", exc)

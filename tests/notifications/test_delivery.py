@@ -62,6 +62,8 @@ def test_message_arrives_with_subject_headers_parts_and_link(mssante):
         assert link in body
         assert "https://visio.exemple.test/rcp" in body
         assert "134679" in body
+        # (the clause is about the patient, not the meeting, as it read before)
+        assert "Un(e) patient(e) dont vous êtes le médecin traitant déclaré est inscrit(e)" in body
     assert 'lang="fr"' in html
     assert not any(part.get_filename() for part in message.walk())  # nothing attached
     assert row.sent_at == SEND_TIME

@@ -75,7 +75,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{result.scan.evaluated} inscriptions examinées, {result.scan.created} notifications"
             f" créées, {result.sent} envoyées, {result.failed} en échec,"
-            f" {result.retried} à réessayer, {result.scan.expired} expirées."
+            f" {result.retried} à réessayer, {result.scan.expired + result.expired} expirées."
         )
 
     def _check_certificates(self) -> None:

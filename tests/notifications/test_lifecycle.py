@@ -1,0 +1,228 @@
+"""The notice's lifecycle when the data change around it (SPEC §4): the status
+organisers see stays true after a GP change or a postponed session, and the claim and
+the send re-check what a scan saw (the session's date, the directory's addresses, the
+session's start)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from concerto.directory.models import MSSanteAddress
+from concerto.lib import clock
+from concerto.notifications import queries, worker
+from concerto.notifications.models import Notification
+from concerto.patients import actions as patient_actions
+from concerto.rcp import actions
+from tests.builders import World, at, gp, paris
+from tests.notifications.conftest import BEFORE, SEND_TIME, SESSION_DAY, make_due
+
+pytestmark = pytest.mark.django_db
+S = Notification.Status
+
+
+# --- status after a GP change: the former GP's row is not the declared one's
+def test_status_after_gp_change_is_the_new_gps_not_the_former_ones(mssante):
+    mssante()
+    with at(BEFORE):
+        w = World()
+        session = w.session(SESSION_DAY)  # Tue 13/09/2022 14:00, N = Fri 09/09
+        old = gp(with_address=False)  # the first GP: no MSSanté address
+        patient = w.patient(gp_rpps=old.rpps)
+        registration = w.register(session, patient, complete=False)
+    worker.scan(paris(2022, 9, 5, 9))  # two reasons -> a not_eligible row for the old GP
+    new = gp()  # the new GP has an address
+    with at(paris(2022, 9, 5, 10)):
+        patient_actions.declare_gp(
+            by=w.registrar, patient=patient, gp_name="Dr NOUVEAU", gp_rpps=new.rpps
+        )
+    worker.scan(paris(2022, 9, 5, 11))
+    with at(paris(2022, 9, 5, 11)):
+        status = queries.statuses_for([registration])[registration.pk]
+    # Only the pre-fiche is missing, and it may still be completed until 09/09: pending.
+    assert status.label == "En attente de la pré-fiche (à compléter au plus tard le 09/09/2022)", (
+        status.label
+    )
+
+
+def test_status_after_gp_change_once_the_former_gp_was_notified(mssante):
+    server = mssante()
+    due = make_due()
+    registration = due.registrations[0]
+    worker.run_pass(now=SEND_TIME)  # sent to the first GP
+    assert len(server.received) == 1
+    # The session is postponed by a month, then the patient changes GP.
+    with at(paris(2022, 9, 10, 10)):
+        actions.move_session(
+            by=due.world.secretary,
+            session=due.session,
+            date=dt.date(2022, 10, 18),
+            time=dt.time(14),
+        )
+    new = gp()
+    with at(paris(2022, 9, 10, 11)):
+        patient_actions.declare_gp(
+            by=due.world.registrar,
+            patient=registration.patient,
+            gp_name="Dr NOUVEAU",
+            gp_rpps=new.rpps,
+        )
+    worker.run_pass(now=paris(2022, 9, 12, 9))  # passes go on: nothing changes the status
+    with at(paris(2022, 9, 12, 9)):
+        status = queries.statuses_for([registration])[registration.pk]
+    # The declared GP (the new one) has not been notified; the one planned is for 14/10.
+    assert status.code == "pending", status.label
+    assert new.rpps not in status.label and "gp." not in status.label, status.label
+
+
+# --- a "not eligible" verdict is the rule's at the last scan: applied again
+def test_late_prefiche_row_is_reevaluated_after_the_session_is_postponed(mssante):
+    server = mssante()
+    due = make_due()
+    with at(BEFORE):
+        patient = due.world.patient(gp_rpps=gp().rpps)
+        late = due.world.register(due.session, patient, complete=False)
+    with at(paris(2022, 9, 12, 9)):  # after N (09/09)
+        actions.complete_prefiche(by=due.world.registrar, registration=late)
+    worker.run_pass(now=paris(2022, 9, 12, 10))
+    assert Notification.objects.get(registration=late).reasons == ["prefiche_late"]
+    # Postponed by five weeks: the pre-fiche is now complete well before the new N (14/10).
+    with at(paris(2022, 9, 12, 11)):
+        actions.move_session(
+            by=due.world.secretary,
+            session=due.session,
+            date=dt.date(2022, 10, 18),
+            time=dt.time(14),
+        )
+    worker.run_pass(now=paris(2022, 9, 12, 12))
+    with at(paris(2022, 9, 12, 12)):
+        status = queries.statuses_for([late])[late.pk]
+    assert status.code == "pending", status.label  # it will be sent on 14/10 at 08:00
+    worker.run_pass(now=paris(2022, 10, 14, 8))
+    assert len(server.received) == 2  # (this part passes: the outcome is right)
+
+
+def test_incomplete_prefiche_status_after_the_session_is_postponed(mssante):
+    mssante()
+    due = make_due()
+    with at(BEFORE):
+        patient = due.world.patient(gp_rpps=gp().rpps)
+        registration = due.world.register(due.session, patient, complete=False)
+    worker.run_pass(now=paris(2022, 9, 12, 10))  # N passed, pre-fiche still incomplete
+    assert Notification.objects.get(registration=registration).status == S.NOT_ELIGIBLE
+    with at(paris(2022, 9, 12, 11)):
+        actions.move_session(
+            by=due.world.secretary,
+            session=due.session,
+            date=dt.date(2022, 9, 27),
+            time=dt.time(14),
+        )
+    worker.run_pass(now=paris(2022, 9, 12, 12))
+    with at(paris(2022, 9, 12, 12)):
+        status = queries.statuses_for([registration])[registration.pk]
+    # Same as a registration the worker never saw: waiting for the pre-fiche until 23/09.
+    assert status.label == "En attente de la pré-fiche (à compléter au plus tard le 23/09/2022)", (
+        status.label
+    )
+
+
+# --- the claim re-checks the session's date and the directory's addresses
+def test_session_moved_later_between_scan_and_claim_is_not_sent_early(mssante):
+    mssante()
+    due = make_due()
+    worker.scan(SEND_TIME)  # pending, due 09/09 08:00
+    with at(SEND_TIME + dt.timedelta(seconds=30)):
+        actions.move_session(
+            by=due.world.secretary,
+            session=due.session,
+            date=dt.date(2022, 9, 27),
+            time=dt.time(14),
+        )
+    # New N is Fri 23/09: nothing may be sent on 09/09.
+    assert worker.claim(SEND_TIME + dt.timedelta(minutes=1), limit=10, worker="w") == []
+
+
+def test_session_moved_earlier_between_scan_and_claim_makes_the_prefiche_late(mssante):
+    mssante()
+    with at(BEFORE):
+        w = World()
+        session = w.session(SESSION_DAY)
+        patient = w.patient(gp_rpps=gp().rpps)
+        registration = w.register(session, patient, complete=False)
+    with at(paris(2022, 9, 8, 12)):  # Thu 08/09: in time for N = Fri 09/09
+        actions.complete_prefiche(by=w.registrar, registration=registration)
+    worker.scan(SEND_TIME)
+    assert Notification.objects.get(registration=registration).status == S.PENDING
+    with at(SEND_TIME + dt.timedelta(seconds=30)):
+        actions.move_session(
+            by=w.secretary, session=session, date=dt.date(2022, 9, 12), time=dt.time(14)
+        )
+    # New N = Wed 07/09; the pre-fiche (08/09) is late: SPEC §4 condition 1, not notified.
+    assert worker.claim(SEND_TIME + dt.timedelta(minutes=1), limit=10, worker="w") == []
+
+
+def test_address_removed_from_directory_between_scan_and_claim(mssante):
+    mssante()
+    due = make_due()
+    worker.scan(SEND_TIME)
+    MSSanteAddress.objects.filter(rpps=due.registrations[0].patient.gp_rpps).delete()
+    assert worker.claim(SEND_TIME + dt.timedelta(minutes=1), limit=10, worker="w") == []
+    row = Notification.objects.get()
+    assert (row.status, row.reasons, row.attempts) == (S.NOT_ELIGIBLE, ["no_mssante_address"], 0)
+
+
+def test_an_address_changed_between_scan_and_claim_is_the_one_written_to(mssante):
+    server = mssante()
+    due = make_due()
+    worker.scan(SEND_TIME)
+    rpps = due.registrations[0].patient.gp_rpps
+    MSSanteAddress.objects.filter(rpps=rpps).update(address="nouvelle@medecin.mssante.fr")
+    with clock.as_of(SEND_TIME + dt.timedelta(minutes=1)):
+        rows = worker.claim(clock.now(), limit=10, worker="w")  # (no scan in between)
+        assert [row.addresses for row in rows] == [["nouvelle@medecin.mssante.fr"]]
+        result, smtp = worker.PassResult(), worker.Connection()
+        recorder = worker.Recorder(result)
+        try:
+            worker.deliver(rows, result, lambda: False, smtp, recorder)
+        finally:
+            recorder.close()
+            smtp.close()
+    assert [m.rcpt_tos for m in server.received] == [["nouvelle@medecin.mssante.fr"]]
+    assert Notification.objects.get().addresses == ["nouvelle@medecin.mssante.fr"]
+
+
+# --- nothing is sent once the session has started
+def test_a_claimed_message_is_not_sent_after_the_session_started(mssante, settings):
+    server = mssante()
+    make_due()
+    start = paris(2022, 9, 13, 14)
+    worker.scan(start - dt.timedelta(seconds=5))
+    rows = worker.claim(start - dt.timedelta(seconds=5), limit=10, worker="w")
+    assert len(rows) == 1
+    result = worker.PassResult()
+    smtp = worker.Connection()
+    recorder = worker.Recorder(result)
+    with clock.as_of(start + dt.timedelta(seconds=30)):  # a slow batch: past the start
+        try:
+            worker.deliver(rows, result, lambda: False, smtp, recorder)
+        finally:
+            recorder.close()
+            smtp.close()
+    assert server.received == []  # SPEC §4: after the session starts, unsent -> expired
+
+
+# --- "sent" names the addresses the server took
+def test_sent_status_names_only_the_addresses_that_accepted(mssante):
+    server = mssante()
+    due = make_due(addresses=2)
+    worker.scan(SEND_TIME - dt.timedelta(hours=1))
+    row = Notification.objects.get(registration=due.registrations[0])
+    refused, accepted = row.addresses[0], row.addresses[1]
+    server.rcpt_replies[refused] = "550 5.1.1 Unknown"
+    worker.run_pass(now=SEND_TIME)
+    status = queries.statuses_for(due.registrations)[due.registrations[0].pk]
+    # Sent to the one that took it; the refused one is named as refused, not as sent to.
+    assert status.label.endswith(f" à {accepted} (refusée par le serveur pour {refused})"), (
+        status.label
+    )
