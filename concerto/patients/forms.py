@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from concerto.directory.models import Professional
 from concerto.lib.identifiers import identity_trait, ins_trait_mismatches
+from concerto.patients.actions import PossibleDuplicate, same_identity
 from concerto.patients.models import Patient
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -64,18 +65,19 @@ def _clean_gp_rpps(form: forms.ModelForm) -> str | None:  # type: ignore[type-ar
 
 
 def _clean_gp(form: forms.ModelForm, data: dict[str, Any]) -> None:  # type: ignore[type-arg]
-    """The declared GP: by RPPS, named from the directory; a name alone is accepted (a
-    GP without an RPPS known here), an unknown RPPS only with a name."""
+    """The declared GP: by RPPS, named from the directory (whatever name was typed: a
+    name that is not the RPPS's would show one doctor and notify another); a name alone
+    is accepted (a GP without an RPPS known here), an unknown RPPS only with a name."""
     rpps = data.get("gp_rpps")
-    if rpps and not data.get("gp_name"):
+    if rpps:
         professional = Professional.objects.filter(rpps=rpps).first()
-        if professional is None:
+        if professional is not None:
+            data["gp_name"] = f"Dr {professional.display_name}"
+        elif not data.get("gp_name"):
             form.add_error(
                 "gp_name",
                 "Ce RPPS n'est pas dans l'annuaire : indiquez le nom du médecin traitant.",
             )
-        else:
-            data["gp_name"] = f"Dr {professional.display_name}"
 
 
 class PatientForm(forms.ModelForm):
@@ -166,12 +168,7 @@ class PatientForm(forms.ModelForm):
             )
         self.same_traits = [] if data.get("not_a_duplicate") else self._same_traits(data)[:20]
         if self.same_traits:
-            self.add_error(
-                None,
-                "Un patient de même nom de naissance, premier prénom et date de naissance"
-                " existe déjà : recherchez-le plutôt que d'en créer un second. S'il s'agit"
-                " bien d'un autre patient, cochez la confirmation ci-dessous.",
-            )
+            self.add_error(None, str(PossibleDuplicate(self.same_traits)))
             self.show_confirmation = True
         if has_ins and not data.get("ins_oid"):
             self.add_error("ins_oid", "Précisez l'OID du matricule INS.")
@@ -194,22 +191,9 @@ class PatientForm(forms.ModelForm):
 
     @staticmethod
     def _same_traits(data: dict[str, Any]) -> list[int]:
-        """Patients with the same birth name, first birth first name and birth date (an
-        identity typed twice: one patient would then have two files)."""
         if not (data.get("birth_name") and data.get("first_names") and data.get("birth_date")):
             return []
-        first = identity_trait(data["first_names"]).split(" ")[0]
-        # (rows saved before names were stored as traits keep their accents: compared
-        # without them, in Python, among the few born that day)
-        born = Patient.objects.filter(birth_date=data["birth_date"]).only(
-            "pk", "birth_name", "first_names"
-        )
-        return [
-            p.pk
-            for p in born[:500]
-            if identity_trait(p.birth_name) == data["birth_name"]
-            and identity_trait(p.first_names).split(" ")[0] == first
-        ]
+        return same_identity(data["birth_name"], data["first_names"], data["birth_date"])
 
     def action_kwargs(self) -> dict[str, Any]:
         return {name: self.cleaned_data[name] for name in self.Meta.fields}

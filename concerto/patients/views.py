@@ -88,7 +88,19 @@ def create(request: HttpRequest) -> HttpResponse:
     if valid:
         try:
             patient = actions.create_patient(
-                by=request.user, role=policy.Role.REGISTRAR, **form.action_kwargs()
+                by=request.user,
+                role=policy.Role.REGISTRAR,
+                homonym_confirmed=form.cleaned_data["not_a_duplicate"],
+                **form.action_kwargs(),
+            )
+        except actions.PossibleDuplicate as exc:  # saved meanwhile (a double click)
+            form.add_error(None, str(exc))
+            form.show_confirmation = True
+            record_accesses(
+                request,
+                action="patient.duplicate_hit",
+                patient_ids=exc.patient_ids,
+                role=policy.Role.REGISTRAR,
             )
         except IntegrityError:  # the same INS saved meanwhile (two clicks, two registrars)
             form.add_error(

@@ -25,13 +25,14 @@ from django.views.decorators.http import require_GET, require_POST
 from concerto.accounts import policy
 from concerto.audit import access
 from concerto.audit.models import AuditEvent
+from concerto.lib import clock
 from concerto.lib.errors import ActionRefused
 from concerto.notifications import queries as notification_queries
 from concerto.patients.models import identity_label
 from concerto.portal.forms import ContributionForm
 from concerto.portal.tokens import PatientTokens
 from concerto.rcp import actions as rcp_actions
-from concerto.rcp.models import PPS, CompteRendu, GPContribution, NewsItem, Registration
+from concerto.rcp.models import PPS, CompteRendu, GPContribution, NewsItem, Registration, Session
 
 NEWS_PER_PAGE = 20
 ROLE = policy.Role.GP
@@ -238,7 +239,12 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
         "webconference_url": board.webconference_url
         if board.webconference_url.lower().startswith(("https://", "http://"))
         else "",
-        "editable": not validated and registration.is_active,
+        "editable": not validated
+        and registration.is_active
+        and registration.session.status != Session.Status.CANCELLED,
+        "cancelled": registration.session.status == Session.Status.CANCELLED,
+        # The wish to join is asked until the meeting starts, not after.
+        "meeting_started": registration.session.starts_at <= clock.now(),
         # A file moved to another session: the GP's e-mail links here, the news is there.
         "moved_to": Registration.objects.select_related("session")
         .filter(pk=registration.moved_to_id)
@@ -290,6 +296,20 @@ def prefiche(request: HttpRequest, pk: int) -> HttpResponse:
 def contribute(request: HttpRequest, pk: int) -> HttpResponse:
     registration = _gp_registration(request, pk, action="portal.contribution")
     form = ContributionForm(request.POST)
+    saved = GPContribution.objects.filter(registration=registration).first()
+    if form.is_valid() and registration.session.starts_at <= clock.now():
+        # (the wish is no longer asked once the meeting has started: the saved one stays)
+        form.cleaned_data["wants_to_join"] = bool(saved and saved.wants_to_join)
+    empty = form.is_valid() and not (
+        form.cleaned_data["comment"].strip() or form.cleaned_data["wants_to_join"]
+    )
+    if empty and saved is None:  # (an empty form over a saved one clears it: allowed)
+        messages.info(
+            request,
+            "Rien à enregistrer : écrivez un commentaire ou cochez « Je suis intéressé"
+            " à la participation à la RCP ».",
+        )
+        return redirect(reverse("portal:prefiche", args=[registration.pk]) + "#contribution")
     if not form.is_valid():
         # The pre-fiche is shown again (with the form's errors): a read, traced as one.
         return _render_prefiche(

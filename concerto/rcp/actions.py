@@ -246,6 +246,9 @@ def schedule_sessions(
     created: list[Session] = []
     existing: list[dt.date] = []
     now = clock.now()
+    # One scheduling of the board's sessions at a time: a second click on "Créer" waits,
+    # then finds the sessions the first one made (it used to meet the unique constraint).
+    Board.objects.select_for_update().filter(pk=board.pk).first()
     for date in sorted(set(dates)):
         if Session.local_start(date, time) <= now:
             raise ActionRefused(f"La date du {date:%d/%m/%Y} est passée.")
@@ -285,8 +288,10 @@ def cancel_session(*, by: Any, session: Session) -> Session:
 @transaction.atomic
 def move_session(*, by: Any, session: Session, date: dt.date, time: dt.time) -> Session:
     """Move a planned session. Pending notifications follow the new date (the notify
-    worker recomputes the notification day from the session); sent ones are not resent."""
-    session = Session.objects.select_for_update().get(pk=session.pk)
+    worker recomputes the notification day from the session); sent ones are not resent.
+    The board is locked too, as by a registration: a rename of the board waits, then
+    rewrites the lines with the new date (it used to put the old one back)."""
+    session = Session.objects.select_for_update().select_related("board").get(pk=session.pk)
     if session.status != Session.Status.PLANNED:
         raise ActionRefused("Seule une séance prévue peut être déplacée.")
     if session.starts_at <= clock.now():
@@ -366,7 +371,13 @@ def refresh_upcoming_news(board: Board) -> int:
     for item in items:
         if item.registration is None:  # (an upcoming line always has its registration)
             continue
-        text = rules.upcoming_text(board.title, item.registration.session.date)
+        session = item.registration.session
+        # (a held session's line says the patient was presented, as mark_session_held
+        # left it, not "A venir")
+        written = (
+            rules.presented_text if session.status == Session.Status.HELD else rules.upcoming_text
+        )
+        text = written(board.title, session.date)
         if item.text != text:
             item.text = text
             item.save(update_fields=["text"])
@@ -635,8 +646,12 @@ def save_gp_contribution(
 ) -> GPContribution:
     """The GP's comment and wish to join; editable until the compte-rendu is validated.
     ``role`` and ``ip``: the author's, for the trail (the portal passes both)."""
-    registration = Registration.objects.select_for_update().get(pk=registration.pk)
+    registration = (
+        Registration.objects.select_for_update().select_related("session").get(pk=registration.pk)
+    )
     _check_editable(registration)
+    if registration.session.status == Session.Status.CANCELLED:
+        raise ActionRefused("La séance est annulée : la contribution n'est plus possible.")
     contribution, _ = GPContribution.objects.update_or_create(
         registration=registration,
         defaults={
@@ -677,6 +692,25 @@ class AlreadyValidated(ActionRefused):
 
 class AlreadyGenerated(AlreadyValidated):
     """A PPS was generated from this compte-rendu since the user's page was shown."""
+
+
+def _same_decision(
+    latest: CompteRendu,
+    case_status: str,
+    proposal: str,
+    present: list[dict[str, Any]],
+    override: str,
+) -> bool:
+    """The decision ``latest`` records, word for word, with the same people present."""
+
+    def people(rows: Iterable[dict[str, Any]]) -> list[tuple[Any, Any]]:
+        return sorted((row.get("user_id"), row.get("specialty")) for row in rows)
+
+    return (
+        (latest.case_status, latest.proposal) == (case_status, proposal)
+        and people(latest.attendees) == people(present)
+        and (latest.quorum_met or latest.quorum_override_reason == override)
+    )
 
 
 @transaction.atomic
@@ -738,6 +772,18 @@ def validate_compte_rendu(
             f"version {previous + 1}.",
             compte_rendu=latest,
             repeat=(latest.proposal, latest.case_status) == (proposal.strip(), case_status),
+        )
+    latest = registration.compte_rendus.filter(version=previous).first() if previous else None
+    if latest is not None and _same_decision(
+        latest, case_status, proposal.strip(), present, quorum_override_reason.strip()
+    ):
+        # A correction that corrects nothing (the page sent again: Back, a second click)
+        # makes no new version, and no second "compte-rendu validé" line for the GP.
+        raise AlreadyValidated(
+            f"Rien n'a changé depuis la version {previous} validée : aucune nouvelle version"
+            " n'a été créée.",
+            compte_rendu=latest,
+            repeat=True,
         )
     contribution = GPContribution.objects.filter(registration=registration).first()
     quote = ""
@@ -807,6 +853,18 @@ def generate_pps(
         raise AlreadyGenerated(
             "Un PPS a été généré entre-temps pour cette décision : aucun autre n'a été "
             "créé. Relisez-le avant d'en générer un nouveau.",
+            compte_rendu=compte_rendu,
+        )
+    same = PPS.objects.filter(
+        compte_rendu=compte_rendu,
+        doctor_name=doctor_name,
+        establishment_name=establishment_name,
+        content=content,
+    ).first()
+    if same is not None:  # (the form sent again: Back, a second click)
+        raise AlreadyGenerated(
+            f"Ce PPS a déjà été généré le {timezone.localtime(same.created_at):%d/%m/%Y à %H:%M}"
+            " : aucun autre n'a été créé.",
             compte_rendu=compte_rendu,
         )
     now = clock.now()

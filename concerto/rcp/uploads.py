@@ -7,6 +7,7 @@ name; they are served only by the authorised download view.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 from pathlib import Path
 
@@ -77,7 +78,10 @@ def store(content: bytes) -> str:
     """Write ``content`` under a fresh random name; returns the name."""
     name = secrets.token_hex(24)
     path = documents_dir() / name
-    with path.open("xb") as handle:  # never overwrite
+    # Never overwrite; readable by the service's account only, whatever the umask and
+    # the folder's own mode (one prepared by the operator may be 0755).
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
         handle.write(content)
     return name
 

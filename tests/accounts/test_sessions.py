@@ -130,3 +130,14 @@ def test_logout_without_psc_token_goes_home(client, settings):
     response = client.post("/deconnexion/")
     assert response["Location"] == "/"
     assert not _authenticated(client.get("/"))
+
+
+@pytest.mark.django_db
+def test_the_session_cookie_ends_with_the_browser(client: Client) -> None:
+    """Closing the browser of a shared workstation ends the doctor's session (the cookie
+    was kept 12 hours)."""
+    builders.user(username="demo-medecin")
+    response = client.post("/connexion/demo/", {"username": "demo-medecin"})
+    assert response.status_code == 302
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert not cookie["max-age"] and not cookie["expires"], dict(cookie)

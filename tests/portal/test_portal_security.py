@@ -387,3 +387,29 @@ def test_dashboard_query_count_does_not_grow(monkeypatch: pytest.MonkeyPatch) ->
         f"\n[queries] dashboard: {paged[10]} queries for 10 lines, {paged[200]} for 200 "
         f"(all lines on one page: {one_page[10]} vs {one_page[200]} besides the trail)"
     )
+
+
+def test_pages_showing_patients_are_not_kept_by_the_browser(client: Client, portal_world):
+    """Back after a logout at a shared workstation must not show the last patient: every
+    page says no-store (the downloads already did; the pages said nothing)."""
+    case = portal_world.gps[0]
+    client.force_login(case.user)
+    seen = {}
+    for url in (
+        reverse("portal:dashboard"),
+        reverse("portal:prefiche", args=[case.upcoming.pk]),
+        reverse("portal:compte_rendu", args=[case.past.pk]),
+        reverse("portal:pps", args=[case.pps.pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        seen[url] = response.get("Cache-Control", "")
+    client.force_login(portal_world.world.participants[0][0])
+    for url in (
+        reverse("rcp:registration", args=[case.upcoming.pk]),
+        reverse("rcp:compte-rendu", args=[case.compte_rendu.pk]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        seen[url] = response.get("Cache-Control", "")
+    assert all("no-store" in value and "private" in value for value in seen.values()), seen

@@ -18,6 +18,7 @@ from concerto.portal.tokens import patient_token
 from concerto.portal.views import document_url
 from concerto.rcp import actions
 from concerto.rcp.models import GPContribution, NewsItem
+from tests import builders
 from tests.portal.conftest import TODAY, PortalWorld
 
 WARNING = (
@@ -299,6 +300,11 @@ def test_contribution_read_only_after_validation(portal_world: PortalWorld) -> N
     )
     assert page.select_one("#contribution form") is None
     assert "ne peut plus être modifiée" in page.get_text()
+    # The pre-fiche no longer says it may change (it said so after the validation too).
+    assert WARNING not in page.get_text()
+    assert (
+        "Le compte-rendu de la RCP est validé : ces éléments ne changeront plus." in page.get_text()
+    )
     response = client.post(
         reverse("portal:contribute", args=[case.past.pk]), {"comment": "Trop tard."}, follow=True
     )
@@ -335,6 +341,16 @@ def test_compte_rendu_quotes_the_contribution_and_pps_readable(
     )
     pps = text_of(client.get(reverse("portal:pps", args=[case.pps.pk])))
     assert "Programme fictif." in pps and "BENANDFICTIF Philippe" in pps
+    # Both as PDF too, from their pages (the GP had no way to the PDFs participants get).
+    for page, name in (
+        (response, "rcp:compte-rendu-pdf"),
+        (client.get(reverse("portal:pps", args=[case.pps.pk])), "rcp:pps-pdf"),
+    ):
+        link = BeautifulSoup(page.content, "html.parser").find("a", string=re.compile("PDF"))
+        assert reverse(name, args=[0]).split("/0/")[0] in link["href"]
+        pdf = client.get(link["href"])
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert AuditEvent.objects.filter(action="pps.pdf", actor_role="medecin_traitant").exists()
     # No validated compte-rendu yet → nothing to read.
     other = portal_world.gps[1]
     assert (
@@ -483,3 +499,55 @@ def test_webconference_link_only_for_web_urls(
     aside = BeautifulSoup(page.content, "html.parser").select_one("aside")
     assert aside.find("a") is None
     assert "134679" in aside.get_text()
+
+
+@pytest.mark.django_db
+def test_an_empty_first_contribution_is_not_saved(portal_world: PortalWorld) -> None:
+    case = portal_world.gps[0]
+    client = client_for(case.user)
+    url = reverse("portal:contribute", args=[case.upcoming.pk])
+    page = text_of(client.post(url, {"comment": "   "}, follow=True))
+    assert "Rien à enregistrer" in page
+    # (was saved: the participants read "Pas de commentaire. Pas de souhait…")
+    assert not GPContribution.objects.filter(registration=case.upcoming).exists()
+
+
+@pytest.mark.django_db
+def test_no_contribution_to_a_cancelled_session(portal_world: PortalWorld) -> None:
+    case = portal_world.gps[0]
+    actions.cancel_session(by=portal_world.world.secretary, session=case.upcoming.session)
+    client = client_for(case.user)
+    page = BeautifulSoup(
+        client.get(reverse("portal:prefiche", args=[case.upcoming.pk])).content, "html.parser"
+    )
+    assert page.select_one("#contribution form") is None  # (was offered, wish included)
+    assert "La séance est annulée : la contribution n'est plus possible." in page.get_text()
+    assert WARNING not in page.get_text()
+    response = client.post(
+        reverse("portal:contribute", args=[case.upcoming.pk]),
+        {"comment": "Trop tard.", "wants_to_join": "on"},
+        follow=True,
+    )
+    assert "La séance est annulée" in text_of(response)
+    assert not GPContribution.objects.filter(registration=case.upcoming).exists()
+
+
+@pytest.mark.django_db
+def test_the_wish_to_join_is_not_asked_once_the_meeting_has_started(
+    portal_world: PortalWorld,
+) -> None:
+    case = portal_world.gps[0]
+    url = reverse("portal:contribute", args=[case.upcoming.pk])
+    client_for(case.user).post(url, {"comment": "Avant.", "wants_to_join": "on"})
+    with builders.at(case.upcoming.session.starts_at + dt.timedelta(minutes=30)):
+        client = client_for(case.user)
+        page = BeautifulSoup(
+            client.get(reverse("portal:prefiche", args=[case.upcoming.pk])).content,
+            "html.parser",
+        )
+        assert page.select_one("input[name=wants_to_join]") is None
+        assert "le souhait de participation n'est plus demandé" in page.get_text()
+        # The comment may still change until the compte-rendu; the wish given stays.
+        client.post(url, {"comment": "Pendant."})
+    contribution = GPContribution.objects.get(registration=case.upcoming)
+    assert (contribution.comment, contribution.wants_to_join) == ("Pendant.", True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import stat
 
 import pytest
 from bs4 import BeautifulSoup
@@ -14,9 +15,8 @@ from django.test import Client
 from django.urls import reverse
 
 from concerto.audit.models import AuditEvent
-from concerto.patients.forms import PatientForm
 from concerto.patients.models import Patient
-from concerto.rcp import actions
+from concerto.rcp import actions, uploads
 from concerto.rcp.models import (
     PPS,
     Board,
@@ -266,7 +266,12 @@ def test_cancel_and_move_through_the_session_page(client, world, session):
     )
     session.refresh_from_db()
     assert session.date == dt.date(2026, 3, 24)
-    client.post(reverse("rcp:session-cancel", args=[session.pk]))
+    # One click does not cancel a meeting: the confirmation is asked (it did, at once).
+    page = client.post(reverse("rcp:session-cancel", args=[session.pk]), follow=True)
+    assert "Cochez la confirmation" in page.content.decode()
+    session.refresh_from_db()
+    assert session.status == Session.Status.PLANNED
+    client.post(reverse("rcp:session-cancel", args=[session.pk]), {"confirm": "on"})
     session.refresh_from_db()
     assert session.status == Session.Status.CANCELLED
     assert AuditEvent.objects.filter(action="session.cancel", actor_id=world.secretary.pk).exists()
@@ -510,9 +515,9 @@ def test_a_consistent_ins_is_accepted_and_a_concurrent_duplicate_is_a_form_error
     assert AuditEvent.objects.get(action="patient.create").actor_role == "medecin_inscripteur"
     # Another registrar's save of the same INS landing between the check and the INSERT:
     # the database's unique constraint refuses it, and the form says so (was a 500).
+    # (Another name: the same identity would be told apart before, as a possible duplicate.)
     monkeypatch.setattr(Patient, "validate_unique", lambda self, exclude=None: None)
-    monkeypatch.setattr(PatientForm, "_same_traits", staticmethod(lambda data: []))
-    response = client.post(reverse("rcp:patient-create"), _identity())
+    response = client.post(reverse("rcp:patient-create"), _identity(birth_name="AUTRENOM"))
     assert response.status_code == 200
     assert "vient d&#x27;être enregistré" in response.content.decode()
     assert Patient.objects.count() == 1
@@ -1176,3 +1181,57 @@ def test_secretary_and_territory_admin_cannot_decide(client, world, registration
         assert client.get(reverse("rcp:decision", args=[registration.pk])).status_code == 404
     login(client, world.participants[0][0])
     assert client.get(reverse("rcp:decision", args=[registration.pk])).status_code == 200
+
+
+def test_a_stored_document_is_readable_by_the_service_account_only(settings, tmp_path):
+    # A documents folder prepared by the operator with the usual 0755: the service's own
+    # mkdir(mode=0o700) changes nothing there; each file is 0600 (was 0644).
+    folder = tmp_path / "documents"
+    folder.mkdir(mode=0o755)
+    settings.DOCUMENTS_DIR = folder
+    name = uploads.store(PDF)
+    assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
+
+
+def test_changing_the_gp_says_what_changed_and_names_the_rpps_own_doctor(
+    client, world, registration
+):
+    url = reverse("rcp:registration-gp", args=[registration.pk])
+    new_gp = gp(last_name="NOUVEAUMEDECIN")
+    login(client, world.registrar)
+
+    def said(data: dict[str, str]) -> str:
+        page = client.post(url, data, follow=True).content.decode()
+        return " ".join(BeautifulSoup(page, "html.parser").select_one("[role=status]").text.split())
+
+    # A name that is not the RPPS's: the directory's name is kept (was "Dr Inconnu").
+    text = said({"gp_rpps": new_gp.rpps, "gp_name": "Dr Inconnu"})
+    patient = Patient.objects.get(pk=registration.patient_id)
+    assert patient.gp_name == "Dr NOUVEAUMEDECIN Test"
+    assert "Le précédent ne voit plus le patient" in text
+    # The same GP again: nothing changes, nothing traced (was "le précédent ne le voit plus").
+    events = AuditEvent.objects.filter(action="patient.declare_gp").count()
+    assert said({"gp_rpps": new_gp.rpps, "gp_name": ""}) == "Médecin traitant inchangé."
+    assert AuditEvent.objects.filter(action="patient.declare_gp").count() == events
+    # Emptied: said so (was "Médecin traitant déclaré : aucun. Il voit désormais …").
+    text = said({"gp_rpps": "", "gp_name": ""})
+    assert text.startswith("Le patient n'a plus de médecin traitant déclaré.")
+    assert Patient.objects.get(pk=patient.pk).gp_rpps is None
+
+
+def test_the_decision_page_says_when_a_decision_can_be_validated(
+    client, world, registration, frozen
+):
+    url = reverse("rcp:decision", args=[registration.pk])
+    frozen.move_to(registration.session.starts_at - dt.timedelta(minutes=20))
+    login(client, world.participants[0][0])
+    page = BeautifulSoup(client.get(url).content, "html.parser")
+    # Before the meeting: said at once, and no button that can only be refused.
+    assert "sa décision se valide à partir du début de la séance" in page.get_text()
+    assert page.find("button", string="Valider le compte-rendu") is None
+    # The quorum is checked before the proposal is written (it only said "obligatoire").
+    checked = client.post(url, {"attendees": _members(world), "check": "1"}).content.decode()
+    assert "Quorum atteint" in checked and "Ce champ est obligatoire" not in checked
+    frozen.move_to(registration.session.starts_at)
+    page = BeautifulSoup(client.get(url).content, "html.parser")
+    assert page.find("button", string="Valider le compte-rendu") is not None

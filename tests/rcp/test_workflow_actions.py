@@ -327,6 +327,32 @@ def test_a_validated_compte_rendu_is_frozen_and_a_correction_is_version_two(regi
     first.refresh_from_db()
     assert first.proposal == "Chirurgie première."
     assert [cr.version for cr in CompteRendu.objects.filter(registration=reg)] == [1, 2]
+    # The same decision sent again (Back, a second click on a reloaded page): no version 3,
+    # no second "compte-rendu validé" line in the GP's feed (there was one of each).
+    lines = NewsItem.objects.filter(kind=NewsItem.Kind.COMPTE_RENDU).count()
+    with pytest.raises(actions.AlreadyValidated, match="Rien n'a changé") as same:
+        actions.validate_compte_rendu(
+            by=by,
+            registration=reg,
+            case_status=CompteRendu.CaseStatus.REPRESENT,
+            proposal="À représenter après IRM.",
+            attendees=list(reversed(world.attendees())),
+            seen_version=2,
+        )
+    assert same.value.repeat and same.value.compte_rendu == second
+    assert CompteRendu.objects.filter(registration=reg).count() == 2
+    assert NewsItem.objects.filter(kind=NewsItem.Kind.COMPTE_RENDU).count() == lines
+    # Who was present is part of the decision: one more participant is a new version.
+    third = actions.validate_compte_rendu(
+        by=by,
+        registration=reg,
+        case_status=CompteRendu.CaseStatus.REPRESENT,
+        proposal="À représenter après IRM.",
+        attendees=world.attendees()[:-1],
+        quorum_override_reason="Radiothérapeute absent, avis demandé.",
+        seen_version=2,
+    )
+    assert third.version == 3
 
 
 def test_the_gp_contribution_is_quoted_in_the_compte_rendu(registration, frozen):
@@ -370,6 +396,18 @@ def test_pps_from_a_validated_decision_creates_the_news_line(registration, froze
     news = NewsItem.objects.get(kind=NewsItem.Kind.PPS, pps=pps)
     assert "Nouveau PPS généré par ONCOFICTIF Odile (CHU Fictif)" in news.text
     assert events("pps.generate")[0].patient_id == reg.patient_id
+    # The same PPS again (the form sent twice, its count reloaded): refused, not a second
+    # "Nouveau PPS" line for the GP.
+    with pytest.raises(actions.AlreadyGenerated, match="déjà été généré"):
+        actions.generate_pps(
+            by=world.participants[0][0],
+            compte_rendu=cr,
+            doctor_name="ONCOFICTIF Odile",
+            establishment_name="CHU Fictif",
+            content="Chirurgie puis surveillance.",
+            seen_pps=1,
+        )
+    assert NewsItem.objects.filter(kind=NewsItem.Kind.PPS).count() == 1
 
 
 def _pdf_characters(document: bytes) -> set[str]:

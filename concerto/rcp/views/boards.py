@@ -325,6 +325,7 @@ def _session_page(
             }
         )
     withdrawn = session.registrations.filter(status=Registration.Status.WITHDRAWN).count()
+    active = session.registrations.filter(status=Registration.Status.ACTIVE).count()
     return render(
         request,
         "rcp/session_detail.html",
@@ -334,6 +335,7 @@ def _session_page(
             "files_shown": members_only,
             "can_decide": policy.can_decide(request.user, session.board),
             "withdrawn": withdrawn,
+            "active": active,
             "manage": policy.can_manage_board(request.user, session.board),
             "is_future": session.starts_at > clock.now(),
             "move_form": move_form
@@ -346,9 +348,15 @@ def _session_page(
 @require_POST
 def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     session = managed_session(request, pk, action="session.cancel")
-    act(
-        request, lambda: actions.cancel_session(by=request.user, session=session), "Séance annulée."
-    )
+    if not request.POST.get("confirm"):  # (one click must not cancel a meeting)
+        messages.error(request, "Cochez la confirmation pour annuler la séance.")
+    else:
+        act(
+            request,
+            lambda: actions.cancel_session(by=request.user, session=session),
+            "Séance annulée. Les dossiers qui y étaient inscrits sont à déplacer vers une"
+            " autre séance.",
+        )
     return redirect("rcp:session", pk=session.pk)
 
 

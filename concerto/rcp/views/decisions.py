@@ -6,11 +6,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from concerto.accounts import policy
 from concerto.audit.access import record_access
 from concerto.directory.models import Establishment
+from concerto.lib import clock
 from concerto.lib.errors import ActionRefused
 from concerto.rcp import actions, pdf, rules
 from concerto.rcp.access import deciding_registration, deny
@@ -44,6 +46,15 @@ def decision(request: HttpRequest, pk: int) -> HttpResponse:
         }
     form = DecisionForm(request.POST or None, board=board, initial=initial)
     quorum = None
+    if request.method == "POST" and "check" in request.POST and not form.is_valid():
+        # "Vérifier le quorum" before the proposal is written: the quorum of those ticked.
+        for name in ("proposal", "case_status"):  # (asked at validation, not here)
+            form.errors.pop(name, None)
+        if "attendees" in form.cleaned_data:
+            pairs = form.attendee_pairs()
+            quorum = rules.quorum(
+                (s for _, s in pairs), requires_core=board.requires_core_specialties
+            )
     if request.method == "POST" and form.is_valid():
         pairs = form.attendee_pairs()
         quorum = rules.quorum((s for _, s in pairs), requires_core=board.requires_core_specialties)
@@ -61,8 +72,14 @@ def decision(request: HttpRequest, pk: int) -> HttpResponse:
             except actions.AlreadyValidated as exc:
                 validated = exc.compte_rendu
                 if exc.repeat:
-                    # A double click: the user sees the version their first click made.
-                    messages.info(request, f"Compte-rendu validé (version {validated.version}).")
+                    # A double click, or the same decision sent again: the user sees the
+                    # version already validated.
+                    messages.info(
+                        request,
+                        refusal_text(exc)
+                        if validated.version == form.cleaned_data["seen_version"]
+                        else f"Compte-rendu validé (version {validated.version}).",
+                    )
                     return redirect("rcp:compte-rendu", pk=validated.pk)
                 # Someone else validated meanwhile: the input is kept, the page now shows
                 # that version, and validating again makes the next one, knowingly.
@@ -88,6 +105,10 @@ def decision(request: HttpRequest, pk: int) -> HttpResponse:
             "quorum": quorum,
             "latest": latest,
             "contribution": getattr(registration, "gp_contribution", None),
+            # A decision is validated from the meeting's start on (rcp.actions).
+            "starts_at": timezone.localtime(registration.session.starts_at)
+            if registration.session.starts_at > clock.now()
+            else None,
         },
     )
 

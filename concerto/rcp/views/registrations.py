@@ -181,6 +181,22 @@ def registration_move(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("rcp:registration", pk=new.pk)
 
 
+def _gp_change_text(name: str, rpps: str | None, former_rpps: str | None, same: bool) -> str:
+    """What the change means for the portal: who sees the patient now, who no more."""
+    if not name and not rpps:
+        text = "Le patient n'a plus de médecin traitant déclaré."
+    elif rpps:
+        text = f"Médecin traitant déclaré : {name}. Il voit le patient dans son portail."
+    else:
+        text = (
+            f"Médecin traitant déclaré : {name}, sans RPPS : il ne peut ni consulter le"
+            " portail ni être notifié avant la RCP."
+        )
+    if former_rpps and not same:
+        text += " Le précédent ne voit plus le patient dans son portail."
+    return text
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def declared_gp(request: HttpRequest, pk: int) -> HttpResponse:
@@ -202,21 +218,22 @@ def declared_gp(request: HttpRequest, pk: int) -> HttpResponse:
         obj=patient,
         role=policy.role_of(request.user, registration.session.board),
     )
+    before = (patient.gp_rpps, patient.gp_name)  # (the form's validation sets the new ones)
     form = DeclaredGPForm(request.POST or None, instance=patient)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        patient_actions.declare_gp(
-            by=request.user,
-            patient=Patient.objects.get(pk=patient.pk),
-            gp_name=data["gp_name"] or "",
-            gp_rpps=data["gp_rpps"],
-            role=policy.role_of(request.user, registration.session.board),
-        )
-        messages.success(
-            request,
-            f"Médecin traitant déclaré : {data['gp_name'] or 'aucun'}. Il voit désormais le"
-            " patient dans son portail ; le précédent ne le voit plus.",
-        )
+        name, rpps = data["gp_name"] or "", data["gp_rpps"]
+        if (rpps or None, name) == (before[0] or None, before[1]):
+            messages.info(request, "Médecin traitant inchangé.")
+        else:
+            patient_actions.declare_gp(
+                by=request.user,
+                patient=patient,
+                gp_name=name,
+                gp_rpps=rpps,
+                role=policy.role_of(request.user, registration.session.board),
+            )
+            messages.success(request, _gp_change_text(name, rpps, before[0], before[0] == rpps))
         return redirect("rcp:registration", pk=registration.pk)
     return render(
         request,
