@@ -90,6 +90,11 @@ def test_opt_in_needs_every_member_and_withdrawal_switches_it_off():
     board = Board.objects.get(pk=world.board.pk)
     assert not board.notifications_enabled
     assert board.consents.count() == len(members) + 1  # the log keeps every position
+    # Said again (the button clicked twice): no second line (there was one per click).
+    actions.record_notification_consent(
+        by=participant, board=world.board, user=participant, agreed=False
+    )
+    assert board.consents.count() == len(members) + 1
 
 
 def test_news_lines_follow_the_registration():

@@ -7,6 +7,7 @@ from django import forms
 from concerto.rcp.models import GPContribution
 
 COMMENT_MAX_LENGTH = GPContribution._meta.get_field("comment").max_length or 4000
+_LIMIT = f"{COMMENT_MAX_LENGTH:,}".replace(",", "\u202f")  # "4 000" (narrow no-break space)
 
 
 class ContributionForm(forms.Form):
@@ -17,7 +18,7 @@ class ContributionForm(forms.Form):
         required=False,
         max_length=COMMENT_MAX_LENGTH,
         help_text=(
-            f"Texte libre, {COMMENT_MAX_LENGTH} caractères au plus. Il sera accessible aux "
+            f"Texte libre, {_LIMIT} caractères au plus. Il sera accessible aux "
             "participants à la RCP et conservé au sein du compte-rendu."
         ),
         widget=forms.Textarea(attrs={"rows": 6, "cols": 60}),

@@ -168,6 +168,11 @@ def record_notification_consent(
         raise ActionRefused(
             "Seuls les organisateurs et participants de la RCP donnent leur accord."
         )
+    latest = (
+        NotificationConsent.objects.filter(board=board, user=user).order_by("-at", "-pk").first()
+    )
+    if latest is not None and latest.agreed == agreed:
+        return latest  # (said already: the log keeps one line per change of mind)
     consent = NotificationConsent.objects.create(
         board=board, user=user, agreed=agreed, at=clock.now(), recorded_by=by
     )
@@ -267,7 +272,7 @@ def _has_validated_decisions(session: Session) -> bool:
 
 @transaction.atomic
 def cancel_session(*, by: Any, session: Session) -> Session:
-    session = Session.objects.select_for_update().get(pk=session.pk)
+    session = Session.objects.select_for_update().select_related("board").get(pk=session.pk)
     if session.status == Session.Status.CANCELLED:
         return session
     if session.status == Session.Status.HELD:
@@ -280,7 +285,11 @@ def cancel_session(*, by: Any, session: Session) -> Session:
     session.status = Session.Status.CANCELLED
     session.cancelled_at = clock.now()
     session.save(update_fields=["status", "cancelled_at"])
-    NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration__session=session).delete()
+    # The GPs' "A venir" lines say the meeting is cancelled (they used to vanish, the GP
+    # left to wonder); a file moved to another session gets its own line there.
+    NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration__session=session).update(
+        text=rules.cancelled_text(session.board.title, session.date)
+    )
     _trace(board=session.board, by=by, action="session.cancel", obj=session)
     return session
 
@@ -372,11 +381,12 @@ def refresh_upcoming_news(board: Board) -> int:
         if item.registration is None:  # (an upcoming line always has its registration)
             continue
         session = item.registration.session
-        # (a held session's line says the patient was presented, as mark_session_held
-        # left it, not "A venir")
-        written = (
-            rules.presented_text if session.status == Session.Status.HELD else rules.upcoming_text
-        )
+        # (a held or cancelled session's line says so, as mark_session_held and
+        # cancel_session left it, not "A venir")
+        written = {
+            str(Session.Status.HELD): rules.presented_text,
+            str(Session.Status.CANCELLED): rules.cancelled_text,
+        }.get(session.status, rules.upcoming_text)
         text = written(board.title, session.date)
         if item.text != text:
             item.text = text

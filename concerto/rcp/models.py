@@ -340,6 +340,13 @@ class Document(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def type_label(self) -> str:
+        """ "PDF", "PNG", "JPEG": the checked type as people name it."""
+        return {"application/pdf": "PDF", "image/png": "PNG", "image/jpeg": "JPEG"}.get(
+            self.content_type, self.content_type
+        )
+
 
 class GPContribution(models.Model):
     """Contribution du médecin traitant: a comment and the wish to join the meeting."""

@@ -61,6 +61,10 @@ def presented_text(board_title: str, session_date: dt.date) -> str:
     return f"Présenté en {board_title} le {session_date:%d/%m/%Y}"
 
 
+def cancelled_text(board_title: str, session_date: dt.date) -> str:
+    return f"Séance annulée : présentation en {board_title} le {session_date:%d/%m/%Y}"
+
+
 def compte_rendu_text(board_title: str, version: int) -> str:
     suffix = f" (version {version})" if version > 1 else ""
     return f"Compte-rendu de la RCP {board_title} validé{suffix}"

@@ -760,8 +760,13 @@ def test_the_patients_gp_cannot_use_the_clinicians_pages(client, registration):
 def test_upload_through_the_page(client, world, registration):
     login(client, world.registrar)
     url = reverse("rcp:document-upload", args=[registration.pk])
-    client.post(url, {"title": "IRM", "file": SimpleUploadedFile("irm.png", b"\x89PNG\r\n\x1a\n")})
+    page = client.post(
+        url,
+        {"title": "IRM", "file": SimpleUploadedFile("irm.png", b"\x89PNG\r\n\x1a\n")},
+        follow=True,
+    ).content.decode()
     assert Document.objects.get().content_type == "image/png"
+    assert "IRM</a> (PNG, 8" in page  # (was "image/png")
 
 
 def test_a_renamed_executable_is_refused_by_the_page(client, world, registration):

@@ -69,10 +69,20 @@ def test_cancel_and_move_session_are_traced():
     session.refresh_from_db()
     assert (session.date, session.time) == (dt.date(2026, 3, 24), dt.time(15, 30))
     assert events("session.move")[0].details["to"] == ["2026-03-24", "15:30:00"]
+    registration = world.register(session, world.patient(gp_rpps=gp().rpps))
     actions.cancel_session(by=world.secretary, session=session)
     session.refresh_from_db()
     assert session.status == Session.Status.CANCELLED
     assert len(events("session.cancel")) == 1
+    # The GP's line says so (it vanished: the GP saw the presentation disappear, unsaid),
+    # and a rename of the board keeps it said.
+    line = NewsItem.objects.get(registration=registration)
+    assert line.text == f"Séance annulée : présentation en {world.board.title} le 24/03/2026"
+    world.board.title = "RCP renommée"
+    world.board.save()
+    actions.refresh_upcoming_news(world.board)
+    line.refresh_from_db()
+    assert line.text == "Séance annulée : présentation en RCP renommée le 24/03/2026"
 
 
 def test_registering_to_a_cancelled_session_is_refused():
