@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from concerto.directory.models import Professional
-from concerto.lib.identifiers import identity_trait, ins_trait_mismatches
+from concerto.lib.identifiers import identity_trait, ins_trait_mismatches, is_valid_rpps
 from concerto.patients.actions import PossibleDuplicate, same_identity
 from concerto.patients.models import Patient
 
@@ -69,7 +69,7 @@ def _clean_gp(form: forms.ModelForm, data: dict[str, Any]) -> None:  # type: ign
     name that is not the RPPS's would show one doctor and notify another); a name alone
     is accepted (a GP without an RPPS known here), an unknown RPPS only with a name."""
     rpps = data.get("gp_rpps")
-    if rpps:
+    if rpps and is_valid_rpps(rpps):  # (an invalid one is told once, by its field)
         professional = Professional.objects.filter(rpps=rpps).first()
         if professional is not None:
             data["gp_name"] = f"Dr {professional.display_name}"

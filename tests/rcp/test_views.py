@@ -1240,3 +1240,11 @@ def test_the_decision_page_says_when_a_decision_can_be_validated(
     frozen.move_to(registration.session.starts_at)
     page = BeautifulSoup(client.get(url).content, "html.parser")
     assert page.find("button", string="Valider le compte-rendu") is not None
+
+
+def test_an_invalid_gp_rpps_is_told_once(client, world, registration):
+    login(client, world.registrar)
+    url = reverse("rcp:registration-gp", args=[registration.pk])
+    page = client.post(url, {"gp_rpps": "12345678901", "gp_name": ""}).content.decode()
+    assert "pas dans l&#x27;annuaire" not in page  # (was said too, misleading)
+    assert page.count('class="errorlist') == 1  # the RPPS's own error only
