@@ -90,11 +90,16 @@ def test_opt_in_needs_every_member_and_withdrawal_switches_it_off():
     board = Board.objects.get(pk=world.board.pk)
     assert not board.notifications_enabled
     assert board.consents.count() == len(members) + 1  # the log keeps every position
-    # Said again (the button clicked twice): no second line (there was one per click).
+    # An agreement given again (the button clicked twice): no second line (there was
+    # one per click); a withdrawal always counts (it switches an enabled opt-in off).
+    actions.record_notification_consent(
+        by=members[0], board=world.board, user=members[0], agreed=True
+    )
+    assert board.consents.count() == len(members) + 1
     actions.record_notification_consent(
         by=participant, board=world.board, user=participant, agreed=False
     )
-    assert board.consents.count() == len(members) + 1
+    assert board.consents.count() == len(members) + 2
 
 
 def test_news_lines_follow_the_registration():

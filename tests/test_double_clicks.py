@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 
 import pytest
+from bs4 import BeautifulSoup
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -36,7 +37,33 @@ def test_the_action_refuses_an_identity_saved_already_unless_a_homonym_is_confir
     with pytest.raises(patient_actions.PossibleDuplicate) as refused:
         patient_actions.create_patient(by=registrar, **kwargs | {"first_names": "Marie Zoé"})
     assert refused.value.patient_ids == [first.pk]
-    patient_actions.create_patient(by=registrar, homonym_confirmed=True, **kwargs)
+    second = patient_actions.create_patient(by=registrar, homonyms=[first.pk], **kwargs)
+    assert Patient.objects.filter(birth_name="ESSAI").count() == 2
+    # The confirmation names the patients shown: one saved since (the confirmed form sent
+    # twice) is not confirmed by it.
+    with pytest.raises(patient_actions.PossibleDuplicate) as refused:
+        patient_actions.create_patient(by=registrar, homonyms=[first.pk], **kwargs)
+    assert refused.value.patient_ids == [second.pk]
+
+
+@pytest.mark.django_db
+def test_the_possible_duplicate_is_told_in_plain_french_and_a_confirmed_form_sent_twice_makes_one(
+    client,
+):
+    client.force_login(user(is_registrar=True))
+    assert client.post(reverse("rcp:patient-create"), IDENTITY).status_code == 302
+    text = BeautifulSoup(
+        client.post(reverse("rcp:patient-create"), IDENTITY).content, "html.parser"
+    ).get_text()
+    assert "existe déjà" in text and '["Un patient' not in text  # (was a Python list)
+    # The warning's page carries the ids it named; confirming covers those.
+    shown = BeautifulSoup(
+        client.post(reverse("rcp:patient-create"), IDENTITY).content, "html.parser"
+    ).find("input", {"name": "shown"})["value"]
+    confirmed = IDENTITY | {"not_a_duplicate": "on", "birth_place_code": "75056", "shown": shown}
+    assert client.post(reverse("rcp:patient-create"), confirmed).status_code == 302
+    again = client.post(reverse("rcp:patient-create"), confirmed)  # the double click
+    assert again.status_code == 200 and "existe déjà" in again.content.decode()
     assert Patient.objects.filter(birth_name="ESSAI").count() == 2
 
 

@@ -72,8 +72,8 @@ def status_of_row(row: Notification) -> NotificationStatus:
     if row.status == S.EXPIRED:
         return NotificationStatus(
             "expired",
-            "Expirée : non envoyée avant le début de la séance"
-            + (f" ({row.last_error})" if row.last_error else ""),
+            # (its last_error says the same, in other words: not repeated)
+            "Expirée : non envoyée avant le début de la séance",
             needs_attention=True,
         )
     if row.status == S.FAILED:

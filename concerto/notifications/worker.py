@@ -495,13 +495,20 @@ def claim(now: dt.datetime, *, limit: int, worker: str) -> list[Claimed]:
             .order_by("pk")
             .values_list(*_CLAIMED_FIELDS)
         )
+        gp_at = _CLAIMED_FIELDS.index("gp_rpps")
+        return _with_current_addresses(
+            _claimed(rows, token), {row[0]: row[gp_at] for row in rows}, now
+        )
     except DatabaseError:
-        # Claimed and committed, but not read: give them back at once if the database
-        # lets us (else their lease will).
+        # Claimed and committed, but not read (or not re-addressed): give them back at
+        # once if the database lets us (else their lease will).
         with contextlib.suppress(DatabaseError):
             _give_back(Q(claim_token=token), now)
         raise
-    claimed = [
+
+
+def _claimed(rows: list[tuple[Any, ...]], token: str) -> list[Claimed]:
+    return [
         Claimed(
             pk=pk,
             claim_token=token,
@@ -536,8 +543,6 @@ def claim(now: dt.datetime, *, limit: int, worker: str) -> list[Claimed]:
             code,
         ) in rows
     ]
-    gp_at = _CLAIMED_FIELDS.index("gp_rpps")
-    return _with_current_addresses(claimed, {row[0]: row[gp_at] for row in rows}, now)
 
 
 def _with_current_addresses(
@@ -745,14 +750,20 @@ def record_failed(row: Claimed, error: TransportError) -> int:
 
 
 def record_expired(row: Claimed) -> int:
+    """``expired`` if the session, as it is now, has started; 0 otherwise (postponed
+    since the claim: the caller gives the row back, the next scan re-plans it)."""
+
     def write() -> int:
         now = clock.now()
-        return Notification.objects.filter(_mine(row)).update(
+        return Notification.objects.filter(
+            _mine(row), registration__session__starts_at__lte=now
+        ).update(
             status=Status.EXPIRED,
             closed_at=now,
             last_error="Séance commencée avant l'envoi.",
             lease_until=None,
             claim_token="",
+            claimed_by="",
             updated_at=now,
         )
 
@@ -950,7 +961,7 @@ class Claimer:
                 try:
                     unsent = pending.result()
                 except DatabaseError:
-                    unsent = []  # the claim failed: its transaction claimed nothing
+                    unsent = []  # the claim failed: it gave its rows back (or their lease will)
                 result.released += release(unsent)
         finally:
             self._thread.close()
@@ -1026,7 +1037,10 @@ def deliver(
             # Claimed in time, reached too late (a long batch, a slow server): after
             # the session has started an unsent notice expires (SPEC §4).
             recorder.wait()
-            result.expired += record_expired(row)
+            expired = record_expired(row)
+            result.expired += expired
+            if not expired:  # postponed since the claim: not sent with the old date
+                result.released += release([row])
             continue
         try:
             payload = ready.pop(row.pk, None) or render(row.content, now=clock.now())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection, transaction
@@ -61,21 +62,22 @@ def create_patient(
     gp_name: str = "",
     gp_rpps: str | None = None,
     role: str = "",
-    homonym_confirmed: bool = False,
+    homonyms: Iterable[int] = (),
 ) -> Patient:
     """``role``: the one in which ``by`` acts, for the trail. An identity already saved
     (:func:`same_identity`) is refused (:class:`PossibleDuplicate`) unless the user
-    confirmed a homonym: checked here, in the transaction, one creation per birth date
-    at a time, so that a double click cannot make two files of one person."""
+    confirmed those patients are others (``homonyms``: the ones they were shown):
+    checked here, in the transaction, one creation per birth date at a time, so that a
+    double click cannot make two files of one person, confirmed homonym or not."""
     if connection.vendor == "postgresql":  # (SQLite: writers are serialised already)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(%s, %s)", [_PATIENT_LOCK, birth_date.toordinal()]
             )
-    if not homonym_confirmed:
-        same = same_identity(birth_name, first_names, birth_date)
-        if same:
-            raise PossibleDuplicate(same[:20])
+    confirmed = set(homonyms)
+    same = [pk for pk in same_identity(birth_name, first_names, birth_date) if pk not in confirmed]
+    if same:
+        raise PossibleDuplicate(same[:20])
     patient = Patient(
         birth_name=identity_trait(birth_name),
         first_names=identity_trait(first_names),

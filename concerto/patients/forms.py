@@ -80,10 +80,16 @@ def _clean_gp(form: forms.ModelForm, data: dict[str, Any]) -> None:  # type: ign
             )
 
 
+def _ids(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip().isdigit()]
+
+
 class PatientForm(forms.ModelForm):
     not_a_duplicate = forms.BooleanField(
         label="Je confirme qu'il s'agit d'un autre patient (homonyme)", required=False
     )
+    # The patients the warning named (ids, in the form's body, never in a URL).
+    shown = forms.CharField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Patient
@@ -166,9 +172,17 @@ class PatientForm(forms.ModelForm):
                 "ins_number",
                 "Une identité récupérée ou qualifiée a un matricule INS (téléservice INSi).",
             )
-        self.same_traits = [] if data.get("not_a_duplicate") else self._same_traits(data)[:20]
+        same = self._same_traits(data)[:20]
+        # The confirmation covers the patients the warning named (its page carries their
+        # ids), not one saved since: the confirmed form sent twice would make two files.
+        confirmed = set(_ids(data.get("shown", ""))) if data.get("not_a_duplicate") else set()
+        self.homonyms = [pk for pk in same if pk in confirmed]
+        self.same_traits = [pk for pk in same if pk not in confirmed]
         if self.same_traits:
-            self.add_error(None, str(PossibleDuplicate(self.same_traits)))
+            self.add_error(None, " ".join(PossibleDuplicate(self.same_traits).messages))
+            shown = self.data.copy()  # type: ignore[attr-defined]  # (a QueryDict)
+            shown[self.add_prefix("shown")] = ",".join(map(str, same))
+            self.data = shown  # (the page shown again names them all)
             self.show_confirmation = True
         if has_ins and not data.get("ins_oid"):
             self.add_error("ins_oid", "Précisez l'OID du matricule INS.")
@@ -188,6 +202,7 @@ class PatientForm(forms.ModelForm):
 
     show_confirmation = False
     same_traits: list[int] = []  # the patients it may duplicate (their existence is told)
+    homonyms: list[int] = []  # the same identity, confirmed as other patients
 
     @staticmethod
     def _same_traits(data: dict[str, Any]) -> list[int]:

@@ -90,11 +90,11 @@ def create(request: HttpRequest) -> HttpResponse:
             patient = actions.create_patient(
                 by=request.user,
                 role=policy.Role.REGISTRAR,
-                homonym_confirmed=form.cleaned_data["not_a_duplicate"],
+                homonyms=form.homonyms,
                 **form.action_kwargs(),
             )
         except actions.PossibleDuplicate as exc:  # saved meanwhile (a double click)
-            form.add_error(None, str(exc))
+            form.add_error(None, " ".join(exc.messages))
             form.show_confirmation = True
             record_accesses(
                 request,

@@ -171,8 +171,8 @@ def record_notification_consent(
     latest = (
         NotificationConsent.objects.filter(board=board, user=user).order_by("-at", "-pk").first()
     )
-    if latest is not None and latest.agreed == agreed:
-        return latest  # (said already: the log keeps one line per change of mind)
+    if agreed and latest is not None and latest.agreed:
+        return latest  # (an agreement given again: one line; a withdrawal always counts)
     consent = NotificationConsent.objects.create(
         board=board, user=user, agreed=agreed, at=clock.now(), recorded_by=by
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import OperationalError
 
 from concerto.directory.models import MSSanteAddress
 from concerto.lib import clock
@@ -210,6 +211,7 @@ def test_a_claimed_message_is_not_sent_after_the_session_started(mssante, settin
             recorder.close()
             smtp.close()
     assert server.received == []  # SPEC §4: after the session starts, unsent -> expired
+    assert Notification.objects.get().status == S.EXPIRED
 
 
 # --- "sent" names the addresses the server took
@@ -226,3 +228,47 @@ def test_sent_status_names_only_the_addresses_that_accepted(mssante):
     assert status.label.endswith(f" à {accepted} (refusée par le serveur pour {refused})"), (
         status.label
     )
+
+
+def test_a_database_error_while_readdressing_gives_the_claimed_rows_back(mssante, monkeypatch):
+    server = mssante()
+    make_due()
+    worker.scan(SEND_TIME)
+    real = worker.addresses_by_rpps
+
+    def broken(numbers):  # type: ignore[no-untyped-def]
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(worker, "addresses_by_rpps", broken)
+    with pytest.raises(OperationalError):
+        worker.claim(SEND_TIME, limit=10, worker="w")
+    # Given back at once (it stayed "sending" for the whole lease: 30 min, past the start).
+    assert Notification.objects.get().status == S.PENDING
+    monkeypatch.setattr(worker, "addresses_by_rpps", real)
+    worker.run_pass(now=SEND_TIME + dt.timedelta(minutes=1))
+    assert Notification.objects.get().status == S.SENT and len(server.received) == 1
+
+
+def test_a_session_postponed_after_the_claim_is_not_expired_but_sent_for_its_new_date(mssante):
+    server = mssante()
+    due = make_due()
+    start = paris(2022, 9, 13, 14)
+    worker.scan(start - dt.timedelta(seconds=5))
+    rows = worker.claim(start - dt.timedelta(seconds=5), limit=10, worker="w")
+    with at(start - dt.timedelta(seconds=2)):
+        actions.move_session(
+            by=due.world.secretary, session=due.session, date=dt.date(2022, 9, 27), time=dt.time(14)
+        )
+    result, smtp = worker.PassResult(), worker.Connection()
+    recorder = worker.Recorder(result)
+    with clock.as_of(start + dt.timedelta(seconds=30)):
+        try:
+            worker.deliver(rows, result, lambda: False, smtp, recorder)
+        finally:
+            recorder.close()
+            smtp.close()
+    assert (result.expired, result.released, server.received) == (0, 1, [])
+    assert Notification.objects.get().status == S.PENDING
+    worker.run_pass(now=paris(2022, 9, 23, 8, 5))  # the new notification day
+    assert len(server.received) == 1
+    assert "27/09/2022" in server.received[0].message.get_body(("plain",)).get_content()

@@ -366,7 +366,9 @@ def test_an_identity_typed_twice_asks_for_confirmation(client, world):
     assert "existe déjà : recherchez-le" in again.content.decode()
     assert 'name="not_a_duplicate"' in again.content.decode()
     assert Patient.objects.count() == 1
-    confirmed = data | {"first_names": "ZOE", "not_a_duplicate": "on"}
+    shown = BeautifulSoup(again.content, "html.parser").find("input", {"name": "shown"})["value"]
+    assert shown == str(Patient.objects.get().pk)  # (the ids the warning named, in the form)
+    confirmed = data | {"first_names": "ZOE", "not_a_duplicate": "on", "shown": shown}
     assert client.post(reverse("rcp:patient-create"), confirmed).status_code == 302
     assert Patient.objects.count() == 2
 
@@ -1240,6 +1242,10 @@ def test_the_decision_page_says_when_a_decision_can_be_validated(
     frozen.move_to(registration.session.starts_at)
     page = BeautifulSoup(client.get(url).content, "html.parser")
     assert page.find("button", string="Valider le compte-rendu") is not None
+    # Both buttons in one POST (crafted): a check, not a validation (was a 500).
+    both = {"attendees": _members(world), "check": "1", "validate": "1", "seen_version": "0"}
+    assert client.post(url, both).status_code == 200
+    assert not CompteRendu.objects.exists()
 
 
 def test_an_invalid_gp_rpps_is_told_once(client, world, registration):
@@ -1248,3 +1254,25 @@ def test_an_invalid_gp_rpps_is_told_once(client, world, registration):
     page = client.post(url, {"gp_rpps": "12345678901", "gp_name": ""}).content.decode()
     assert "pas dans l&#x27;annuaire" not in page  # (was said too, misleading)
     assert page.count('class="errorlist') == 1  # the RPPS's own error only
+
+
+def test_a_member_who_never_agreed_can_object_from_the_board_page(client, world):
+    newcomer = user(specialty="Radiologie")
+    actions.add_member(
+        by=world.secretary,
+        board=world.board,
+        user=newcomer,
+        role=BoardMembership.Role.PARTICIPANT,
+        specialty="Radiologie",
+    )
+    login(client, newcomer)
+    page = BeautifulSoup(
+        client.get(reverse("rcp:board", args=[world.board.pk])).content, "html.parser"
+    )
+    buttons = [b.get_text() for b in page.select("button[name=agreed]")]
+    assert buttons == ["Je donne mon accord", "Je m'oppose à la notification"]
+    client.post(reverse("rcp:board-consent", args=[world.board.pk]), {"agreed": "1"})
+    page = BeautifulSoup(
+        client.get(reverse("rcp:board", args=[world.board.pk])).content, "html.parser"
+    )
+    assert [b.get_text() for b in page.select("button[name=agreed]")] == ["Je retire mon accord"]

@@ -351,11 +351,12 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.POST.get("confirm"):  # (one click must not cancel a meeting)
         messages.error(request, "Cochez la confirmation pour annuler la séance.")
     else:
+        files = session.registrations.filter(status=Registration.Status.ACTIVE).exists()
         act(
             request,
             lambda: actions.cancel_session(by=request.user, session=session),
-            "Séance annulée. Les dossiers qui y étaient inscrits sont à déplacer vers une"
-            " autre séance.",
+            "Séance annulée."
+            + (" Ses dossiers inscrits sont à déplacer vers une autre séance." if files else ""),
         )
     return redirect("rcp:session", pk=session.pk)
 

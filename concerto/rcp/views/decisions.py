@@ -46,19 +46,22 @@ def decision(request: HttpRequest, pk: int) -> HttpResponse:
         }
     form = DecisionForm(request.POST or None, board=board, initial=initial)
     quorum = None
-    if request.method == "POST" and "check" in request.POST and not form.is_valid():
-        # "Vérifier le quorum" before the proposal is written: the quorum of those ticked.
-        for name in ("proposal", "case_status"):  # (asked at validation, not here)
-            form.errors.pop(name, None)
+    validating = "validate" in request.POST and "check" not in request.POST
+    if request.method == "POST" and not validating:
+        # "Vérifier le quorum", before the proposal and the status are written too: the
+        # quorum of those ticked; those two are asked at validation.
+        if not form.is_valid():
+            for name in ("proposal", "case_status"):
+                form.errors.pop(name, None)
         if "attendees" in form.cleaned_data:
             pairs = form.attendee_pairs()
             quorum = rules.quorum(
                 (s for _, s in pairs), requires_core=board.requires_core_specialties
             )
-    if request.method == "POST" and form.is_valid():
+    elif request.method == "POST" and form.is_valid():
         pairs = form.attendee_pairs()
         quorum = rules.quorum((s for _, s in pairs), requires_core=board.requires_core_specialties)
-        if "validate" in request.POST:
+        if validating:
             try:
                 compte_rendu = actions.validate_compte_rendu(
                     by=request.user,
