@@ -23,6 +23,20 @@ pytestmark = pytest.mark.django_db
 S = Notification.Status
 
 
+def deliver_at(instant: dt.datetime, rows: list[worker.Claimed]) -> worker.PassResult:
+    """Send claimed rows as of ``instant``, without the pass's scan (what a worker does
+    between its claim and its next scan)."""
+    result, smtp = worker.PassResult(), worker.Connection()
+    recorder = worker.Recorder(result)
+    with clock.as_of(instant):
+        try:
+            worker.deliver(rows, result, lambda: False, smtp, recorder)
+        finally:
+            recorder.close()
+            smtp.close()
+    return result
+
+
 # --- status after a GP change: the former GP's row is not the declared one's
 def test_status_after_gp_change_is_the_new_gps_not_the_former_ones(mssante):
     mssante()
@@ -179,16 +193,9 @@ def test_an_address_changed_between_scan_and_claim_is_the_one_written_to(mssante
     worker.scan(SEND_TIME)
     rpps = due.registrations[0].patient.gp_rpps
     MSSanteAddress.objects.filter(rpps=rpps).update(address="nouvelle@medecin.mssante.fr")
-    with clock.as_of(SEND_TIME + dt.timedelta(minutes=1)):
-        rows = worker.claim(clock.now(), limit=10, worker="w")  # (no scan in between)
-        assert [row.addresses for row in rows] == [["nouvelle@medecin.mssante.fr"]]
-        result, smtp = worker.PassResult(), worker.Connection()
-        recorder = worker.Recorder(result)
-        try:
-            worker.deliver(rows, result, lambda: False, smtp, recorder)
-        finally:
-            recorder.close()
-            smtp.close()
+    rows = worker.claim(SEND_TIME + dt.timedelta(minutes=1), limit=10, worker="w")
+    assert [row.addresses for row in rows] == [["nouvelle@medecin.mssante.fr"]]
+    deliver_at(SEND_TIME + dt.timedelta(minutes=1), rows)  # (no scan in between)
     assert [m.rcpt_tos for m in server.received] == [["nouvelle@medecin.mssante.fr"]]
     assert Notification.objects.get().addresses == ["nouvelle@medecin.mssante.fr"]
 
@@ -201,15 +208,7 @@ def test_a_claimed_message_is_not_sent_after_the_session_started(mssante, settin
     worker.scan(start - dt.timedelta(seconds=5))
     rows = worker.claim(start - dt.timedelta(seconds=5), limit=10, worker="w")
     assert len(rows) == 1
-    result = worker.PassResult()
-    smtp = worker.Connection()
-    recorder = worker.Recorder(result)
-    with clock.as_of(start + dt.timedelta(seconds=30)):  # a slow batch: past the start
-        try:
-            worker.deliver(rows, result, lambda: False, smtp, recorder)
-        finally:
-            recorder.close()
-            smtp.close()
+    deliver_at(start + dt.timedelta(seconds=30), rows)  # a slow batch: past the start
     assert server.received == []  # SPEC §4: after the session starts, unsent -> expired
     assert Notification.objects.get().status == S.EXPIRED
 
@@ -259,14 +258,7 @@ def test_a_session_postponed_after_the_claim_is_not_expired_but_sent_for_its_new
         actions.move_session(
             by=due.world.secretary, session=due.session, date=dt.date(2022, 9, 27), time=dt.time(14)
         )
-    result, smtp = worker.PassResult(), worker.Connection()
-    recorder = worker.Recorder(result)
-    with clock.as_of(start + dt.timedelta(seconds=30)):
-        try:
-            worker.deliver(rows, result, lambda: False, smtp, recorder)
-        finally:
-            recorder.close()
-            smtp.close()
+    result = deliver_at(start + dt.timedelta(seconds=30), rows)
     assert (result.expired, result.released, server.received) == (0, 1, [])
     assert Notification.objects.get().status == S.PENDING
     worker.run_pass(now=paris(2022, 9, 23, 8, 5))  # the new notification day
