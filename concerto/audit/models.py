@@ -7,8 +7,27 @@ DELETE except the retention purge (see migration 0002).
 
 from __future__ import annotations
 
+import functools
+
+from django.apps import apps
 from django.db import models
 from django.utils import timezone
+
+# accounts.policy.Role's values (the trail keeps no foreign key, nor an import of it).
+ROLE_LABELS = {
+    "medecin_traitant": "médecin traitant",
+    "medecin_inscripteur": "médecin inscripteur",
+    "organisateur": "organisateur",
+    "participant": "participant",
+    "administrateur": "administrateur",
+}
+
+
+@functools.cache
+def _model_names() -> dict[str, str]:
+    return {
+        model._meta.model_name or "": str(model._meta.verbose_name) for model in apps.get_models()
+    }
 
 
 class AuditEvent(models.Model):
@@ -40,6 +59,17 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor_id", "at"], name="audit_actor_at"),
             models.Index(fields=["action"], name="audit_action"),
         ]
+
+    @property
+    def role_label(self) -> str:
+        """The role as people say it ("médecin traitant"), for pages; the code stays in
+        the export."""
+        return ROLE_LABELS.get(self.actor_role, self.actor_role)
+
+    @property
+    def object_label(self) -> str:
+        """The object's kind by its model's French name ("inscription"), for pages."""
+        return _model_names().get(self.object_type, self.object_type)
 
     def __str__(self) -> str:
         target = f"{self.object_type}#{self.object_id}"

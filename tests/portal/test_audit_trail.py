@@ -129,6 +129,9 @@ def test_search_by_patient_and_by_user(portal_world: PortalWorld) -> None:
     assert response.status_code == 200
     body = response.content.decode()
     assert "portal.prefiche" in body and "autorisé" in body
+    # Roles and objects as people name them (it showed "medecin_traitant", "registration").
+    assert "médecin traitant" in body and "medecin_traitant" not in body
+    assert f"inscription n° {case.upcoming.pk}" in body
     response = client.post(reverse("audit:search"), {"user": case.user.username})
     body = response.content.decode()
     assert "refusé" in body  # the attempt on the other GP's patient
@@ -280,3 +283,11 @@ def test_list_views_write_one_event_per_patient_in_one_statement() -> None:
         assert event.details == {"method": "GET", "path": "/portail/", "page": 2}
     empty = AuditEvent.objects.get(action="test.list.empty")
     assert empty.patient_id is None and empty.actor_role == ""
+
+
+def test_every_role_has_its_french_label() -> None:
+    from concerto.accounts import policy
+    from concerto.audit.models import ROLE_LABELS
+
+    codes = {v for k, v in vars(policy.Role).items() if not k.startswith("_")}
+    assert set(ROLE_LABELS) == codes
