@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from concerto.audit.models import AuditEvent
 from concerto.patients import actions as patient_actions
+from concerto.patients.forms import _ids
 from concerto.patients.models import Patient
 from tests.builders import user
 
@@ -65,6 +66,11 @@ def test_the_possible_duplicate_is_told_in_plain_french_and_a_confirmed_form_sen
     again = client.post(reverse("rcp:patient-create"), confirmed)  # the double click
     assert again.status_code == 200 and "existe déjà" in again.content.decode()
     assert Patient.objects.filter(birth_name="ESSAI").count() == 2
+    # The page names both now: confirming it once more makes the third, knowingly.
+    named = BeautifulSoup(again.content, "html.parser").find("input", {"name": "shown"})["value"]
+    assert sorted(_ids(named)) == sorted(
+        Patient.objects.filter(birth_name="ESSAI").values_list("pk", flat=True)
+    )
 
 
 @pytest.mark.postgres
@@ -99,5 +105,9 @@ def test_a_double_click_on_create_patient_makes_one_patient(monkeypatch) -> None
         thread.join(30)
     assert errors == []
     assert Patient.objects.filter(birth_name="ESSAI").count() == 1  # was 2: one person, two files
-    assert any("existe déjà" in page for page in pages)  # the second click is told
+    told = [page for page in pages if "existe déjà" in page]  # the second click is told
+    assert len(told) == 1
+    # and its page names the patient, for a confirmation to cover it
+    shown = BeautifulSoup(told[0], "html.parser").find("input", {"name": "shown"})["value"]
+    assert _ids(shown) == [Patient.objects.get(birth_name="ESSAI").pk]
     assert AuditEvent.objects.filter(action="patient.duplicate_hit").count() == 1

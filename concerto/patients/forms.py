@@ -179,11 +179,7 @@ class PatientForm(forms.ModelForm):
         self.homonyms = [pk for pk in same if pk in confirmed]
         self.same_traits = [pk for pk in same if pk not in confirmed]
         if self.same_traits:
-            self.add_error(None, " ".join(PossibleDuplicate(self.same_traits).messages))
-            shown = self.data.copy()  # type: ignore[attr-defined]  # (a QueryDict)
-            shown[self.add_prefix("shown")] = ",".join(map(str, same))
-            self.data = shown  # (the page shown again names them all)
-            self.show_confirmation = True
+            self.warn_duplicates(self.same_traits, named=same)
         if has_ins and not data.get("ins_oid"):
             self.add_error("ins_oid", "Précisez l'OID du matricule INS.")
         if has_ins:
@@ -199,6 +195,16 @@ class PatientForm(forms.ModelForm):
                 )
         _clean_gp(self, data)
         return data
+
+    def warn_duplicates(self, unconfirmed: list[int], *, named: list[int]) -> None:
+        """Say that a patient of this identity exists (``unconfirmed``: not confirmed as
+        another), and let the page shown again carry the ids of all those ``named``, for
+        the confirmation to cover them."""
+        self.add_error(None, " ".join(PossibleDuplicate(unconfirmed).messages))
+        shown = self.data.copy()  # type: ignore[attr-defined]  # (a QueryDict)
+        shown[self.add_prefix("shown")] = ",".join(map(str, named))
+        self.data = shown
+        self.show_confirmation = True
 
     show_confirmation = False
     same_traits: list[int] = []  # the patients it may duplicate (their existence is told)

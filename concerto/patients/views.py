@@ -94,8 +94,7 @@ def create(request: HttpRequest) -> HttpResponse:
                 **form.action_kwargs(),
             )
         except actions.PossibleDuplicate as exc:  # saved meanwhile (a double click)
-            form.add_error(None, " ".join(exc.messages))
-            form.show_confirmation = True
+            form.warn_duplicates(exc.patient_ids, named=[*form.homonyms, *exc.patient_ids])
             record_accesses(
                 request,
                 action="patient.duplicate_hit",
