@@ -296,20 +296,6 @@ def prefiche(request: HttpRequest, pk: int) -> HttpResponse:
 def contribute(request: HttpRequest, pk: int) -> HttpResponse:
     registration = _gp_registration(request, pk, action="portal.contribution")
     form = ContributionForm(request.POST)
-    saved = GPContribution.objects.filter(registration=registration).first()
-    if form.is_valid() and registration.session.starts_at <= clock.now():
-        # (the wish is no longer asked once the meeting has started: the saved one stays)
-        form.cleaned_data["wants_to_join"] = bool(saved and saved.wants_to_join)
-    empty = form.is_valid() and not (
-        form.cleaned_data["comment"].strip() or form.cleaned_data["wants_to_join"]
-    )
-    if empty and saved is None:  # (an empty form over a saved one clears it: allowed)
-        messages.info(
-            request,
-            "Rien à enregistrer : écrivez un commentaire ou cochez « Je suis intéressé"
-            " à la participation à la RCP ».",
-        )
-        return redirect(reverse("portal:prefiche", args=[registration.pk]) + "#contribution")
     if not form.is_valid():
         # The pre-fiche is shown again (with the form's errors): a read, traced as one.
         return _render_prefiche(
@@ -324,6 +310,8 @@ def contribute(request: HttpRequest, pk: int) -> HttpResponse:
             role=ROLE,
             ip=access.client_ip(request),
         )
+    except rcp_actions.NothingToSave as empty:  # (nothing refused: nothing written)
+        messages.info(request, " ".join(empty.messages))
     except ActionRefused as refused:
         access.record_access(
             request,

@@ -52,6 +52,16 @@ def _local_date(instant: dt.datetime) -> dt.date:
     return timezone.localtime(instant).date()
 
 
+def _line_text(session: Session) -> str:
+    """The text of the GPs' line about a presentation at ``session``, by its state: "A
+    venir : présentation en …", "Présenté en …" once held, "Séance annulée : …"."""
+    if session.status == Session.Status.HELD:
+        return rules.presented_text(session.board.title, session.date)
+    if session.status == Session.Status.CANCELLED:
+        return rules.cancelled_text(session.board.title, session.date)
+    return rules.upcoming_text(session.board.title, session.date)
+
+
 def _trace(*, by: Any, board: Board, **event: Any) -> None:
     """Write the action's audit event, with the role in which ``by`` acts on ``board``
     (``policy.role_of``) unless the caller gives it."""
@@ -288,7 +298,7 @@ def cancel_session(*, by: Any, session: Session) -> Session:
     # The GPs' "A venir" lines say the meeting is cancelled (they used to vanish, the GP
     # left to wonder); a file moved to another session gets its own line there.
     NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration__session=session).update(
-        text=rules.cancelled_text(session.board.title, session.date)
+        text=_line_text(session)
     )
     _trace(board=session.board, by=by, action="session.cancel", obj=session)
     return session
@@ -313,7 +323,7 @@ def move_session(*, by: Any, session: Session, date: dt.date, time: dt.time) -> 
     session.save(update_fields=["date", "time", "starts_at"])
     for item in NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration__session=session):
         item.date = date
-        item.text = rules.upcoming_text(session.board.title, date)
+        item.text = _line_text(session)
         item.save(update_fields=["date", "text"])
     _trace(
         board=session.board,
@@ -340,7 +350,7 @@ def mark_session_held(*, by: Any, session: Session) -> Session:
     session.save(update_fields=["status"])
     # The GP's "A venir" line becomes a past presentation (the line itself stays).
     NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration__session=session).update(
-        text=rules.presented_text(session.board.title, session.date)
+        text=_line_text(session)
     )
     _trace(board=session.board, by=by, action="session.held", obj=session)
     return session
@@ -364,7 +374,7 @@ def _upsert_upcoming_news(registration: Registration) -> None:
         defaults={
             "patient": registration.patient,
             "date": session.date,
-            "text": rules.upcoming_text(session.board.title, session.date),
+            "text": _line_text(session),
             "created_at": clock.now(),
         },
     )
@@ -381,13 +391,8 @@ def refresh_upcoming_news(board: Board) -> int:
         if item.registration is None:  # (an upcoming line always has its registration)
             continue
         session = item.registration.session
-        # (a held or cancelled session's line says so, as mark_session_held and
-        # cancel_session left it, not "A venir")
-        written = {
-            str(Session.Status.HELD): rules.presented_text,
-            str(Session.Status.CANCELLED): rules.cancelled_text,
-        }.get(session.status, rules.upcoming_text)
-        text = written(board.title, session.date)
+        session.board = board  # (the new title; held and cancelled lines stay so)
+        text = _line_text(session)
         if item.text != text:
             item.text = text
             item.save(update_fields=["text"])
@@ -644,6 +649,10 @@ def _record_document(
 # --- GP contribution --------------------------------------------------------------------
 
 
+class NothingToSave(ActionRefused):
+    """A first contribution with neither a comment nor the wish to join."""
+
+
 @transaction.atomic
 def save_gp_contribution(
     *,
@@ -662,6 +671,16 @@ def save_gp_contribution(
     _check_editable(registration)
     if registration.session.status == Session.Status.CANCELLED:
         raise ActionRefused("La séance est annulée : la contribution n'est plus possible.")
+    saved = GPContribution.objects.filter(registration=registration).first()
+    if registration.session.starts_at <= clock.now():
+        # The wish to join is no longer asked once the meeting has started: the saved
+        # one stays.
+        wants_to_join = bool(saved and saved.wants_to_join)
+    if saved is None and not (comment.strip() or wants_to_join):
+        raise NothingToSave(
+            "Rien à enregistrer : écrivez un commentaire ou cochez « Je suis intéressé"
+            " à la participation à la RCP »."
+        )
     contribution, _ = GPContribution.objects.update_or_create(
         registration=registration,
         defaults={
@@ -772,8 +791,8 @@ def validate_compte_rendu(
     if not result.met and not quorum_override_reason.strip():
         raise ActionRefused(result.explanation + " Indiquez le motif pour valider sans quorum.")
     previous = registration.compte_rendus.aggregate(v=Max("version"))["v"] or 0
+    latest = registration.compte_rendus.filter(version=previous).first() if previous else None
     if seen_version is not None and previous != seen_version:
-        latest = registration.compte_rendus.filter(version=previous).first()
         if latest is None:  # (a version that never existed: the page was tampered with)
             raise ActionRefused("Cette page n'est plus à jour : rechargez-la.")
         raise AlreadyValidated(
@@ -783,7 +802,6 @@ def validate_compte_rendu(
             compte_rendu=latest,
             repeat=(latest.proposal, latest.case_status) == (proposal.strip(), case_status),
         )
-    latest = registration.compte_rendus.filter(version=previous).first() if previous else None
     if latest is not None and _same_decision(
         latest, case_status, proposal.strip(), present, quorum_override_reason.strip()
     ):

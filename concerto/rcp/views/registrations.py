@@ -211,12 +211,9 @@ def declared_gp(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return redirect("rcp:registration", pk=registration.pk)
     patient = Patient.objects.get(pk=registration.patient_id)
+    role = policy.role_of(request.user, registration.session.board)
     record_access(
-        request,
-        action="patient.declare_gp_view",
-        patient_id=patient.pk,
-        obj=patient,
-        role=policy.role_of(request.user, registration.session.board),
+        request, action="patient.declare_gp_view", patient_id=patient.pk, obj=patient, role=role
     )
     before = (patient.gp_rpps, patient.gp_name)  # (the form's validation sets the new ones)
     form = DeclaredGPForm(request.POST or None, instance=patient)
@@ -231,7 +228,7 @@ def declared_gp(request: HttpRequest, pk: int) -> HttpResponse:
                 patient=patient,
                 gp_name=name,
                 gp_rpps=rpps,
-                role=policy.role_of(request.user, registration.session.board),
+                role=role,
             )
             messages.success(request, _gp_change_text(name, rpps, before[0], before[0] == rpps))
         return redirect("rcp:registration", pk=registration.pk)
