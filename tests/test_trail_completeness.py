@@ -137,3 +137,30 @@ def test_admin_lookups_follow_the_declared_filters_and_dates(rf, monkeypatch):
     monkeypatch.setattr(pps_admin, "date_hierarchy", "created_at")
     assert pps_admin.lookup_allowed("created_at__year", "2026", request)  # (was refused)
     assert not pps_admin.lookup_allowed("patient__birth_name__startswith", "X", request)
+
+
+def test_every_event_code_the_application_writes_is_named_in_french():
+    """The trail's search page shows each event's code in words; a new code without its
+    label would show as a code (the CSV export keeps the codes)."""
+    import re
+    from pathlib import Path
+
+    from concerto.audit.models import ACTION_LABELS
+
+    source = Path(__file__).resolve().parents[1] / "concerto"
+    code = re.compile(
+        r"""["'](?:accounts|audit|board|compte_rendu|directory|document|notification|"""
+        r"""patient|portal|pps|registration|session)\.[a-z_]+["']"""
+    )
+    found = {
+        match.group()[1:-1]
+        for path in source.rglob("*.py")
+        for match in code.finditer(path.read_text(encoding="utf-8"))
+    }
+    found.discard("directory.establishment")  # (a table name, not an event)
+    found |= {"accounts.admin_add", "accounts.admin_change", "admin.add", "admin.change"}
+    assert len(found) > 50
+    assert sorted(found - set(ACTION_LABELS)) == []
+    assert AuditEvent(action="portal.prefiche").action_label == "portail : pré-fiche consultée"
+    assert AuditEvent(action="admin.patient.list").action_label == "back-office : patient (liste)"
+    assert AuditEvent(action="inconnu.code").action_label == "inconnu.code"

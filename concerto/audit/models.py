@@ -22,6 +22,87 @@ ROLE_LABELS = {
     "administrateur": "administrateur",
 }
 
+# What each event's code means, for the pages (the export keeps the codes). Every code
+# written by the application has one (tests/test_trail_completeness.py checks it).
+ACTION_LABELS = {
+    "accounts.admin_add": "compte créé (back-office)",
+    "accounts.admin_change": "compte modifié (back-office)",
+    "accounts.admin_granted": "droits d'administration accordés",
+    "accounts.login": "connexion",
+    "accounts.login_refused": "connexion refusée",
+    "accounts.logout": "déconnexion",
+    "accounts.user_created": "compte créé à la première connexion",
+    "admin.add": "back-office : ajout",
+    "admin.change": "back-office : modification",
+    "audit.admin_list": "journal parcouru (back-office)",
+    "audit.admin_view": "événement du journal consulté (back-office)",
+    "audit.export": "journal exporté (CSV)",
+    "audit.purge": "journal purgé au-delà de la durée de conservation",
+    "audit.search": "journal recherché",
+    "board.add_member": "membre ajouté à la RCP",
+    "board.create": "RCP créée",
+    "board.notification_consent": "accord ou retrait pour la notification du médecin traitant",
+    "board.notifications_disabled": "notification du médecin traitant désactivée",
+    "board.notifications_enabled": "notification du médecin traitant activée",
+    "board.remove_member": "membre retiré de la RCP",
+    "board.webconference": "webconférence de la RCP modifiée",
+    "compte_rendu.edit": "décision : formulaire envoyé",
+    "compte_rendu.edit_view": "décision : formulaire consulté",
+    "compte_rendu.pdf": "compte-rendu téléchargé (PDF)",
+    "compte_rendu.validate": "compte-rendu validé",
+    "compte_rendu.view": "compte-rendu consulté",
+    "directory.import": "annuaire importé",
+    "document.download": "document téléchargé",
+    "document.upload": "document déposé",
+    "notification.demo_mailbox": "boîte aux lettres de démonstration consultée",
+    "notification.failed": "notification du médecin traitant en échec",
+    "notification.list": "notifications parcourues (back-office)",
+    "notification.sent": "notification du médecin traitant envoyée",
+    "notification.view": "notification consultée (back-office)",
+    "patient.create": "patient créé",
+    "patient.declare_gp": "médecin traitant déclaré",
+    "patient.declare_gp_view": "médecin traitant : page consultée",
+    "patient.duplicate_hit": "patient proposé comme doublon possible",
+    "patient.search_hit": "patient trouvé par une recherche",
+    "patient.view": "patient consulté",
+    "portal.compte_rendu": "portail : compte-rendu consulté",
+    "portal.contribution": "portail : contribution envoyée",
+    "portal.dashboard": "portail : actualités consultées",
+    "portal.patient_filter": "portail : liste des patients affichée",
+    "portal.pps": "portail : PPS consulté",
+    "portal.prefiche": "portail : pré-fiche consultée",
+    "pps.create": "PPS : formulaire envoyé",
+    "pps.create_view": "PPS : formulaire consulté",
+    "pps.generate": "PPS généré",
+    "pps.pdf": "PPS téléchargé (PDF)",
+    "registration.complete": "pré-fiche déclarée complète (formulaire)",
+    "registration.complete_prefiche": "pré-fiche déclarée complète",
+    "registration.create": "patient inscrit à une séance",
+    "registration.edit": "pré-fiche : formulaire envoyé",
+    "registration.edit_view": "pré-fiche : formulaire consulté",
+    "registration.gp_contribution": "contribution du médecin traitant enregistrée",
+    "registration.list": "inscriptions listées",
+    "registration.move": "dossier déplacé vers une autre séance",
+    "registration.update_prefiche": "pré-fiche modifiée",
+    "registration.view": "inscription consultée",
+    "registration.withdraw": "inscription retirée",
+    "session.cancel": "séance annulée",
+    "session.held": "séance marquée tenue",
+    "session.move": "séance déplacée",
+    "session.schedule": "séance planifiée",
+    "session.view": "séance consultée",
+    "session.view_registration": "dossier listé sur la page de la séance",
+}
+# The back office's own events: admin.<model>.<view>.
+_ADMIN_VIEWS = {
+    "list": "liste",
+    "view": "fiche",
+    "change": "modification",
+    "add": "ajout",
+    "delete": "suppression",
+    "history": "historique",
+}
+
 
 @functools.cache
 def _model_names() -> dict[str, str]:
@@ -65,6 +146,17 @@ class AuditEvent(models.Model):
         """The role as people say it ("médecin traitant"), for pages; the code stays in
         the export."""
         return ROLE_LABELS.get(self.actor_role, self.actor_role)
+
+    @property
+    def action_label(self) -> str:
+        """What the event is, in words ("portail : pré-fiche consultée"), for pages."""
+        if self.action in ACTION_LABELS:
+            return ACTION_LABELS[self.action]
+        parts = self.action.split(".")
+        if len(parts) == 3 and parts[0] == "admin":
+            model = _model_names().get(parts[1], parts[1])
+            return f"back-office : {model} ({_ADMIN_VIEWS.get(parts[2], parts[2])})"
+        return self.action
 
     @property
     def object_label(self) -> str:

@@ -33,18 +33,33 @@ def subdivision_choices() -> list[tuple[str, str]]:
 
 
 @lru_cache(maxsize=64)
-def _french_holidays(subdivision: str, year: int) -> frozenset[dt.date]:
+def _french_holidays(subdivision: str, year: int) -> dict[dt.date, str]:
+    """The public holidays of that year, by date, named in French ("Noël")."""
     try:
-        calendar = holidays.country_holidays("FR", subdiv=subdivision or None, years=year)
+        calendar = holidays.country_holidays(
+            "FR", subdiv=subdivision or None, years=year, language="fr"
+        )
     except NotImplementedError as exc:
         raise UnknownSubdivision(
             f"Calendrier des jours fériés inconnu : « {subdivision} »."
         ) from exc
-    return frozenset(calendar.keys())
+    return dict(calendar.items())
 
 
 def is_public_holiday(day: dt.date, subdivision: str = "") -> bool:
     return day in _french_holidays(subdivision, day.year)
+
+
+_WEEKEND = {5: "un samedi", 6: "un dimanche"}
+
+
+def day_off(day: dt.date, subdivision: str = "") -> str:
+    """Why ``day`` is not a jour ouvré, in words ("un jour férié (Noël)", "un dimanche"),
+    or "" for a jour ouvré."""
+    name = _french_holidays(subdivision, day.year).get(day)
+    if name:
+        return f"un jour férié ({name})"
+    return _WEEKEND.get(day.weekday(), "")
 
 
 def is_business_day(day: dt.date, subdivision: str = "") -> bool:

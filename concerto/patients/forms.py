@@ -112,6 +112,12 @@ class PatientForm(forms.ModelForm):
             "gp_rpps": "Cherchez le médecin traitant dans l'annuaire ci-dessous (nom ou RPPS).",
         }
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # (Django's blank choice is "---------": said in words.)
+        sex: Any = self.fields["sex"]
+        sex.choices = [("", "Choisir"), *Patient.Sex.choices]
+
     def clean_ins_number(self) -> str | None:
         value = (self.cleaned_data.get("ins_number") or "").strip().upper()
         return value or None

@@ -182,8 +182,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 f'<img src="{icon}" alt="{alt}" width="20" height="20"></a>'
             )
         lines.append(
-            f"<tr><td>{date:%d/%m/%Y}</td><td>{html_escape(labels[patient_id])}</td>"
-            f"<td>{html_escape(text)} {link}</td></tr>"
+            f'<tr role="row"><td role="cell">{date:%d/%m/%Y}</td>'
+            f'<td role="cell">{html_escape(labels[patient_id])}</td>'
+            f'<td role="cell">{html_escape(text)} {link}</td></tr>'
         )
     return render(
         request,

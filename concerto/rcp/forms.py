@@ -24,6 +24,10 @@ def session_label(session: Session) -> str:
 
 
 class SessionChoiceField(forms.ModelChoiceField):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("empty_label", "Choisir une séance")
+        super().__init__(*args, **kwargs)
+
     def label_from_instance(self, obj: Any) -> str:
         return session_label(obj)
 
@@ -44,7 +48,7 @@ def grouped_by_board(sessions: Any) -> list[Any]:
         groups.setdefault(session.board.title, []).append(
             (session.pk, f"{session.date:%d/%m/%Y} à {session.time:%H:%M}")
         )
-    return [("", "---------"), *sorted(groups.items())]
+    return [("", "Choisir une séance"), *sorted(groups.items())]
 
 
 class WebconferenceForm(forms.Form):
@@ -142,6 +146,12 @@ class PreficheForm(forms.ModelForm):
         help_texts = {
             "cim10_code": "Saisissez un code (C50) ou un mot du libellé (sein) pour chercher.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # (Django's blank choice is "---------": said in words.)
+        oms: Any = self.fields["oms_status"]
+        oms.choices = [("", "Non renseigné"), *Registration.OMS.choices]
 
     def clean_cim10_code(self) -> str:
         value: str = (self.cleaned_data.get("cim10_code") or "").strip().upper()
@@ -314,7 +324,9 @@ class PPSForm(forms.Form):
 
 
 class StatisticsForm(forms.Form):
-    board = forms.ModelChoiceField(label="RCP", queryset=Board.objects.none())
+    board = forms.ModelChoiceField(
+        label="RCP", queryset=Board.objects.none(), empty_label="Choisir une RCP"
+    )
     start = forms.DateField(label="Du", widget=DATE_WIDGET)
     end = forms.DateField(label="Au", widget=DATE_WIDGET)
 

@@ -128,8 +128,10 @@ def test_search_by_patient_and_by_user(portal_world: PortalWorld) -> None:
     response = client.post(reverse("audit:search"), {"patient": str(case.upcoming.patient_id)})
     assert response.status_code == 200
     body = response.content.decode()
-    assert "portal.prefiche" in body and "autorisé" in body
-    # Roles and objects as people name them (it showed "medecin_traitant", "registration").
+    assert "portail : pré-fiche consultée" in body and "autorisé" in body
+    # Events, roles and objects as people name them (it showed "portal.prefiche",
+    # "medecin_traitant", "registration"); the CSV export keeps the codes.
+    assert "portal.prefiche" not in body
     assert "médecin traitant" in body and "medecin_traitant" not in body
     assert f"inscription n° {case.upcoming.pk}" in body
     response = client.post(reverse("audit:search"), {"user": case.user.username})
@@ -155,7 +157,7 @@ def test_search_by_an_all_digit_ins(portal_world: PortalWorld) -> None:
     gp_client.get(reverse("portal:prefiche", args=[case.upcoming.pk]))
     client, admin = admin_client()
     response = client.post(reverse("audit:search"), {"patient": "185057800608491"})
-    assert "portal.prefiche" in response.content.decode()
+    assert "portail : pré-fiche consultée" in response.content.decode()
     searched = AuditEvent.objects.get(action="audit.search", actor_id=admin.pk)
     assert searched.patient_id == patient_id
     # Not an id nor an INS (a superscript digit passes str.isdigit): the form says so.

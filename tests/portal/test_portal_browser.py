@@ -218,3 +218,54 @@ def journey(
     # Another GP's patient: 404.
     response = page.goto(f"{base}/portail/inscription/{999999}/")
     assert response is not None and response.status == 404
+
+
+# The widest element that makes the page scroll sideways, if any (for the message).
+OVERFLOW = """() => {
+    const width = document.documentElement.clientWidth;
+    if (document.documentElement.scrollWidth <= width) return null;
+    let widest = null;
+    for (const el of document.body.querySelectorAll('*')) {
+        const right = el.getBoundingClientRect().right;
+        if (right > width + 1 && (!widest || right > widest.right)) {
+            widest = {right: Math.round(right), tag: el.tagName,
+                      html: el.outerHTML.slice(0, 120)};
+        }
+    }
+    return {scrollWidth: document.documentElement.scrollWidth, width, widest};
+}"""
+
+
+def test_gp_pages_reflow_at_320_css_pixels(
+    live_server: Any,
+    transactional_db: None,
+    docs_dir: Path,
+    notified: set[tuple[int, str]],
+) -> None:
+    """WCAG 1.4.10 (RGAA 10.11): at 320 CSS pixels wide (a phone, or 1280 px zoomed to
+    400 %), no page scrolls sideways; a data table may scroll within its own frame."""
+    world = builders.World(title="Tumeurs rares neuroendocrines RENATEN")
+    case = make_gp_case(world, docs_dir, 0)
+    notified.add((case.upcoming.pk, case.user.rpps))
+    session_key = session_for(case.user)
+    base = live_server.url
+    pages = {
+        "tableau de bord": "/portail/",
+        "pré-fiche": f"/portail/inscription/{case.upcoming.pk}/",
+        "compte-rendu": f"/portail/inscription/{case.past.pk}/compte-rendu/",
+    }
+    overflows = {}
+    with chromium_page() as page:
+        page.set_viewport_size({"width": 320, "height": 800})
+        page.context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": session_key, "url": base}]
+        )
+        for name, path in pages.items():
+            response = page.goto(base + path)
+            assert response is not None and response.status == 200, name
+            overflows[name] = page.evaluate(OVERFLOW)
+            page.screenshot(path=str(ARTIFACTS / f"320px-{path.strip('/').replace('/', '-')}.png"))
+        page.get_by_role("link", name=re.compile("PPS généré le")).click()
+        overflows["PPS"] = page.evaluate(OVERFLOW)
+    print(f"\n[reflow 320 px] {overflows}")
+    assert overflows == dict.fromkeys(overflows)

@@ -230,10 +230,17 @@ def test_contribution_saved_and_shown(portal_world: PortalWorld) -> None:
     assert response.status_code == 302
     contribution = GPContribution.objects.get(registration=case.upcoming)
     assert contribution.wants_to_join and contribution.author == case.user
-    page = text_of(client.get(reverse("portal:prefiche", args=[case.upcoming.pk])))
+    shown = client.get(reverse("portal:prefiche", args=[case.upcoming.pk]))
+    page = text_of(shown)
     assert "Commentaire du Docteur GENERALISTEFICTIF0, Médecine Générale" in page
     assert "Patient suivi au cabinet." in page
-    assert "Votre contribution a été enregistrée." in page
+    # The confirmation is where the form brings the doctor back (#contribution), not at
+    # the top of the page, out of view.
+    html = BeautifulSoup(shown.content, "html.parser")
+    messages = html.select(".messages")
+    assert len(messages) == 1
+    assert messages[0].get_text(strip=True) == "Votre contribution a été enregistrée."
+    assert messages[0].find_parent(id="contribution") is not None
     # Edit: the wish can be withdrawn.
     client.post(url, {"comment": "Modifié."})
     contribution.refresh_from_db()

@@ -277,6 +277,34 @@ def test_cancel_and_move_through_the_session_page(client, world, session):
     assert AuditEvent.objects.filter(action="session.cancel", actor_id=world.secretary.pk).exists()
 
 
+def test_a_session_set_on_a_public_holiday_or_a_weekend_is_kept_with_a_warning(
+    client, world, session
+):
+    url = reverse("rcp:board-sessions", args=[world.board.pk])
+    login(client, world.secretary)
+    # Ascension Day 2026 (a Thursday): created, and said to be a holiday.
+    page = client.post(
+        url, {"kind": "single", "single-date": "2026-05-14", "single-time": "12:30"}, follow=True
+    )
+    assert Session.objects.filter(date=dt.date(2026, 5, 14)).exists()
+    text = BeautifulSoup(page.content, "html.parser").select_one(".messages").get_text()
+    assert "Attention : le 14/05/2026 est un jour férié (Ascension)." in text
+    # A working day: no warning.
+    page = client.post(
+        url, {"kind": "single", "single-date": "2026-05-13", "single-time": "12:30"}, follow=True
+    )
+    assert "Attention" not in page.content.decode()
+    # Moved to a Sunday: moved, and said to be a Sunday.
+    page = client.post(
+        reverse("rcp:session-move", args=[session.pk]),
+        {"move-date": "2026-03-22", "move-time": "16:00"},
+        follow=True,
+    )
+    session.refresh_from_db()
+    assert session.date == dt.date(2026, 3, 22)
+    assert "le 22/03/2026 est un dimanche" in page.content.decode()
+
+
 def test_a_refused_move_is_told_at_its_field_with_the_date_kept(client, world, session):
     login(client, world.secretary)
     page = client.post(

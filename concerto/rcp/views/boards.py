@@ -19,6 +19,7 @@ from concerto.accounts import policy
 from concerto.audit.access import record_access
 from concerto.lib import clock
 from concerto.lib.errors import ActionRefused
+from concerto.notifications.calendar import day_off
 from concerto.notifications.queries import statuses_for
 from concerto.rcp import actions, recurrence
 from concerto.rcp.access import (
@@ -266,6 +267,7 @@ def board_sessions(request: HttpRequest, pk: int) -> HttpResponse:
                         messages.success(
                             request, f"Séance du {new.date:%d/%m/%Y} à {new.time:%H:%M} créée."
                         )
+                        _warn_day_off(request, new)
                         return redirect("rcp:board-sessions", pk=board.pk)
     return render(
         request,
@@ -369,7 +371,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():  # the page again, the date typed and its error at the field
         return _session_page(request, session, move_form=form)
     try:
-        actions.move_session(
+        session = actions.move_session(
             by=request.user,
             session=session,
             date=form.cleaned_data["date"],
@@ -385,7 +387,20 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
             "Séance déplacée. Les notifications non encore envoyées suivent la nouvelle date ; "
             "celles déjà envoyées ne sont pas renvoyées.",
         )
+        _warn_day_off(request, session)
     return redirect("rcp:session", pk=session.pk)
+
+
+def _warn_day_off(request: HttpRequest, session: Session) -> None:
+    """A session set on a public holiday or a weekend is kept (some boards meet on a
+    Saturday), but a typing slip is likelier: the organiser is told."""
+    reason = day_off(session.date, session.board.territory.holiday_subdivision)
+    if reason:
+        messages.warning(
+            request,
+            f"Attention : le {session.date:%d/%m/%Y} est {reason}. Vérifiez la date ; "
+            "sinon, déplacez la séance.",
+        )
 
 
 @login_required
