@@ -14,9 +14,11 @@ from urllib.parse import urldefrag, urlsplit
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 
 from concerto import demo
 from concerto.accounts.models import User
+from concerto.patients.models import Patient
 from tests.builders import paris
 
 pytestmark = pytest.mark.django_db
@@ -35,11 +37,11 @@ HREF = re.compile(r'href="([^"#][^"]*)"')
 MAX_PAGES = 120
 
 
-def walk(client: Client) -> dict[str, str]:
-    """The pages reached from the home page: path → HTML."""
+def walk(client: Client, starts: tuple[str, ...] = ("/",)) -> dict[str, str]:
+    """The pages reached from ``starts`` (the home page): path → HTML."""
     seen: dict[str, str] = {}
-    queue = deque(["/"])
-    queued = {"/"}
+    queue = deque(starts)
+    queued = set(starts)
     while queue and len(seen) < MAX_PAGES:
         path = queue.popleft()
         response = client.get(path, follow=True)
@@ -60,12 +62,31 @@ def walk(client: Client) -> dict[str, str]:
     return seen
 
 
+def starts_for(username: str) -> tuple[str, ...]:
+    """The home page, and for the registrar the forms reached only through the patient
+    search (a POST): a new patient's, and a registration's."""
+    if username != "demo-inscripteur":
+        return ("/",)
+    patient = Patient.objects.order_by("pk").first()
+    assert patient is not None
+    return (
+        "/",
+        reverse("rcp:patient-create"),
+        reverse("rcp:register", args=[patient.pk]),
+    )
+
+
 @pytest.mark.parametrize("username", ACCOUNTS)
 def test_every_linked_page_answers_in_words(username: str) -> None:
     demo.seed_demo(now=paris(2026, 11, 27, 10))
     client = Client()
     client.force_login(User.objects.get(username=username))
-    pages = walk(client)
+    pages = walk(client, starts_for(username))
+    if username == "demo-inscripteur":  # the selects' blanks, in words
+        assert '<option value="" selected>Choisir</option>' in pages[reverse("rcp:patient-create")]
+        register = reverse("rcp:register", args=[Patient.objects.order_by("pk")[0].pk])
+        assert '<option value="" selected>Choisir une séance</option>' in pages[register]
+        assert '<option value="" selected>Non renseigné</option>' in pages[register]
     print(f"\n[walk] {username}: {len(pages)} pages")
     assert len(pages) >= 3
     blank_choice = sorted(path for path, html in pages.items() if "---------" in html)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from concerto import demo
 from concerto.accounts.models import User
 from tests.portal.test_portal_browser import CHROMIUM, OVERFLOW, axe_violations, chromium_page
-from tests.test_demo_walk import walk
+from tests.test_demo_walk import starts_for, walk
 
 pytestmark = [
     pytest.mark.browser,
@@ -47,7 +47,7 @@ def test_no_page_scrolls_sideways_at_320_css_pixels(
             "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
             "url": live_server.url,  # type: ignore[attr-defined]
         }
-        plan[username] = (cookie, kinds_of_pages(list(walk(client))))
+        plan[username] = (cookie, kinds_of_pages(list(walk(client, starts_for(username)))))
     overflows: dict[str, object] = {}
     audits: dict[str, list[str]] = {}
     checked = 0

@@ -158,7 +158,15 @@ def test_every_event_code_the_application_writes_is_named_in_french():
         for match in code.finditer(path.read_text(encoding="utf-8"))
     }
     found.discard("directory.establishment")  # (a table name, not an event)
-    found |= {"accounts.admin_add", "accounts.admin_change", "admin.add", "admin.change"}
+    # The back office's saves, by each admin's trail_action ("accounts.admin_{}").
+    from django.contrib import admin
+
+    from concerto.lib.admin import TracedSaveAdmin
+
+    for model_admin in admin.site._registry.values():
+        if isinstance(model_admin, TracedSaveAdmin):
+            found |= {model_admin.trail_action.format(kind) for kind in ("add", "change")}
+    assert {"accounts.admin_add", "admin.change"} <= found
     assert len(found) > 50
     assert sorted(found - set(ACTION_LABELS)) == []
     assert AuditEvent(action="portal.prefiche").action_label == "portail : pré-fiche consultée"

@@ -57,8 +57,8 @@ def day_off(day: dt.date, subdivision: str = "") -> str:
     """Why ``day`` is not a jour ouvré, in words ("un jour férié (Noël)", "un dimanche"),
     or "" for a jour ouvré."""
     name = _french_holidays(subdivision, day.year).get(day)
-    if name:
-        return f"un jour férié ({name})"
+    if name:  # (two holidays on one day come as "A; B")
+        return f"un jour férié ({name.replace('; ', ' et ')})"
     return _WEEKEND.get(day.weekday(), "")
 
 

@@ -117,6 +117,8 @@ class PatientForm(forms.ModelForm):
         # (Django's blank choice is "---------": said in words.)
         sex: Any = self.fields["sex"]
         sex.choices = [("", "Choisir"), *Patient.Sex.choices]
+        oid: Any = self.fields["ins_oid"]
+        oid.choices = [("", "Non renseigné"), *[c for c in oid.choices if c[0]]]
 
     def clean_ins_number(self) -> str | None:
         value = (self.cleaned_data.get("ins_number") or "").strip().upper()

@@ -246,6 +246,11 @@ def test_a_session_in_the_past_is_refused_by_the_form(client, world):
     assert response.status_code == 200
     assert "dans le futur" in response.content.decode()
     assert not Session.objects.exists()
+    # The form is below the calendar: the top of the page says so and leads to it.
+    html = BeautifulSoup(response.content, "html.parser")
+    alert = html.select_one("h1 ~ [role=alert]")
+    assert "La séance n'a pas été créée" in alert.get_text()
+    assert html.select_one(alert.a["href"]).get_text() == "Créer une séance"
 
 
 def test_participants_cannot_create_sessions(client, world):
@@ -294,6 +299,20 @@ def test_a_session_set_on_a_public_holiday_or_a_weekend_is_kept_with_a_warning(
         url, {"kind": "single", "single-date": "2026-05-13", "single-time": "12:30"}, follow=True
     )
     assert "Attention" not in page.content.decode()
+    # Recurring sessions planned on holidays on purpose: listed as such.
+    page = client.post(
+        url,
+        {
+            "kind": "recurring",
+            "rec-start": "2026-05-01",
+            "rec-end": "2026-05-31",
+            "rec-weekday": "3",
+            "rec-time": "09:00",
+            "rec-every_weeks": "1",
+        },
+        follow=True,
+    )
+    assert "Dont jours fériés (planifiés comme demandé) : 14/05/2026." in page.content.decode()
     # Moved to a Sunday: moved, and said to be a Sunday.
     page = client.post(
         reverse("rcp:session-move", args=[session.pk]),

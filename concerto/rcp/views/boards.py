@@ -19,7 +19,7 @@ from concerto.accounts import policy
 from concerto.audit.access import record_access
 from concerto.lib import clock
 from concerto.lib.errors import ActionRefused
-from concerto.notifications.calendar import day_off
+from concerto.notifications.calendar import UnknownSubdivision, day_off, is_public_holiday
 from concerto.notifications.queries import statuses_for
 from concerto.rcp import actions, recurrence
 from concerto.rcp.access import (
@@ -89,6 +89,8 @@ def home(request: HttpRequest) -> HttpResponse:
             "my_registrations": mine,
             "can_register": policy.can_register_patients(user),
             "can_stats": any(r["manage"] for r in rows),
+            # (Only then: a GP's way back to their own page.)
+            "is_gp": not rows and policy.Role.GP in policy.roles(user),
         },
     )
 
@@ -235,6 +237,16 @@ def board_sessions(request: HttpRequest, pk: int) -> HttpResponse:
                     recurring.add_error(None, refusal_text(exc))
                 else:
                     text = f"{len(created)} séance(s) créée(s)."
+                    subdivision = board.territory.holiday_subdivision
+                    on_holidays = [
+                        s.date for s in created if is_public_holiday(s.date, subdivision)
+                    ]
+                    if on_holidays:
+                        text += (
+                            " Dont jours fériés (planifiés comme demandé) : "
+                            + ", ".join(f"{d:%d/%m/%Y}" for d in on_holidays)
+                            + "."
+                        )
                     if plan.skipped_holidays:
                         text += (
                             " Jours fériés non planifiés : "
@@ -394,12 +406,15 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
 def _warn_day_off(request: HttpRequest, session: Session) -> None:
     """A session set on a public holiday or a weekend is kept (some boards meet on a
     Saturday), but a typing slip is likelier: the organiser is told."""
-    reason = day_off(session.date, session.board.territory.holiday_subdivision)
+    try:
+        reason = day_off(session.date, session.board.territory.holiday_subdivision)
+    except UnknownSubdivision:  # (the session is saved: no warning rather than an error)
+        return
     if reason:
         messages.warning(
             request,
-            f"Attention : le {session.date:%d/%m/%Y} est {reason}. Vérifiez la date ; "
-            "sinon, déplacez la séance.",
+            f"Attention : le {session.date:%d/%m/%Y} est {reason}. Si c'est une erreur, "
+            "déplacez la séance depuis sa page.",
         )
 
 
