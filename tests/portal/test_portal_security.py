@@ -413,3 +413,34 @@ def test_pages_showing_patients_are_not_kept_by_the_browser(client: Client, port
         assert response.status_code == 200, url
         seen[url] = response.get("Cache-Control", "")
     assert all("no-store" in value and "private" in value for value in seen.values()), seen
+
+
+@pytest.mark.django_db
+def test_the_prefiche_reads_what_it_shows_once(portal_world) -> None:
+    """The pré-fiche of a file with its GP's contribution, before and after the meeting:
+    a fixed number of queries (the contribution read with the file, not apart)."""
+    counts = {}
+    case = portal_world.gps[0]
+    client = client_for(case.user)
+    for name, registration in (("upcoming", case.upcoming), ("past", case.past)):
+        GPContribution.objects.get_or_create(
+            registration=registration,
+            defaults={
+                "author": case.user,
+                "comment": "Suivi.",
+                "author_name": "X",
+                "updated_at": clock.now(),
+            },
+        )
+        url = reverse("portal:prefiche", args=[registration.pk])
+        client.get(url)  # warm the session
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.status_code == 200
+        assert "Suivi." in response.content.decode()
+        assert not [q for q in queries.captured_queries if "rcp_gpcontribution" in q["sql"]][1:]
+        counts[name] = len(queries)
+    print(f"\n[queries] pré-fiche: {counts}")
+    # session, user, the file (with its GP's contribution), the trail, the validated
+    # compte-rendu, the notification, the documents; after the meeting the PPS too.
+    assert counts == {"upcoming": 7, "past": 8}
