@@ -192,6 +192,9 @@ LOGIN_REDIRECT_URL = "/"
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60)
 SESSION_ABSOLUTE_TIMEOUT = env_int("SESSION_ABSOLUTE_TIMEOUT", 12 * 3600)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
+# Pages warn this many seconds before either time-out (WCAG 2.2.1: the user is told, and
+# may stay connected with one click; typing in a form counts as being there).
+SESSION_WARNING_LEAD = env_int("SESSION_WARNING_LEAD", 120)
 # A session cookie, gone when the browser closes (a shared workstation); both time-outs
 # are enforced on the server whatever the cookie says.
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

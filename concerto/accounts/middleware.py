@@ -39,6 +39,28 @@ def mark_login(sender: object, request: HttpRequest | None = None, **kwargs: obj
     request.session[SEEN_AT] = instant
 
 
+def seconds_left(request: HttpRequest) -> tuple[int, int] | None:
+    """(seconds until the idle time-out, seconds until the absolute one) of this
+    request's session, or None without a logged-in session: what the page's warning
+    counts down from (concerto/static/concerto/session.js)."""
+    if not request.user.is_authenticated:
+        return None
+    login_at, seen_at = request.session.get(LOGIN_AT), request.session.get(SEEN_AT)
+    if not isinstance(login_at, int | float) or not isinstance(seen_at, int | float):
+        return None
+    now = clock.now().timestamp()
+    return (
+        max(0, int(seen_at + settings.SESSION_IDLE_TIMEOUT - now)),
+        max(0, int(login_at + settings.SESSION_ABSOLUTE_TIMEOUT - now)),
+    )
+
+
+def mark_seen(request: HttpRequest) -> None:
+    """The user is here now: the idle time-out starts again (the "Rester connecté"
+    button, or typing in a form, through concerto/static/concerto/session.js)."""
+    request.session[SEEN_AT] = clock.now().timestamp()
+
+
 ID_TOKEN_KEY = "psc_id_token"  # noqa: S105 — a session key name (set by the PSC login)
 
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("connexion/psc/", views.psc_start, name="psc_login"),
     path("connexion/psc/retour/", views.psc_callback, name="psc_callback"),
     path("deconnexion/", views.logout_view, name="logout"),
+    path("connexion/prolonger/", views.keep_alive, name="keep_alive"),
 ]
 
 # The demo login exists only in demo mode: in production this URL is never registered

@@ -9,8 +9,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from concerto.accounts import actions, psc
 from concerto.accounts.identity import IdentityRefused, rpps_of
-from concerto.accounts.middleware import ID_TOKEN_KEY
+from concerto.accounts.middleware import ID_TOKEN_KEY, mark_seen, seconds_left
 from concerto.accounts.models import User
 from concerto.audit.access import client_ip
 
@@ -230,6 +231,18 @@ def logout_view(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(psc.end_session_url(config, id_token))
     messages.info(request, "Vous êtes déconnecté.")
     return redirect("home")
+
+
+@login_required
+@require_POST
+def keep_alive(request: HttpRequest) -> JsonResponse:
+    """ "Rester connecté" (and typing in a form): the idle time-out starts again; the
+    absolute one cannot be pushed back. Answers the seconds left of each. A session
+    already ended gets the login page's redirect (the script then says it has ended)."""
+    mark_seen(request)
+    left = seconds_left(request)
+    idle, absolute = left if left is not None else (0, 0)
+    return JsonResponse({"idle": idle, "absolute": absolute})
 
 
 def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:

@@ -141,3 +141,34 @@ def test_the_session_cookie_ends_with_the_browser(client: Client) -> None:
     assert response.status_code == 302
     cookie = response.cookies[settings.SESSION_COOKIE_NAME]
     assert not cookie["max-age"] and not cookie["expires"], dict(cookie)
+
+
+def test_the_page_counts_down_and_staying_connected_restarts_the_idle_clock(client):
+    """WCAG 2.2.1: the pages know how long the session has left (the script warns before
+    it ends); "Rester connecté" restarts the idle time-out, never the absolute one."""
+    from bs4 import BeautifulSoup
+    from django.urls import reverse
+
+    with time_machine.travel(START, tick=False) as traveller:
+        client.force_login(builders.user(username="compte-a-rebours"))
+        traveller.shift(dt.timedelta(minutes=10))
+        page = BeautifulSoup(client.get("/rcp/").content, "html.parser")
+        box = page.select_one("#session-limite")
+        # Seen 10 min ago (the middleware rewrites the instant at most every 30 s, and
+        # did now): 30 min of idle time left, 11 h 50 of the 12 h.
+        assert (box["data-idle"], box["data-absolute"]) == ("1800", str(12 * 3600 - 600))
+        assert box["data-keepalive"] == reverse("keep_alive")
+        assert page.select_one("script[src$='concerto/session.js']") is not None
+        traveller.shift(dt.timedelta(seconds=20))  # (within the rewrite interval)
+        assert client.get(reverse("keep_alive")).status_code == 405  # a POST only
+        answer = client.post(reverse("keep_alive"))
+        assert answer.json() == {"idle": 1800, "absolute": 12 * 3600 - 620}
+        # 30 min 10 s after the page, 29 min 50 s after the keep-alive: still connected.
+        traveller.shift(dt.timedelta(minutes=29, seconds=50))
+        assert _authenticated(client.get("/"))
+    # No session: the login page's redirect (the script then says the session ended),
+    # and no countdown on public pages.
+    client.logout()
+    gone = client.post(reverse("keep_alive"))
+    assert gone.status_code == 302 and gone["Location"].startswith(settings.LOGIN_URL)
+    assert b"session-limite" not in client.get(reverse("login")).content

@@ -1,0 +1,66 @@
+"""The session's time-out told before it ends (WCAG 2.2.1, RGAA 13.1), in Debian's
+Chromium: the warning, "Rester connecté", typing as presence, and the end said."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from tests import builders
+from tests.portal.test_portal_browser import CHROMIUM, axe_violations, chromium_page, session_for
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+]
+
+IDLE, LEAD = 10, 6  # seconds: the warning 4 s after a page or a keep-alive
+
+
+def test_the_time_out_is_told_and_can_be_pushed_back(
+    live_server: Any, transactional_db: None, settings: Any
+) -> None:
+    settings.SESSION_IDLE_TIMEOUT, settings.SESSION_WARNING_LEAD = IDLE, LEAD
+    registrar = builders.user(username="inscripteur-minute", is_registrar=True)
+    cookie = {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": session_for(registrar),
+        "url": live_server.url,
+    }
+    page_url = live_server.url + reverse("rcp:patient-search")
+    with chromium_page() as page:
+        page.context.add_cookies([cookie])
+        loaded = time.monotonic()
+        page.goto(page_url)
+        box = page.locator("#session-limite")
+        assert box.inner_text() == ""  # (nothing to say yet)
+        box.get_by_role("button", name="Rester connecté").wait_for(timeout=8000)
+        assert re.search(
+            r"Sans activité de votre part, votre session se terminera à \d\d:\d\d", box.inner_text()
+        )
+        warned = axe_violations(page)
+        # Typing in a form is being there: the idle clock starts again, the warning goes.
+        # (Typing is told at most every LEAD / 4 seconds.)
+        time.sleep(max(0.0, loaded + LEAD / 4 + 0.5 - time.monotonic()))
+        with page.expect_request(lambda r: r.url.endswith(reverse("keep_alive"))):
+            page.locator("main input[type=text], main input[type=search]").first.fill("DUPONT")
+        box.get_by_role("button").wait_for(state="detached", timeout=3000)
+        # The warning again, then "Rester connecté".
+        box.get_by_role("button", name="Rester connecté").click(timeout=8000)
+        box.get_by_role("button").wait_for(state="detached", timeout=3000)
+        # Past the first page's idle time-out: still connected (the keep-alives moved it).
+        time.sleep(max(0.0, loaded + IDLE + 1 - time.monotonic()))
+        response = page.goto(page_url)
+        assert response is not None and response.status == 200
+        assert page.url == page_url
+        # Left alone: the end is said, with a way to log in again.
+        page.locator("#session-limite a").wait_for(timeout=(IDLE + 3) * 1000)
+        assert "Votre session a pris fin" in box.inner_text()
+        assert page.locator("#session-limite a").get_attribute("target") == "_blank"
+        response = page.goto(page_url)  # (and the server agrees)
+        assert page.url.startswith(live_server.url + settings.LOGIN_URL)
+    assert warned == []
