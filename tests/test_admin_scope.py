@@ -180,6 +180,32 @@ def test_members_change_through_the_actions_and_boards_are_not_deleted(client, t
     assert client.get(f"/admin/rcp/board/{a.board.pk}/delete/").status_code == 403
 
 
+def test_a_member_joining_a_board_whose_notification_is_on_is_named_for_their_consent(
+    client, two_boards
+):
+    a, _, _ = two_boards
+    Board.objects.filter(pk=a.board.pk).update(notifications_enabled=True)
+    a.board.refresh_from_db()
+    client.force_login(a.secretary)
+    newcomer = user(last_name="ARRIVANTFICTIF")
+    data = _board_post(a.board)
+    n = data["memberships-TOTAL_FORMS"]
+    data |= {
+        "memberships-TOTAL_FORMS": n + 1,
+        f"memberships-{n}-user": newcomer.pk,
+        f"memberships-{n}-role": "participant",
+        f"memberships-{n}-specialty": "Radiologie",
+    }
+    page = client.post(f"/admin/rcp/board/{a.board.pk}/change/", data, follow=True)
+    shown = [str(m) for m in page.context["messages"]]
+    assert any(
+        "reste activée" in m and newcomer.display_name in m and "accord" in m for m in shown
+    ), shown
+    # A change that adds no one says nothing of the kind.
+    page = client.post(f"/admin/rcp/board/{a.board.pk}/change/", _board_post(a.board), follow=True)
+    assert not [m for m in page.context["messages"] if "reste activée" in str(m)]
+
+
 def test_a_refused_admin_read_is_traced_as_refused(client, two_boards):
     a, _, registration = two_boards
     client.force_login(a.secretary)

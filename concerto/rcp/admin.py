@@ -229,6 +229,24 @@ class BoardAdmin(ManagedBoardsAdmin):
                 formset.new_objects.append(membership)
             else:
                 formset.changed_objects.append((membership, row.changed_data))
+        self._warn_missing_consent(request, board, [m.user_id for m in formset.new_objects])
+
+    @staticmethod
+    def _warn_missing_consent(request: HttpRequest, board: Board, added: list[int]) -> None:
+        """The notification stays on when a member joins (switching it off would stop every
+        GP's notice), but the opt-in rests on every member's agreement: the organiser is
+        told whose is missing, as the board's page tells it."""
+        if not added or not board.notifications_enabled:
+            return
+        missing = [u for u in actions.members_without_consent(board) if u.pk in added]
+        if missing:
+            names = ", ".join(u.display_name for u in missing)
+            messages.warning(
+                request,
+                f"La notification du médecin traitant reste activée pour cette RCP, mais "
+                f"{names} n'a pas encore donné son accord : recueillez-le (page de la RCP, "
+                f"« Je donne mon accord »).",
+            )
 
     @admin.display(boolean=True, description="webconférence")
     def has_webconference(self, obj: Board) -> bool:
