@@ -39,7 +39,28 @@ INS_OIDS = {
 
 
 # Letters that do not decompose into a base letter and a mark.
-_LIGATURES = str.maketrans({"Œ": "OE", "œ": "OE", "Æ": "AE", "æ": "AE", "ß": "SS"})
+# Letters that Unicode does not decompose into a base letter and an accent: spelt out,
+# as the INS traits are written (capitals A-Z): "Østergaard" → "OSTERGAARD".
+_LIGATURES = str.maketrans(
+    {
+        "Œ": "OE",
+        "œ": "OE",
+        "Æ": "AE",
+        "æ": "AE",
+        "ß": "SS",
+        "Ø": "O",
+        "ø": "O",
+        "Ł": "L",
+        "ł": "L",
+        "Đ": "D",
+        "đ": "D",
+        "Ð": "D",
+        "ð": "D",
+        "Þ": "TH",
+        "þ": "TH",
+        "ı": "I",
+    }
+)
 
 
 def identity_trait(text: str) -> str:
