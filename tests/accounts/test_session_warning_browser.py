@@ -67,3 +67,24 @@ def test_the_time_out_is_told_and_can_be_pushed_back(
         response = page.goto(page_url)
         assert page.url.startswith(live_server.url + settings.LOGIN_URL)
     assert warned == []
+
+
+def test_the_back_office_page_warns_too(
+    live_server: Any, transactional_db: None, settings: Any
+) -> None:
+    settings.SESSION_IDLE_TIMEOUT, settings.SESSION_WARNING_LEAD = IDLE, LEAD
+    secretary = builders.user(username="secretaire-minute", is_staff=True)
+    cookie = {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": session_for(secretary),
+        "url": live_server.url,
+    }
+    with chromium_page() as page:
+        page.context.add_cookies([cookie])
+        page.goto(live_server.url + reverse("admin:index"))
+        box = page.locator("#session-limite")
+        box.get_by_role("button", name="Rester connecté").click(timeout=8000)
+        box.get_by_role("button").wait_for(state="detached", timeout=3000)
+        assert box.evaluate("e => getComputedStyle(e).position") == "static"  # (empty)
+        csp_errors = list(page.csp_errors)  # type: ignore[attr-defined]
+    assert csp_errors == []

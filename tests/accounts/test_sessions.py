@@ -172,3 +172,18 @@ def test_the_page_counts_down_and_staying_connected_restarts_the_idle_clock(clie
     gone = client.post(reverse("keep_alive"))
     assert gone.status_code == 302 and gone["Location"].startswith(settings.LOGIN_URL)
     assert b"session-limite" not in client.get(reverse("login")).content
+
+
+def test_the_back_office_warns_of_the_time_out_too(client):
+    """Secretaries fill in forms there as well (boards, members, sessions)."""
+    from bs4 import BeautifulSoup
+
+    secretary = builders.user(username="secretaire-minute", is_staff=True)
+    client.force_login(secretary)
+    page = BeautifulSoup(client.get("/admin/").content, "html.parser")
+    box = page.select_one("footer #session-limite")
+    assert box is not None and int(box["data-idle"]) > 0
+    assert page.select_one("script[src$='concerto/session.js']") is not None
+    assert page.select_one("link[href$='concerto/session.css']") is not None
+    assert page.select_one("input[name=csrfmiddlewaretoken]") is not None  # (its token)
+    assert "Concerto — administration" in page.get_text()
