@@ -88,3 +88,32 @@ def test_the_back_office_page_warns_too(
         assert box.evaluate("e => getComputedStyle(e).position") == "static"  # (empty)
         csp_errors = list(page.csp_errors)  # type: ignore[attr-defined]
     assert csp_errors == []
+
+
+def test_staying_connected_in_one_tab_is_known_to_the_others(
+    live_server: Any, transactional_db: None, settings: Any
+) -> None:
+    """One browser, one session: a tab left open neither warns nor says the session ended
+    while the user is active in another one."""
+    settings.SESSION_IDLE_TIMEOUT, settings.SESSION_WARNING_LEAD = IDLE, LEAD
+    registrar = builders.user(username="deux-onglets", is_registrar=True)
+    cookie = {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": session_for(registrar),
+        "url": live_server.url,
+    }
+    with chromium_page() as first:
+        first.context.add_cookies([cookie])
+        first.goto(live_server.url + reverse("rcp:home"))
+        second = first.context.new_page()
+        second.goto(live_server.url + reverse("rcp:patient-search"))
+        left_open = first.locator("#session-limite")
+        left_open.get_by_role("button", name="Rester connecté").wait_for(timeout=8000)
+        # In the other tab: "Rester connecté"; the first tab's warning goes too.
+        second.locator("#session-limite").get_by_role("button", name="Rester connecté").click(
+            timeout=8000
+        )
+        left_open.get_by_role("button").wait_for(state="detached", timeout=3000)
+        # Past the first tab's own deadline it has not said the session ended.
+        time.sleep(LEAD + 1)
+        assert "a pris fin" not in left_open.inner_text()

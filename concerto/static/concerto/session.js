@@ -20,12 +20,42 @@
       box.appendChild(typeof node === "string" ? document.createTextNode(node) : node);
     });
   }
+  // The tabs of one browser share one session: each tells the others (localStorage)
+  // the deadlines it learnt, so that a tab left open does not warn, or say the session
+  // ended, while the user is active in another one. Only instants are stored.
+  var SHARED = "concerto-session-limits";
+  function shared() {
+    try { return JSON.parse(window.localStorage.getItem(SHARED) || "null"); } catch (e) { return null; }
+  }
+  function share() {
+    try {
+      window.localStorage.setItem(SHARED, JSON.stringify({ idle: idleEnd, absolute: absoluteEnd }));
+    } catch (e) { /* (storage refused: each tab on its own) */ }
+  }
+  function adopt(limits) {
+    // A later deadline means activity elsewhere (or a new login): it wins.
+    if (!limits || !(limits.idle > idleEnd || limits.absolute > absoluteEnd)) { return false; }
+    idleEnd = Math.max(idleEnd, limits.idle);
+    absoluteEnd = Math.max(absoluteEnd, limits.absolute);
+    return true;
+  }
   function start(idle, absolute) {
     var now = Date.now();
     idleEnd = now + idle * 1000;
     absoluteEnd = now + absolute * 1000;
+    adopt(shared());
+    share();
     update();
   }
+  window.addEventListener("storage", function (event) {
+    if (event.key !== SHARED || !event.newValue) { return; }
+    var limits;
+    try { limits = JSON.parse(event.newValue); } catch (e) { return; }
+    if (adopt(limits) && Date.now() < Math.min(idleEnd, absoluteEnd)) {
+      over = false;
+      update();
+    }
+  });
   function update() {
     clearTimeout(timer);
     if (over) { return; }
