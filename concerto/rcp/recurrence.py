@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from concerto.notifications.calendar import is_business_day
+from concerto.notifications.calendar import is_public_holiday
 
 
 @dataclass(frozen=True)
 class Recurrence:
     dates: tuple[dt.date, ...]
     skipped_holidays: tuple[dt.date, ...]
+    # Public holidays among ``dates`` (planned on purpose, without ``skip_holidays``).
+    kept_holidays: tuple[dt.date, ...] = ()
 
 
 def weekly_dates(
@@ -25,7 +27,8 @@ def weekly_dates(
 ) -> Recurrence:
     """Every ``weekday`` (0 = Monday) from ``start`` to ``end`` inclusive, every
     ``every_weeks`` weeks; with ``skip_holidays`` the territory's public holidays are
-    left out (and listed, so the secretary sees what was skipped)."""
+    left out (and listed, so the secretary sees what was skipped); without it they are
+    planned, and listed too."""
     if end < start:
         raise ValueError("La date de fin précède la date de début.")
     if every_weeks < 1:
@@ -33,11 +36,16 @@ def weekly_dates(
     first = start + dt.timedelta(days=(weekday - start.weekday()) % 7)
     dates: list[dt.date] = []
     skipped: list[dt.date] = []
+    kept: list[dt.date] = []
     day = first
     while day <= end:
-        if skip_holidays and not is_business_day(day, subdivision):
+        # (``weekday`` is Monday to Friday: a day off is a public holiday.)
+        holiday = is_public_holiday(day, subdivision)
+        if holiday and skip_holidays:
             skipped.append(day)
         else:
             dates.append(day)
+            if holiday:
+                kept.append(day)
         day += dt.timedelta(weeks=every_weeks)
-    return Recurrence(tuple(dates), tuple(skipped))
+    return Recurrence(tuple(dates), tuple(skipped), tuple(kept))

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.urls import reverse
 
 from tests import builders
@@ -21,16 +22,25 @@ pytestmark = [
 IDLE, LEAD = 10, 6  # seconds: the warning 4 s after a page or a keep-alive
 
 
-def test_the_time_out_is_told_and_can_be_pushed_back(
-    live_server: Any, transactional_db: None, settings: Any
-) -> None:
+@pytest.fixture(autouse=True)
+def short_time_outs(settings: Any) -> None:
     settings.SESSION_IDLE_TIMEOUT, settings.SESSION_WARNING_LEAD = IDLE, LEAD
-    registrar = builders.user(username="inscripteur-minute", is_registrar=True)
-    cookie = {
-        "name": settings.SESSION_COOKIE_NAME,
-        "value": session_for(registrar),
+
+
+def login_cookie(user: Any, live_server: Any) -> dict[str, str]:
+    """The browser cookie of a session of ``user`` on the live server."""
+    return {
+        "name": django_settings.SESSION_COOKIE_NAME,
+        "value": session_for(user),
         "url": live_server.url,
     }
+
+
+def test_the_time_out_is_told_and_can_be_pushed_back(
+    live_server: Any, transactional_db: None
+) -> None:
+    registrar = builders.user(username="inscripteur-minute", is_registrar=True)
+    cookie = login_cookie(registrar, live_server)
     page_url = live_server.url + reverse("rcp:patient-search")
     with chromium_page() as page:
         page.context.add_cookies([cookie])
@@ -65,20 +75,13 @@ def test_the_time_out_is_told_and_can_be_pushed_back(
         # up to a second early, never late).
         time.sleep(1.5)
         response = page.goto(page_url)
-        assert page.url.startswith(live_server.url + settings.LOGIN_URL)
+        assert page.url.startswith(live_server.url + django_settings.LOGIN_URL)
     assert warned == []
 
 
-def test_the_back_office_page_warns_too(
-    live_server: Any, transactional_db: None, settings: Any
-) -> None:
-    settings.SESSION_IDLE_TIMEOUT, settings.SESSION_WARNING_LEAD = IDLE, LEAD
+def test_the_back_office_page_warns_too(live_server: Any, transactional_db: None) -> None:
     secretary = builders.user(username="secretaire-minute", is_staff=True)
-    cookie = {
-        "name": settings.SESSION_COOKIE_NAME,
-        "value": session_for(secretary),
-        "url": live_server.url,
-    }
+    cookie = login_cookie(secretary, live_server)
     with chromium_page() as page:
         page.context.add_cookies([cookie])
         page.goto(live_server.url + reverse("admin:index"))
@@ -91,17 +94,12 @@ def test_the_back_office_page_warns_too(
 
 
 def test_staying_connected_in_one_tab_is_known_to_the_others(
-    live_server: Any, transactional_db: None, settings: Any
+    live_server: Any, transactional_db: None
 ) -> None:
     """One browser, one session: a tab left open neither warns nor says the session ended
     while the user is active in another one."""
-    settings.SESSION_IDLE_TIMEOUT, settings.SESSION_WARNING_LEAD = IDLE, LEAD
     registrar = builders.user(username="deux-onglets", is_registrar=True)
-    cookie = {
-        "name": settings.SESSION_COOKIE_NAME,
-        "value": session_for(registrar),
-        "url": live_server.url,
-    }
+    cookie = login_cookie(registrar, live_server)
     with chromium_page() as first:
         first.context.add_cookies([cookie])
         first.goto(live_server.url + reverse("rcp:home"))

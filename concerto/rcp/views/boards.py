@@ -19,7 +19,7 @@ from concerto.accounts import policy
 from concerto.audit.access import record_access
 from concerto.lib import clock
 from concerto.lib.errors import ActionRefused
-from concerto.notifications.calendar import UnknownSubdivision, day_off, is_public_holiday
+from concerto.notifications.calendar import UnknownSubdivision, day_off
 from concerto.notifications.queries import statuses_for
 from concerto.rcp import actions, recurrence
 from concerto.rcp.access import (
@@ -236,27 +236,15 @@ def board_sessions(request: HttpRequest, pk: int) -> HttpResponse:
                 except ActionRefused as exc:
                     recurring.add_error(None, refusal_text(exc))
                 else:
+                    made = {session.date for session in created}
+                    kept = [day for day in plan.kept_holidays if day in made]
                     text = f"{len(created)} séance(s) créée(s)."
-                    subdivision = board.territory.holiday_subdivision
-                    on_holidays = [
-                        s.date for s in created if is_public_holiday(s.date, subdivision)
-                    ]
-                    if on_holidays:
-                        text += (
-                            " Dont jours fériés (planifiés comme demandé) : "
-                            + ", ".join(f"{d:%d/%m/%Y}" for d in on_holidays)
-                            + "."
-                        )
+                    if kept:
+                        text += f" Dont jours fériés (planifiés comme demandé) : {_days(kept)}."
                     if plan.skipped_holidays:
-                        text += (
-                            " Jours fériés non planifiés : "
-                            + ", ".join(f"{d:%d/%m/%Y}" for d in plan.skipped_holidays)
-                            + "."
-                        )
+                        text += f" Jours fériés non planifiés : {_days(plan.skipped_holidays)}."
                     if existing:
-                        text += (
-                            " Déjà prévues : " + ", ".join(f"{d:%d/%m/%Y}" for d in existing) + "."
-                        )
+                        text += f" Déjà prévues : {_days(existing)}."
                     messages.success(request, text)
                     return redirect("rcp:board-sessions", pk=board.pk)
         else:
@@ -401,6 +389,10 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
         )
         _warn_day_off(request, session)
     return redirect("rcp:session", pk=session.pk)
+
+
+def _days(days: Any) -> str:
+    return ", ".join(f"{day:%d/%m/%Y}" for day in days)
 
 
 def _warn_day_off(request: HttpRequest, session: Session) -> None:
