@@ -23,6 +23,10 @@ from concerto.lib import clock
 
 LOGIN_AT = "concerto_login_at"
 SEEN_AT = "concerto_seen_at"
+# Where a session that timed out was going: the login that follows goes on there (the
+# e-mail's link to a pré-fiche, clicked in a browser whose session has expired, must
+# still land on the pré-fiche, also through PSC's end-session and the home page).
+RESUME_KEY = "concerto_resume_at"
 # The last-request instant is rewritten at most this often: saving the session on every
 # request costs a database write per page. An idle session may thus end up to this many
 # seconds early, never late.
@@ -97,9 +101,12 @@ class SessionTimeoutMiddleware:
                 logout(request)
                 # A form posted to a page (not a login or a logout, whose own answer
                 # stands): lost, and said so.
-                posted = request.method not in ("GET", "HEAD") and not request.path.startswith(
-                    _ACCOUNT_PATHS
-                )
+                account = request.path.startswith(_ACCOUNT_PATHS)
+                posted = request.method not in ("GET", "HEAD") and not account
+                if posted:
+                    request.session[RESUME_KEY] = _form_page(request)
+                elif not account and request.method in ("GET", "HEAD"):
+                    request.session[RESUME_KEY] = request.get_full_path()
                 messages.info(
                     request,
                     "Votre session a expiré : reconnectez-vous."

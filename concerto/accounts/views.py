@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -20,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from concerto.accounts import actions, psc
 from concerto.accounts.identity import IdentityRefused, rpps_of
-from concerto.accounts.middleware import ID_TOKEN_KEY, mark_seen, seconds_left
+from concerto.accounts.middleware import ID_TOKEN_KEY, RESUME_KEY, mark_seen, seconds_left
 from concerto.accounts.models import User
 from concerto.audit.access import client_ip
 
@@ -129,15 +130,33 @@ def _safe_next(request: HttpRequest, candidate: str | None) -> str:
     return reverse("home")
 
 
-def _refused(request: HttpRequest, reason: str, detail: str = "", **context: Any) -> HttpResponse:
+def _refused(
+    request: HttpRequest,
+    reason: str,
+    detail: str = "",
+    next_url: str | None = None,
+    **context: Any,
+) -> HttpResponse:
+    """The refusal page; ``next_url``: where the login was going, which trying again
+    keeps (the pré-fiche of the e-mail's link)."""
     actions.record_login(
         user=None, method="psc", ok=False, ip=client_ip(request), reason=reason, detail=detail
     )
     title, paragraphs = REFUSALS.get(reason, REFUSALS["provider_error"])
+    again = reverse("login")
+    if next_url:
+        again += "?" + urlencode({"next": _safe_next(request, next_url)})
     return render(
         request,
         "accounts/refused.html",
-        {"title": title, "paragraphs": paragraphs, "reason": reason, "detail": detail, **context},
+        {
+            "title": title,
+            "paragraphs": paragraphs,
+            "reason": reason,
+            "detail": detail,
+            "again": again,
+            **context,
+        },
         status=403,
     )
 
@@ -145,7 +164,9 @@ def _refused(request: HttpRequest, reason: str, detail: str = "", **context: Any
 @require_GET
 @never_cache
 def login_page(request: HttpRequest) -> HttpResponse:
-    next_url = _safe_next(request, request.GET.get("next"))
+    # Without a destination: where the session that just timed out was going, if any.
+    resume = request.session.pop(RESUME_KEY, None)
+    next_url = _safe_next(request, request.GET.get("next") or resume)
     return render(
         request,
         "accounts/login.html",
@@ -188,30 +209,33 @@ def psc_callback(request: HttpRequest) -> HttpResponse:
         return _refused(request, "state", "unknown_state")
     flow = psc.Flow.from_dict(data)
     if time.time() - flow.started_at > FLOW_LIFETIME:
-        return _refused(request, "state", "flow_expired")
+        return _refused(request, "state", "flow_expired", next_url=flow.next_url)
     if error:
         if error == "access_denied":
-            return _refused(request, "cancelled", "access_denied")
+            return _refused(request, "cancelled", "access_denied", next_url=flow.next_url)
         # The code as sent is attacker-chosen (line breaks forge log lines): only an
         # OAuth 2.0 error code (RFC 6749 §4.1.2.1, [a-z_]) is kept as it is.
         return _refused(
-            request, "provider_error", error if _OAUTH_ERROR.fullmatch(error) else "other"
+            request,
+            "provider_error",
+            error if _OAUTH_ERROR.fullmatch(error) else "other",
+            next_url=flow.next_url,
         )
     code = request.GET.get("code", "")
     if not code:
-        return _refused(request, "provider_error", "missing_code")
+        return _refused(request, "provider_error", "missing_code", next_url=flow.next_url)
     config = psc.PSCConfig.from_settings()
     try:
         identity = psc.complete(config, flow, state=state, code=code)
         rpps = rpps_of(identity.claims)
     except (psc.PSCError, IdentityRefused) as exc:
-        return _refused(request, exc.reason, exc.detail)
+        return _refused(request, exc.reason, exc.detail, next_url=flow.next_url)
     try:
         user = actions.link_psc_login(
             sub=identity.sub, rpps=rpps, claims=identity.claims, ip=client_ip(request)
         )
     except actions.AccountRefused as exc:
-        return _refused(request, exc.reason, exc.detail, rpps=rpps)
+        return _refused(request, exc.reason, exc.detail, next_url=flow.next_url, rpps=rpps)
     login(request, user, backend=MODEL_BACKEND)  # rotates the session key
     request.session[ID_TOKEN_KEY] = identity.id_token
     actions.record_login(user=user, method="psc", ok=True, ip=client_ip(request))

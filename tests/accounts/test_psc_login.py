@@ -215,6 +215,18 @@ def test_cancel_at_psc_lands_on_a_page(client, known_gp):
     assert "Connexion annulée" in attempt.response.content.decode()
 
 
+def test_trying_again_after_a_refusal_keeps_the_destination(client, known_gp):
+    """The GP who picked the wrong card, or cancelled, tries again and still lands on the
+    pré-fiche of the e-mail's link, not on the home page."""
+    attempt = psc_login(client, "", next_url="/portail/inscription/4242/")
+    assert attempt.response.status_code == 403
+    page = html.unescape(attempt.response.content.decode())
+    assert 'href="/connexion/?next=%2Fportail%2Finscription%2F4242%2F"' in page
+    # A refusal that knows no destination offers the plain login page.
+    unknown = client.get("/connexion/psc/retour/", {"state": "inconnu", "code": "x"})
+    assert 'href="/connexion/"' in unknown.content.decode()
+
+
 def test_provider_checks_pkce(psc_settings, client, known_gp):
     """The stand-in really enforces PKCE: a code presented without the verifier fails."""
     from tests.accounts.conftest import choose_person, go_to_psc

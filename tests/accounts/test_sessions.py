@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 import pytest
 import requests
@@ -52,6 +54,45 @@ def test_idle_timeout(client, known_gp, psc_settings):
         home = client.get("/")
         assert not _authenticated(home)
         assert "Votre session a expiré" in home.content.decode()
+
+
+def _login_link(client) -> str:
+    """The login page's "Se connecter avec Pro Santé Connect" link, as the GP clicks it."""
+    page = html.unescape(client.get("/connexion/").content.decode())
+    match = re.search(r'href="(/connexion/psc/\?next=[^"]*)"', page)
+    assert match, page
+    return match.group(1)
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_next_login_after_a_time_out_lands_where_the_gp_was_going(
+    client, known_gp, psc_settings, method
+):
+    """The e-mail's link clicked in a browser whose PSC session timed out (GET), or the
+    contribution sent after the time-out (POST): PSC's session is ended, the browser comes
+    back to the home page, and the login that follows lands on the pré-fiche, not on the
+    dashboard."""
+    prefiche = "/portail/inscription/4242/"
+    with time_machine.travel(START, tick=False) as traveller:
+        psc_login(client, "gp")
+        traveller.shift(dt.timedelta(minutes=31))
+        if method == "get":
+            response = client.get(prefiche)
+        else:
+            response = client.post(
+                prefiche + "contribution/",
+                {"comment": "Texte"},
+                HTTP_REFERER=f"http://testserver{prefiche}",
+            )
+        assert response["Location"].startswith(psc_settings.issuer)  # PSC's end-session
+        assert "Votre session a expiré" in client.get("/").content.decode()
+        link = _login_link(client)
+        assert query_of(link)["next"] == prefiche
+        attempt = psc_login(client, "gp", next_url=query_of(link)["next"])
+        assert attempt.response.status_code == 302
+        assert attempt.response["Location"] == prefiche
+        # Used once: a later visit to the login page goes home by default.
+        assert query_of(_login_link(client))["next"] == "/"
 
 
 def test_a_timed_out_session_without_psc_just_ends(client, known_gp):
