@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from django.db.models import Q
+
 from concerto.lib import clock
 from concerto.notifications.calendar import UnknownSubdivision
 from concerto.notifications.eligibility import reason_labels
@@ -30,13 +32,25 @@ class NotificationStatus:
     reasons: tuple[str, ...] = ()  # not eligible: each reason, in French
 
 
-def gp_was_notified(registration: Registration, rpps: str) -> bool:
-    """True when a notification for this registration was sent to the GP with this RPPS."""
+MOVES_FOLLOWED = 3  # (a file moved more often: the notices of its first registrations are
+# not found, until the current registration's own notice is sent)
+
+
+def notice_sent(registration: Registration, rpps: str) -> Notification | None:
+    """The latest notice sent to the GP with this RPPS about this file: for this
+    registration, or for one it was moved from (the file is the same, presented at
+    another session; the notice then announced the earlier session). None if none.
+    One query (the moves followed as joins)."""
     if not rpps:
-        return False
-    return Notification.objects.filter(
-        registration_id=registration.pk, gp_rpps=rpps, status=Notification.Status.SENT
-    ).exists()
+        return None
+    about_this_file = Q(registration_id=registration.pk)
+    for moves in range(1, MOVES_FOLLOWED + 1):
+        about_this_file |= Q(**{"registration" + "__moved_to" * moves + "_id": registration.pk})
+    return (
+        Notification.objects.filter(about_this_file, gp_rpps=rpps, status=Notification.Status.SENT)
+        .order_by("-sent_at")
+        .first()
+    )
 
 
 def _local(instant) -> str:  # type: ignore[no-untyped-def]

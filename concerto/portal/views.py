@@ -223,8 +223,31 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
     )
     # (read with the registration: absent, the reverse one-to-one raises AttributeError)
     contribution: GPContribution | None = getattr(registration, "gp_contribution", None)
-    notified = board.has_webconference and notification_queries.gp_was_notified(
-        registration, user.rpps
+    session = registration.session
+    notice = notification_queries.notice_sent(registration, user.rpps)
+    # The webconference is for the meeting still to come that will discuss this file.
+    closed = ""
+    if session.status == Session.Status.CANCELLED:
+        closed = "La séance est annulée : l'accès à la webconférence n'est plus valable."
+    elif registration.moved_to_id:
+        closed = (
+            "Le dossier a été déplacé vers une autre séance : l'accès à la webconférence "
+            "figure sur la pré-fiche à jour."
+        )
+    elif not registration.is_active:
+        closed = "Cette inscription a été retirée : l'accès à la webconférence n'est plus valable."
+    elif latest is not None or session.status == Session.Status.HELD:
+        closed = "La réunion a eu lieu : l'accès à la webconférence n'est plus proposé."
+    webconference = board.has_webconference and notice is not None
+    # The notice announced another date (the session, or the file, moved since): said, so
+    # that the GP does not connect on the date of the e-mail.
+    announced = (
+        notice.session_starts_at
+        if notice is not None
+        and notice.session_starts_at is not None
+        and notice.session_starts_at != session.starts_at
+        and not closed
+        else None
     )
     return {
         "registration": registration,
@@ -239,7 +262,10 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
         "pps_list": list(PPS.objects.filter(compte_rendu__registration=registration))
         if latest
         else [],
-        "show_webconference": notified,
+        "show_webconference": webconference and not closed,
+        "webconference_closed": closed if webconference else "",
+        "notice": notice,
+        "announced_at": timezone.localtime(announced) if announced else None,
         # Only web links: a board's URL is validated on input, this guards old rows too.
         "webconference_url": board.webconference_url
         if board.webconference_url.lower().startswith(("https://", "http://"))

@@ -177,8 +177,8 @@ def test_gp_changed_after_planning(mssante):
     assert rows[new_gp.rpps].status == S.SENT
     assert [r.status for k, r in rows.items() if k != new_gp.rpps] == [S.NOT_ELIGIBLE]
     assert server.received[0].rcpt_tos == [f"gp.{new_gp.rpps}@medecin.mssante.fr"]
-    assert queries.gp_was_notified(due.registrations[0], new_gp.rpps)
-    assert not queries.gp_was_notified(due.registrations[0], old_rpps or "")
+    assert queries.notice_sent(due.registrations[0], new_gp.rpps) is not None
+    assert queries.notice_sent(due.registrations[0], old_rpps or "") is None
     assert rows[old_rpps].reasons == ["gp_changed"]
 
 

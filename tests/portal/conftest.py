@@ -9,6 +9,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -132,11 +133,16 @@ def portal_world(db: None, docs_dir: Path) -> PortalWorld:
 
 @pytest.fixture
 def notified(monkeypatch: pytest.MonkeyPatch) -> set[tuple[int, str]]:
-    """Registrations (id, rpps) for which gp_was_notified answers True."""
+    """Registrations (id, rpps) for which a notice was sent (``notice_sent`` answers one,
+    announcing the session's current date)."""
     pairs: set[tuple[int, str]] = set()
     from concerto.notifications import queries
 
-    monkeypatch.setattr(
-        queries, "gp_was_notified", lambda registration, rpps: (registration.pk, rpps) in pairs
-    )
+    def notice_sent(registration: Any, rpps: str) -> Any:
+        if (registration.pk, rpps) not in pairs:
+            return None
+        starts_at = registration.session.starts_at
+        return SimpleNamespace(sent_at=starts_at, session_starts_at=starts_at)
+
+    monkeypatch.setattr(queries, "notice_sent", notice_sent)
     return pairs
