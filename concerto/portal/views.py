@@ -285,15 +285,33 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
     }
 
 
+def _why_not_saved(registration: Registration) -> str:
+    """Why a contribution cannot be saved on this registration (now), for the GP."""
+    not_saved = "votre contribution n'a pas été enregistrée."
+    if registration.moved_to_id:
+        return (
+            f"Le dossier a été déplacé vers une autre séance entre-temps : {not_saved} "
+            "Votre texte est repris ci-dessous : enregistrez-le sur la pré-fiche à jour."
+        )
+    if not registration.is_active:
+        return f"L'inscription a été retirée entre-temps : {not_saved}"
+    if registration.session.status == Session.Status.CANCELLED:
+        return f"La séance a été annulée entre-temps : {not_saved}"
+    if registration.compte_rendus.filter(validated_at__isnull=False).exists():
+        return f"Le compte-rendu a été validé entre-temps : {not_saved}"
+    return ""
+
+
 def _render_prefiche(
     request: HttpRequest,
     registration: Registration,
     form: ContributionForm | None = None,
     status: int = 200,
     details: dict[str, Any] | None = None,
+    unsaved: str = "",
 ) -> HttpResponse:
     """The pre-fiche page, its read traced; without ``form``, the form shows the saved
-    contribution."""
+    contribution. ``unsaved``: a comment that could not be saved, shown to be copied."""
     access.record_access(
         request,
         action="portal.prefiche",
@@ -312,6 +330,7 @@ def _render_prefiche(
         )
         form = ContributionForm(initial=initial)
     context["form"] = form
+    context["unsaved"] = unsaved
     return render(request, "portal/prefiche.html", context, status=status)
 
 
@@ -353,7 +372,17 @@ def contribute(request: HttpRequest, pk: int) -> HttpResponse:
             outcome=AuditEvent.Outcome.DENIED,
             details={"reason": "frozen_or_withdrawn"},
         )
-        messages.error(request, " ".join(refused.messages))
+        # The file changed since the page was shown (another tab, the board meanwhile):
+        # the page comes back with why, in the GP's terms, and what they typed, to copy.
+        messages.error(request, _why_not_saved(registration) or " ".join(refused.messages))
+        return _render_prefiche(
+            request,
+            registration,
+            form,
+            status=409,
+            details={"after": "contribution_refused"},
+            unsaved=form.cleaned_data["comment"],
+        )
     else:
         messages.success(request, "Votre contribution a été enregistrée.")
     return redirect(reverse("portal:prefiche", args=[registration.pk]) + "#contribution")

@@ -321,6 +321,47 @@ def test_contribution_read_only_after_validation(portal_world: PortalWorld) -> N
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ("validated", "Le compte-rendu a été validé entre-temps"),
+        ("moved", "Le dossier a été déplacé vers une autre séance entre-temps"),
+        ("withdrawn", "L'inscription a été retirée entre-temps"),
+        ("cancelled", "La séance a été annulée entre-temps"),
+    ],
+)
+def test_a_contribution_refused_meanwhile_is_given_back(
+    portal_world: PortalWorld, change: str, why: str
+) -> None:
+    """The GP wrote in a page opened before the file changed (another tab, the board
+    meanwhile): nothing is saved, the page says why in the GP's terms and gives the text
+    back, to be copied (it used to be lost, behind the registrar's wording)."""
+    case, world = portal_world.gps[0], portal_world.world
+    client = client_for(case.user)
+    registration = case.past if change == "validated" else case.upcoming
+    if change == "moved":
+        later = world.session(registration.session.date + dt.timedelta(days=7))
+        actions.move_registration(by=world.registrar, registration=registration, session=later)
+    elif change == "withdrawn":
+        actions.withdraw_registration(by=world.registrar, registration=registration)
+    elif change == "cancelled":
+        actions.cancel_session(by=world.secretary, session=registration.session)
+    before = list(GPContribution.objects.values_list("registration_id", "comment"))
+    text = "Patient suivi depuis 2019 <b>ne pas perdre</b>."
+    response = client.post(reverse("portal:contribute", args=[registration.pk]), {"comment": text})
+    assert response.status_code == 409
+    page = BeautifulSoup(response.content, "html.parser")
+    assert f"{why} : votre contribution n'a pas été enregistrée." in page.get_text()
+    kept = page.select_one("#contribution textarea[readonly]")
+    assert kept is not None and kept.get_text() == text
+    assert page.find("label", attrs={"for": kept["id"]}) is not None
+    assert page.select_one("#contribution form") is None
+    assert page.find("b") is None  # (escaped)
+    assert list(GPContribution.objects.values_list("registration_id", "comment")) == before
+    assert AuditEvent.objects.filter(action="portal.contribution", outcome="denied").exists()
+
+
+@pytest.mark.django_db
 def test_compte_rendu_quotes_the_contribution_and_pps_readable(
     portal_world: PortalWorld,
 ) -> None:
