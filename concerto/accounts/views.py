@@ -250,6 +250,11 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
     if user is not None:
         actions.record_logout(user=user, ip=client_ip(request))  # type: ignore[arg-type]
+    # "Se déconnecter et se reconnecter" on a page someone else's session could not open
+    # (a shared workstation): the next login goes there (through PSC's end-session).
+    resume = request.POST.get("next")
+    if resume and _safe_next(request, resume) == resume:
+        request.session[RESUME_KEY] = resume
     config = psc.PSCConfig.from_settings()
     if id_token and config.configured:
         return HttpResponseRedirect(psc.end_session_url(config, id_token))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 
 import pytest
@@ -599,3 +600,33 @@ def test_the_wish_to_join_is_not_asked_once_the_meeting_has_started(
         client.post(url, {"comment": "Pendant."})
     contribution = GPContribution.objects.get(registration=case.upcoming)
     assert (contribution.comment, contribution.wants_to_join) == ("Pendant.", True)
+
+
+@pytest.mark.django_db
+def test_a_link_opened_in_someone_elses_session_offers_to_log_in_as_oneself(
+    portal_world: PortalWorld,
+) -> None:
+    """A shared workstation: Dr B opens the e-mail's link while Dr A is still logged in.
+    The 404 (the same for a record that does not exist) names who is logged in and offers
+    to log out and back in; the next login lands on the link's page."""
+    doctor_a, doctor_b = portal_world.gps[0], portal_world.gps[1]
+    client = client_for(doctor_a.user)
+    link = reverse("portal:prefiche", args=[doctor_b.upcoming.pk])
+    response = client.get(link)
+    assert response.status_code == 404
+    page = BeautifulSoup(response.content, "html.parser")
+    assert f"Vous êtes connecté en tant que {doctor_a.user.display_name}" in " ".join(
+        page.get_text().split()
+    )
+    form = page.find("button", string="Se déconnecter et se reconnecter").find_parent("form")
+    assert form["action"] == reverse("logout")
+    fields = {field["name"]: field["value"] for field in form.find_all("input")}
+    assert fields["next"] == link
+    client.post(reverse("logout"), {"next": fields["next"]})
+    login_page = html.unescape(client.get(reverse("login")).content.decode())
+    assert f'href="/connexion/demo/?next={link}"' in login_page
+    # Elsewhere than this page, or once logged out, no such offer; a foreign "next" is
+    # not kept.
+    assert "Se déconnecter et se reconnecter" not in client.get(link, follow=True).content.decode()
+    client.post(reverse("logout"), {"next": "https://ailleurs.example/"})
+    assert "ailleurs" not in client.get(reverse("login")).content.decode()
