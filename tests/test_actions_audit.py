@@ -180,6 +180,36 @@ def test_held_session_turns_the_upcoming_line_into_a_past_presentation():
     assert item.date == dt.date(2022, 9, 13)
 
 
+def test_a_validated_compte_rendu_makes_the_files_line_a_past_presentation():
+    """The session is not always marked held: the file's validated decision is enough for
+    its GP's line to stop announcing a past date, and a rename of the board keeps it so."""
+    world = World(title="Tumeurs rares neuroendocrines RENATEN")
+    with at(paris(2022, 9, 1, 9)):
+        session = world.session(dt.date(2022, 9, 13))
+        decided = world.register(session, world.patient())
+        other = world.register(session, world.patient())
+    with at(paris(2022, 9, 13, 15)):
+        actions.validate_compte_rendu(
+            by=world.participants[0][0],
+            registration=decided,
+            case_status="discussed",
+            proposal="Surveillance (proposition fictive).",
+            attendees=world.attendees(),
+        )
+    text = NewsItem.objects.get(registration=decided, kind="upcoming").text
+    assert text == "Présenté en Tumeurs rares neuroendocrines RENATEN le 13/09/2022"
+    assert NewsItem.objects.get(registration=other, kind="upcoming").text.startswith("A venir")
+    world.board.title = "RCP renommée"
+    world.board.save()
+    actions.refresh_upcoming_news(world.board)
+    assert NewsItem.objects.get(registration=decided, kind="upcoming").text == (
+        "Présenté en RCP renommée le 13/09/2022"
+    )
+    assert NewsItem.objects.get(registration=other, kind="upcoming").text == (
+        "A venir : présentation en RCP renommée le 13/09/2022"
+    )
+
+
 def test_actions_events_carry_the_actors_role():
     """Who acted *as what*: the trail's role, on writes as on reads (SPEC §1)."""
     world = World()

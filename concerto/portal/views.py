@@ -236,8 +236,10 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
         )
     elif not registration.is_active:
         closed = "Cette inscription a été retirée : l'accès à la webconférence n'est plus valable."
-    elif latest is not None or session.status == Session.Status.HELD:
-        closed = "La réunion a eu lieu : l'accès à la webconférence n'est plus proposé."
+    elif latest is not None:
+        # (Not the session marked "tenue": it may be so from its start, while the files
+        # are still being discussed; this file's validated decision ends its discussion.)
+        closed = "La RCP a rendu son avis : l'accès à la webconférence n'est plus proposé."
     webconference = board.has_webconference and notice is not None
     # The notice announced another date (the session, or the file, moved since): said, so
     # that the GP does not connect on the date of the e-mail.

@@ -52,10 +52,11 @@ def _local_date(instant: dt.datetime) -> dt.date:
     return timezone.localtime(instant).date()
 
 
-def _line_text(session: Session) -> str:
+def _line_text(session: Session, *, decided: bool = False) -> str:
     """The text of the GPs' line about a presentation at ``session``, by its state: "A
-    venir : présentation en …", "Présenté en …" once held, "Séance annulée : …"."""
-    if session.status == Session.Status.HELD:
+    venir : présentation en …", "Présenté en …" once held or once the file's compte-rendu
+    is validated (``decided``: the session may not be marked held), "Séance annulée : …"."""
+    if session.status == Session.Status.HELD or decided:
         return rules.presented_text(session.board.title, session.date)
     if session.status == Session.Status.CANCELLED:
         return rules.cancelled_text(session.board.title, session.date)
@@ -384,15 +385,23 @@ def refresh_upcoming_news(board: Board) -> int:
     """The GPs' "A venir : présentation en {board} …" lines name the board: rewritten
     after a rename, keeping their place in the feed. Returns how many changed."""
     changed = 0
-    items = NewsItem.objects.filter(
-        kind=NewsItem.Kind.UPCOMING, registration__session__board=board
-    ).select_related("registration__session")
+    items = list(
+        NewsItem.objects.filter(
+            kind=NewsItem.Kind.UPCOMING, registration__session__board=board
+        ).select_related("registration__session")
+    )
+    decided = set(
+        CompteRendu.objects.filter(
+            registration_id__in=[item.registration_id for item in items],
+            validated_at__isnull=False,
+        ).values_list("registration_id", flat=True)
+    )
     for item in items:
         if item.registration is None:  # (an upcoming line always has its registration)
             continue
         session = item.registration.session
         session.board = board  # (the new title; held and cancelled lines stay so)
-        text = _line_text(session)
+        text = _line_text(session, decided=item.registration_id in decided)
         if item.text != text:
             item.text = text
             item.save(update_fields=["text"])
@@ -833,6 +842,12 @@ def validate_compte_rendu(
         gp_contribution_quote=quote,
         validated_at=now,
         validated_by=by,
+    )
+    # The GP's "A venir" line of this file becomes a past presentation: the session may
+    # never be marked held (it used to read "A venir" for a past date, next to the
+    # compte-rendu's line).
+    NewsItem.objects.filter(kind=NewsItem.Kind.UPCOMING, registration=registration).update(
+        text=_line_text(registration.session, decided=True)
     )
     NewsItem.objects.create(
         patient=registration.patient,

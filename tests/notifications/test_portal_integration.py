@@ -127,7 +127,9 @@ def test_a_withdrawn_file_offers_no_webconference(mssante, client):
     assert "pourront évoluer" not in text
 
 
-def test_after_the_meeting_the_webconference_is_no_longer_offered(mssante, client):
+def test_the_webconference_is_offered_until_the_files_decision(mssante, client):
+    """Marked "tenue" from its start, the session may still be discussing this file: the
+    access stays until the file's compte-rendu is validated."""
     mssante()
     due = make_due(1)
     notified = due.registrations[0]
@@ -135,8 +137,17 @@ def test_after_the_meeting_the_webconference_is_no_longer_offered(mssante, clien
     page = f"/portail/inscription/{notified.pk}/"
     with at(SEND_TIME):
         worker.run_pass(now=SEND_TIME)
-    with at(due.session.starts_at + dt.timedelta(hours=3)):
+    with at(due.session.starts_at + dt.timedelta(minutes=5)):
         actions.mark_session_held(by=due.world.secretary, session=due.session)
+        assert "https://visio.exemple.test/rcp" in _prefiche_text(client, page)
+    with at(due.session.starts_at + dt.timedelta(hours=1)):
+        actions.validate_compte_rendu(
+            by=due.world.participants[0][0],
+            registration=notified,
+            case_status="discussed",
+            proposal="Surveillance (proposition fictive).",
+            attendees=due.world.attendees(),
+        )
         text = _prefiche_text(client, page)
     assert "visio.exemple.test" not in text
-    assert "La réunion a eu lieu : l'accès à la webconférence n'est plus proposé." in text
+    assert "La RCP a rendu son avis : l'accès à la webconférence n'est plus proposé." in text
