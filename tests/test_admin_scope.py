@@ -326,3 +326,31 @@ def test_a_superuser_lists_every_notification(client, two_boards):
     client.force_login(user(is_staff=True, is_superuser=True, is_regional_admin=True))
     page = client.get("/admin/notifications/notification/")
     assert page.context["cl"].result_count == 1
+
+
+def test_cancelling_sessions_in_the_admin_asks_for_a_confirmation(client, two_boards):
+    """As the session page does: the sessions, their files, what follows; nothing until
+    confirmed. Another board's session slipped into the selection is not touched."""
+    a, b, _ = two_boards
+    with at(paris(2026, 3, 2, 9)):
+        session = a.session(dt.date(2026, 3, 24))
+        a.register(session, a.patient())
+        theirs = b.session(dt.date(2026, 3, 24))
+    client.force_login(a.secretary)
+    selection = {"action": "cancel", "_selected_action": [session.pk, theirs.pk]}
+    with at(paris(2026, 3, 2, 10)):
+        page = client.post("/admin/rcp/session/", selection)
+    assert page.status_code == 200
+    text = " ".join(page.content.decode().split())
+    assert "Vous allez annuler 1 séance." in text
+    assert "<strong>1 dossier inscrit</strong> devra être déplacé vers une autre séance" in text
+    assert b.board.title not in text
+    session.refresh_from_db()
+    assert session.status == Session.Status.PLANNED
+    with at(paris(2026, 3, 2, 10)):
+        done = client.post("/admin/rcp/session/", {**selection, "confirm": "yes"}, follow=True)
+    assert "1 séance(s) annulée(s)." in done.content.decode()
+    session.refresh_from_db()
+    theirs.refresh_from_db()
+    assert session.status == Session.Status.CANCELLED
+    assert theirs.status == Session.Status.PLANNED

@@ -11,9 +11,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db import models
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from concerto.accounts import policy
 from concerto.audit.access import record_access, record_accesses
@@ -315,7 +317,33 @@ class SessionAdmin(ManagedBoardsAdmin):
         return fields + ["board", "date", "time"] if obj is not None else fields
 
     @admin.action(description="Annuler les séances sélectionnées")
-    def cancel(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Session]) -> HttpResponse | None:
+        """After a confirmation page that lists the sessions and their files, as the
+        session page's own cancellation asks for a confirmation (files to move, GPs
+        told on their feed)."""
+        if request.POST.get("confirm") != "yes":
+            sessions = list(
+                queryset.select_related("board")
+                .annotate(
+                    active_files=Count(
+                        "registrations",
+                        filter=Q(registrations__status=Registration.Status.ACTIVE),
+                    )
+                )
+                .order_by("date", "time")
+            )
+            return TemplateResponse(
+                request,
+                "admin/rcp/session/cancel_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Annuler des séances",
+                    "opts": self.model._meta,
+                    "sessions": sessions,
+                    "files": sum(session.active_files for session in sessions),
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
         cancelled = 0
         for session in queryset:
             try:
