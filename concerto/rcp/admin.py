@@ -353,6 +353,7 @@ class SessionAdmin(ManagedBoardsAdmin):
                 self.message_user(request, f"{session} : {exc.message}", messages.ERROR)
         if cancelled:
             self.message_user(request, f"{cancelled} séance(s) annulée(s).")
+        return None  # (back to the list)
 
 
 class DocumentInline(admin.TabularInline):
