@@ -112,7 +112,20 @@ def test_withdrawing_my_consent_switches_the_notification_off(client, world):
     participant = world.participants[0][0]
     url = reverse("rcp:board-consent", args=[world.board.pk])
     assert login(client, participant).get(url).status_code == 405
-    response = client.post(url, {"agreed": "0"})
+    # One click would stop every GP's notice of the board: a confirmation first.
+    refused = client.post(url, {"agreed": "0"})
+    assert refused.status_code == 400
+    page = BeautifulSoup(refused.content, "html.parser")
+    box = page.find("input", attrs={"name": "confirm"})
+    assert box["aria-invalid"] == "true"
+    assert "Cochez la case pour confirmer" in page.find(id=box["aria-describedby"]).get_text()
+    assert page.find("label", attrs={"for": box["id"]}) is not None
+    world.board.refresh_from_db()
+    assert world.board.notifications_enabled
+    assert not AuditEvent.objects.filter(
+        action="board.notification_consent", details__agreed=False
+    ).exists()
+    response = client.post(url, {"agreed": "0", "confirm": "1"})
     assert response.status_code == 302
     world.board.refresh_from_db()
     assert not world.board.notifications_enabled

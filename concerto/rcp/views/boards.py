@@ -102,9 +102,14 @@ def board_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _board_page(
-    request: HttpRequest, board: Board, webconference_form: WebconferenceForm | None = None
+    request: HttpRequest,
+    board: Board,
+    webconference_form: WebconferenceForm | None = None,
+    consent_error: str = "",
+    status: int = 200,
 ) -> HttpResponse:
-    """The board's page; ``webconference_form``: a refused link, shown again as typed."""
+    """The board's page; ``webconference_form``: a refused link, shown again as typed;
+    ``consent_error``: a withdrawal sent without its confirmation."""
     user: Any = request.user
     memberships = board.memberships.select_related("user").order_by("role", "user__last_name")
     consents = NotificationConsent.objects.filter(board=board).select_related("user", "recorded_by")
@@ -129,7 +134,9 @@ def _board_page(
             "upcoming": board.sessions.filter(
                 date__gte=timezone.localdate(), status=Session.Status.PLANNED
             )[:5],
+            "consent_error": consent_error,
         },
+        status=status,
     )
 
 
@@ -157,6 +164,15 @@ def board_webconference(request: HttpRequest, pk: int) -> HttpResponse:
 def board_consent(request: HttpRequest, pk: int) -> HttpResponse:
     board = member_board(request, pk)
     agreed = request.POST.get("agreed") == "1"
+    if not agreed and board.notifications_enabled and request.POST.get("confirm") != "1":
+        # One member's withdrawal stops every GP's notice of the board: confirmed first.
+        return _board_page(
+            request,
+            board,
+            consent_error="Cochez la case pour confirmer : votre retrait désactive la "
+            "notification pour toute la RCP.",
+            status=400,
+        )
     try:
         actions.record_notification_consent(
             by=request.user, board=board, user=request.user, agreed=agreed
