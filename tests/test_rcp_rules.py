@@ -20,6 +20,37 @@ def test_quorum_core_specialties_when_required():
     assert rules.quorum([*rules.CORE_SPECIALTIES], requires_core=True).met
 
 
+def test_quorum_knows_a_specialty_under_its_directory_name():
+    """A member's specialty may come from the RPPS directory ("Oncologie option
+    médicale", "Chirurgie générale") while the board's members are typed ("Oncologie
+    médicale"): one specialty is counted once, and a required one is found."""
+    directory_names = ["Chirurgie générale", "Oncologie option médicale", "Radiothérapie"]
+    result = rules.quorum(directory_names, requires_core=True)
+    assert result.met, result.explanation
+    assert result.missing_core == ()
+    assert result.specialties == ("Chirurgie générale", "Oncologie médicale", "Radiothérapie")
+    # Two medical oncologists under two names, a pathologist under two: two specialties.
+    two = [
+        "Oncologie médicale",
+        "oncologie option medicale",
+        "Anatomie et cytologie pathologiques",
+        "Anatomopathologie",
+    ]
+    assert not rules.quorum(two).met
+    assert rules.quorum(two).specialties == ("Anatomopathologie", "Oncologie médicale")
+    assert rules.quorum(["Radio-diagnostic", "Radiologie", "Pneumologie"]).specialties == (
+        "Pneumologie",
+        "Radiologie",
+    )
+    # "Chirurgien-dentiste" is no surgeon for the board; a thoracic surgeon is.
+    assert rules.quorum(
+        ["Chirurgien-dentiste", "Oncologie médicale", "Radiothérapie"], requires_core=True
+    ).missing_core == (rules.SURGERY,)
+    assert rules.quorum(
+        ["Chirurgie thoracique", "Oncologie médicale", "Radiothérapie"], requires_core=True
+    ).met
+
+
 def test_news_texts_match_the_seed():
     assert (
         rules.upcoming_text("Tumeurs rares neuroendocrines RENATEN", dt.date(2022, 9, 13))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -36,19 +37,72 @@ class Quorum:
 
 
 def _normalise(specialty: str) -> str:
-    return " ".join(specialty.split()).casefold()
+    """Case, accents, hyphens and spaces aside: "Radio-diagnostic" = "radiodiagnostic"."""
+    decomposed = unicodedata.normalize("NFKD", specialty.casefold())
+    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(plain.replace("-", " ").replace("'", " ").split())
+
+
+# One specialty under its several names: as typed for a board's member, and as the RPPS
+# directory labels it (a member's own specialty comes from there: "Oncologie option
+# médicale"), so that one specialty is not counted twice nor missed as a required one.
+_SAME_SPECIALTY = {
+    MEDICAL_ONCOLOGY: ("oncologie medicale", "oncologie option medicale", "oncologue medical"),
+    RADIOTHERAPY: (
+        "radiotherapie",
+        "oncologie option radiotherapie",
+        "oncologie radiotherapie",
+        "oncologie radiotherapique",
+        "radiotherapie oncologique",
+        "radiotherapeute",
+    ),
+    "Anatomopathologie": (
+        "anatomopathologie",
+        "anatomie et cytologie pathologiques",
+        "anatomie pathologique",
+        "anatomo pathologie",
+    ),
+    "Radiologie": (
+        "radiologie",
+        "radio diagnostic",
+        "radiodiagnostic",
+        "radiodiagnostic et imagerie medicale",
+        "radiologie et imagerie medicale",
+    ),
+}
+_NAMES = {name: label for label, names in _SAME_SPECIALTY.items() for name in names}
+
+
+def _counted(specialty: str) -> tuple[str, str]:
+    """(the key the quorum counts, the label it shows)."""
+    key = _normalise(specialty)
+    label = _NAMES.get(key)
+    return (_normalise(label), label) if label else (key, " ".join(specialty.split()))
+
+
+def _is_surgery(key: str) -> bool:
+    """A surgical specialty: "Chirurgie", "Chirurgien", "Chirurgie viscérale et
+    digestive"…, not a dentist's ("Chirurgien-dentiste", "Chirurgie dentaire")."""
+    if key in ("chirurgie", "chirurgien"):
+        return True
+    return key.startswith("chirurgie ") and not key.startswith("chirurgie dentaire")
 
 
 def quorum(specialties: Iterable[str], *, requires_core: bool = False) -> Quorum:
     """At least three physicians of different specialties (INCa RCP référentiel);
-    a board may also require surgeon, medical oncologist and radiotherapist."""
+    a board may also require surgeon, medical oncologist and radiotherapist. Any surgical
+    specialty ("Chirurgie générale", "Chirurgie thoracique") is a surgeon's."""
     distinct: dict[str, str] = {}
     for specialty in specialties:
         if specialty and specialty.strip():
-            distinct.setdefault(_normalise(specialty), specialty.strip())
-    missing = tuple(
-        core for core in CORE_SPECIALTIES if requires_core and _normalise(core) not in distinct
-    )
+            key, label = _counted(specialty)
+            distinct.setdefault(key, label)
+    present = {
+        core
+        for core in CORE_SPECIALTIES
+        if (any(map(_is_surgery, distinct)) if core == SURGERY else _counted(core)[0] in distinct)
+    }
+    missing = tuple(core for core in CORE_SPECIALTIES if requires_core and core not in present)
     met = len(distinct) >= QUORUM_MIN_SPECIALTIES and not missing
     return Quorum(met=met, specialties=tuple(sorted(distinct.values())), missing_core=missing)
 
