@@ -1347,3 +1347,30 @@ def test_a_member_who_never_agreed_can_object_from_the_board_page(client, world)
         client.get(reverse("rcp:board", args=[world.board.pk])).content, "html.parser"
     )
     assert [b.get_text() for b in page.select("button[name=agreed]")] == ["Je retire mon accord"]
+
+
+def test_a_past_session_not_yet_marked_held_is_pointed_out(client, world, frozen):
+    """Its GPs read "A venir" a past date until it is marked held: the calendar says so
+    and leads to the button, open on the session's page."""
+    past = Session.objects.create(board=world.board, date=dt.date(2026, 2, 24), time=dt.time(14))
+    coming = world.session(SESSION_DAY)
+    login(client, world.secretary)
+    page = BeautifulSoup(
+        client.get(reverse("rcp:board-sessions", args=[world.board.pk])).content, "html.parser"
+    )
+    rows = {
+        row.find("a").get_text(): " ".join(row.get_text().split())
+        for row in page.select("tbody tr")
+    }
+    assert "passée : à marquer « tenue »" in rows["mardi 24/02/2026"]
+    assert "passée" not in rows["mardi 17/03/2026"]
+    link = page.find("a", string="à marquer « tenue »")
+    assert link["href"] == reverse("rcp:session", args=[past.pk]) + "#gerer"
+    session_page = BeautifulSoup(client.get(link["href"]).content, "html.parser")
+    manage = session_page.find(id="gerer")
+    assert manage.has_attr("open")
+    assert manage.find("button", string="Marquer la séance comme tenue") is not None
+    coming_page = BeautifulSoup(
+        client.get(reverse("rcp:session", args=[coming.pk])).content, "html.parser"
+    )
+    assert not coming_page.find(id="gerer").has_attr("open")
