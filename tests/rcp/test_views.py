@@ -666,11 +666,46 @@ def test_registration_page_edit_withdraw_and_move(client, world, registration, o
     client.post(reverse("rcp:registration-move", args=[registration.pk]), {"session": later.pk})
     moved = Registration.objects.get(session=later)
     assert moved.tnm == "cT2N1M0"
-    client.post(reverse("rcp:registration-withdraw", args=[moved.pk]))
+    client.post(reverse("rcp:registration-withdraw", args=[moved.pk]), {"confirm": "on"})
     moved.refresh_from_db()
     assert moved.status == Registration.Status.WITHDRAWN
     assert login(client, outsider).get(url).status_code == 404
     assert denied("registration.view")
+
+
+def test_withdrawing_a_patient_asks_for_a_confirmation_naming_what_is_lost(
+    client, world, registration
+):
+    """Withdrawing cannot be undone and a new registration starts from an empty file: one
+    click no longer does it (it did), and the box says what stays behind."""
+    login(client, world.registrar)
+    withdraw = reverse("rcp:registration-withdraw", args=[registration.pk])
+    page = BeautifulSoup(
+        client.get(reverse("rcp:registration", args=[registration.pk])).content, "html.parser"
+    )
+    box = page.select_one(f'form[action^="{withdraw}"] input[type=checkbox][name=confirm]')
+    label = " ".join(page.select_one(f"label[for={box['id']}]").get_text().split())
+    assert box.has_attr("required")
+    for lost in ("pré-fiche", "documents", "contribution du médecin traitant", "à venir"):
+        assert lost in label, lost
+    assert "notification déjà envoyée n'est pas rappelée" in label
+    assert "« Déplacer vers cette séance »" in label
+    # Without the box: the page again, the error at the box, nothing withdrawn.
+    response = client.post(withdraw)
+    assert response.status_code == 200
+    registration.refresh_from_db()
+    assert registration.status == Registration.Status.ACTIVE
+    assert not AuditEvent.objects.filter(action="registration.withdraw").exists()
+    page = BeautifulSoup(response.content, "html.parser")
+    box = page.select_one("input[type=checkbox][name=confirm]")
+    assert box["aria-invalid"] == "true"
+    error = page.select_one(f"#{box['aria-describedby']}")
+    assert error.find_parent(attrs={"role": "alert"}) is not None
+    assert "Cochez la case pour confirmer le retrait" in error.get_text()
+    # Confirmed: withdrawn.
+    client.post(withdraw, {"confirm": "on"})
+    registration.refresh_from_db()
+    assert registration.status == Registration.Status.WITHDRAWN
 
 
 def test_a_file_moved_by_the_secretary_stays_the_registrars(client, world, registration):
