@@ -27,7 +27,7 @@ from concerto.rcp.models import (
     Registration,
     Session,
 )
-from tests.builders import World, gp, user
+from tests.builders import World, gp, paris, user
 from tests.rcp.conftest import ELF, PDF, SESSION_DAY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
@@ -93,6 +93,44 @@ def test_my_boards_lists_the_board_for_its_secretary(client, world, outsider):
     assert world.board.title in page.content.decode()
     other = login(client, outsider).get(reverse("rcp:home"))
     assert world.board.title not in other.content.decode()
+
+
+def test_my_upcoming_registrations_say_when_the_session_was_cancelled(client, world, frozen):
+    """'Mes inscriptions à venir': a file whose session was cancelled is to move (it said
+    'inscrit'), even once that day has passed; a moved file is its new line only; a
+    withdrawn one is listed apart, where its pré-fiche is still found."""
+    cancelled, later, third = (
+        world.session(SESSION_DAY + dt.timedelta(days=days)) for days in (0, 7, 14)
+    )
+    to_move, moved, withdrawn, active = (
+        world.register(session, world.patient()) for session in (cancelled, cancelled, later, later)
+    )
+    actions.cancel_session(by=world.secretary, session=cancelled)
+    new = actions.move_registration(by=world.registrar, registration=moved, session=third)
+    actions.withdraw_registration(by=world.registrar, registration=withdrawn)
+
+    def rows(table):  # {patient's name: its line's cells}
+        return {
+            tr.select("td")[1].get_text(strip=True): tr.select("td")
+            for tr in table.select("tbody tr")
+        }
+
+    for day in (SESSION_DAY - dt.timedelta(days=1), SESSION_DAY + dt.timedelta(days=1)):
+        frozen.move_to(paris(day.year, day.month, day.day, 9))
+        login(client, world.registrar)  # (a login of the day: the session's time-out)
+        page = BeautifulSoup(client.get(reverse("rcp:home")).content.decode(), "html.parser")
+        upcoming = rows(page.select_one("table:has(caption:-soup-contains('à venir'))"))
+        assert set(upcoming) == {
+            r.patient.identity_label for r in (to_move, new, active)
+        }  # (the moved file once, at its new session; not the withdrawn one)
+        status = upcoming[to_move.patient.identity_label][3]
+        assert status.get_text(strip=True) == "Séance annulée — à déplacer"
+        assert status.a["href"] == reverse("rcp:registration", args=[to_move.pk]) + "#deplacer"
+        assert upcoming[active.patient.identity_label][3].get_text(strip=True) == "inscrit"
+        apart = rows(page.select_one("table:has(caption:-soup-contains('retirées'))"))
+        assert set(apart) == {withdrawn.patient.identity_label}
+    detail = client.get(reverse("rcp:registration", args=[to_move.pk])).content.decode()
+    assert 'id="deplacer"' in detail
 
 
 def test_board_page_shows_members_and_consent_log(client, world, outsider):
