@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from concerto.audit.models import AuditEvent
+from concerto.directory.models import Establishment
 from concerto.patients.models import Patient
 from concerto.rcp import actions, uploads
 from concerto.rcp.models import (
@@ -1139,6 +1140,39 @@ def test_a_second_submit_of_the_same_page_creates_no_silent_version(
         (1, "Chirurgie."),
         (2, "Autre avis."),
     ]
+
+
+def test_the_pps_establishment_is_the_boards_or_left_to_choose(client, world, registration, frozen):
+    """Without an establishment on the board, the form offered the directory's first one
+    in alphabetical order (a PPS could name a hospital the patient never set foot in)."""
+    Establishment.objects.create(finess="860000001", name="AAA CLINIQUE SANS RAPPORT")
+    frozen.move_to(registration.session.starts_at)
+    participant = world.participants[0][0]
+    cr = actions.validate_compte_rendu(
+        by=participant,
+        registration=registration,
+        case_status="discussed",
+        proposal="Chirurgie.",
+        attendees=world.attendees(),
+    )
+    login(client, participant)
+    url = reverse("rcp:pps-create", args=[cr.pk])
+
+    def establishment_field(page):
+        return BeautifulSoup(page.content.decode(), "html.parser").select_one(
+            "input[name=establishment_name]"
+        )
+
+    field = establishment_field(client.get(url))
+    assert field.get("value", "") == "" and field.has_attr("required")
+    data = {"doctor_name": "ONCOFICTIF Odile", "content": "Chirurgie.", "seen_pps": "0"}
+    refused = establishment_field(client.post(url, data))
+    assert refused["aria-invalid"] == "true"  # the field must be filled in: nothing chosen
+    assert not PPS.objects.exists()
+    # The board's own establishment is offered when it has one.
+    world.board.establishment = Establishment.objects.create(finess="860000002", name="CHU FICTIF")
+    world.board.save(update_fields=["establishment"])
+    assert establishment_field(client.get(url))["value"] == "CHU FICTIF"
 
 
 def test_a_pps_only_from_the_latest_version_and_not_twice(client, world, registration, frozen):
