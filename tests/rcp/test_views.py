@@ -747,6 +747,30 @@ def test_withdrawing_a_patient_asks_for_a_confirmation_naming_what_is_lost(
     assert registration.status == Registration.Status.WITHDRAWN
 
 
+def test_the_registration_page_says_its_state_in_the_feminine(client, world, registration):
+    """'Inscription : retiré le …' (and 'inscrit'): the word agrees with 'inscription'."""
+    later = world.session(SESSION_DAY + dt.timedelta(days=7))
+    login(client, world.registrar)
+
+    def state(pk):
+        page = BeautifulSoup(
+            client.get(reverse("rcp:registration", args=[pk])).content.decode(), "html.parser"
+        )
+        line = page.find(string=lambda text: "Inscription :" in text).parent
+        return " ".join(line.get_text().split()).split("Inscription : ")[1]
+
+    assert state(registration.pk) == "active."
+    moved = registration
+    registration = actions.move_registration(by=world.registrar, registration=moved, session=later)
+    assert state(moved.pk) == (
+        "déplacée le 02/03/2026 09:00 vers une autre séance : voir la nouvelle inscription."
+    )
+    page = client.get(reverse("rcp:registration", args=[moved.pk])).content.decode()
+    assert reverse("rcp:registration", args=[registration.pk]) in page
+    actions.withdraw_registration(by=world.registrar, registration=registration)
+    assert state(registration.pk) == "retirée le 02/03/2026 09:00."
+
+
 def test_a_file_moved_by_the_secretary_stays_the_registrars(client, world, registration):
     later = world.session(SESSION_DAY + dt.timedelta(days=7))
     login(client, world.secretary)
