@@ -1,10 +1,10 @@
 """Who gets the pre-RCP notification (SPEC §4): a pure function over plain values.
 
 The four conditions of the seed (pre-fiche complete on or before the notification day,
-a declared GP with an RPPS, an MSSanté address for that RPPS, the board's opt-in) plus
-what makes a notification pointless (registration withdrawn, session cancelled or
-already started, GP already notified). The result is data: either eligible, or the
-list of reasons it is not, each with a French label for organisers.
+a declared GP with an RPPS, a personal MSSanté address for that RPPS, the board's
+opt-in) plus what makes a notification pointless (registration withdrawn, session
+cancelled or already started, GP already notified). The result is data: either
+eligible, or the list of reasons it is not, each with a French label for organisers.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class Reason(enum.Enum):
     NO_GP = "no_gp"
     GP_WITHOUT_RPPS = "gp_without_rpps"
     NO_MSSANTE_ADDRESS = "no_mssante_address"
+    ORGANISATIONAL_ADDRESS_ONLY = "organisational_address_only"
     BOARD_NOT_OPTED_IN = "board_not_opted_in"
     PREFICHE_INCOMPLETE = "prefiche_incomplete"
     PREFICHE_LATE = "prefiche_late"
@@ -42,6 +43,10 @@ REASON_LABELS = {
     Reason.NO_GP: "pas de médecin traitant déclaré",
     Reason.GP_WITHOUT_RPPS: "médecin traitant sans numéro RPPS",
     Reason.NO_MSSANTE_ADDRESS: "aucune adresse MSSanté connue dans l'annuaire pour ce RPPS",
+    Reason.ORGANISATIONAL_ADDRESS_ONLY: (
+        "seule une adresse MSSanté organisationnelle (cabinet, établissement) est connue dans"
+        " l'annuaire pour ce RPPS : la notification ne part que vers une adresse personnelle"
+    ),
     Reason.BOARD_NOT_OPTED_IN: "la RCP n'a pas activé la notification du médecin traitant",
     Reason.PREFICHE_INCOMPLETE: "pré-fiche non complète",
     Reason.PREFICHE_LATE: "pré-fiche complétée après le jour de notification",
@@ -69,7 +74,7 @@ class Facts:
 
     gp_name: str
     gp_rpps: str | None
-    mssante_addresses: tuple[str, ...]
+    mssante_addresses: tuple[str, ...]  # personal (PER) ones: the only ones notified
     board_opted_in: bool
     prefiche_completed_at: dt.datetime | None
     notification_day: dt.date
@@ -78,6 +83,9 @@ class Facts:
     session_starts_at: dt.datetime
     now: dt.datetime
     already_notified: bool = False
+    # No personal address, but the directory knows a structure's (a practice's, an
+    # establishment's) for the RPPS: never used, yet "no address known" would be wrong.
+    organisational_addresses_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,11 @@ def evaluate(facts: Facts) -> Eligibility:
     if not facts.gp_rpps:
         reasons.append(Reason.GP_WITHOUT_RPPS if facts.gp_name.strip() else Reason.NO_GP)
     elif not facts.mssante_addresses:
-        reasons.append(Reason.NO_MSSANTE_ADDRESS)
+        reasons.append(
+            Reason.ORGANISATIONAL_ADDRESS_ONLY
+            if facts.organisational_addresses_only
+            else Reason.NO_MSSANTE_ADDRESS
+        )
     if not facts.board_opted_in:
         reasons.append(Reason.BOARD_NOT_OPTED_IN)
     # Condition 1: complete on or before day N (local date, Europe/Paris).

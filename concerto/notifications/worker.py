@@ -166,18 +166,31 @@ def _candidates(now: dt.datetime) -> Q:
     return Q(pk__in=near) | Q(pk__in=still_open)
 
 
-def addresses_by_rpps(numbers: Iterable[str]) -> dict[str, list[str]]:
-    """Personal (PER) MSSanté addresses of many GPs in one query (as directory.lookup)."""
-    found: dict[str, list[str]] = {}
+class Mailboxes(list[str]):
+    """A GP's personal (PER) MSSanté addresses, sorted: the only ones notified (as
+    directory.lookup), the list stored with the row. ``organisational_only``: there is
+    none, but the directory knows the RPPS with a structure's mailbox (ORG, CAB, APP),
+    which is never used: the reason told is then not "no address known"."""
+
+    organisational_only: bool = False
+
+
+def addresses_by_rpps(numbers: Iterable[str]) -> dict[str, Mailboxes]:
+    """The MSSanté addresses of many GPs in one query, by RPPS (an RPPS the directory
+    does not know is absent)."""
+    found: dict[str, Mailboxes] = {}
     wanted = sorted({n for n in numbers if n})
     if not wanted:
         return found
-    rows = MSSanteAddress.objects.filter(
-        rpps__in=wanted, kind=MSSanteAddress.Kind.PERSONAL
-    ).values_list("rpps", "address")
-    for number, address in rows:
-        found.setdefault(number, []).append(address)
-    return {number: sorted(addresses) for number, addresses in found.items()}
+    rows = MSSanteAddress.objects.filter(rpps__in=wanted).values_list("rpps", "kind", "address")
+    for number, kind, address in rows:
+        mailboxes = found.setdefault(number, Mailboxes())
+        if kind == MSSanteAddress.Kind.PERSONAL:
+            mailboxes.append(address)
+    for mailboxes in found.values():
+        mailboxes.sort()
+        mailboxes.organisational_only = not mailboxes
+    return found
 
 
 def candidates(registrations: QuerySet[Registration]) -> list[Candidate]:
@@ -194,6 +207,10 @@ def facts_for(
         gp_name=candidate.gp_name,
         gp_rpps=candidate.gp_rpps,
         mssante_addresses=tuple(addresses),
+        # (a plain list from a caller that only knows the personal addresses: False)
+        organisational_addresses_only=(
+            isinstance(addresses, Mailboxes) and addresses.organisational_only
+        ),
         board_opted_in=candidate.board_opted_in,
         prefiche_completed_at=candidate.prefiche_completed_at,
         notification_day=notification_day(candidate.session_date, candidate.subdivision),
@@ -252,7 +269,7 @@ def plan(now: dt.datetime) -> Plan:
                 or (r.status == Status.SENDING and (r.lease_until is None or r.lease_until <= now))
             )
         ]
-        found = addresses.get(gp_rpps, [])
+        found = addresses.get(gp_rpps, Mailboxes())
         try:
             facts, due = facts_for(registration, found, now)
         except UnknownSubdivision as exc:
@@ -554,7 +571,7 @@ def _with_current_addresses(
     current = addresses_by_rpps(gp_of.values())
     kept = []
     for row in claimed:
-        addresses = current.get(gp_of[row.pk], [])
+        addresses = current.get(gp_of[row.pk], Mailboxes())
         if addresses == sorted(row.addresses):
             kept.append(row)
         elif addresses:
@@ -562,9 +579,14 @@ def _with_current_addresses(
             content = replace(row.content, recipients=tuple(addresses))
             kept.append(replace(row, content=content))
         else:
+            reason = (
+                Reason.ORGANISATIONAL_ADDRESS_ONLY
+                if addresses.organisational_only
+                else Reason.NO_MSSANTE_ADDRESS
+            )
             Notification.objects.filter(_mine(row)).update(
                 status=Status.NOT_ELIGIBLE,
-                reasons=[Reason.NO_MSSANTE_ADDRESS.value],
+                reasons=[reason.value],
                 addresses=[],
                 lease_until=None,
                 claim_token="",

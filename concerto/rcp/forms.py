@@ -252,6 +252,26 @@ class MoveRegistrationForm(forms.Form):
         )
 
 
+class WithdrawRegistrationForm(forms.Form):
+    """Retirer le patient de la séance: cannot be undone, and registering the patient
+    again starts from an empty file; the box says so and points to the move instead."""
+
+    confirm = forms.BooleanField(
+        label=(
+            "Je confirme le retrait. La pré-fiche, les documents et la contribution du"
+            " médecin traitant restent avec cette inscription retirée : une nouvelle"
+            " inscription repart de zéro. Le médecin traitant ne verra plus cette"
+            " présentation « à venir » ; une notification déjà envoyée n'est pas rappelée."
+            " Pour présenter le patient à une autre séance, utilisez plutôt"
+            " « Déplacer vers cette séance » : tout suit le dossier."
+        ),
+        error_messages={
+            "required": "Cochez la case pour confirmer le retrait : le patient n'a pas été"
+            " retiré de la séance."
+        },
+    )
+
+
 class DocumentForm(forms.Form):
     title = forms.CharField(label="Titre du document", max_length=200, required=False)
     file = forms.FileField(

@@ -38,6 +38,10 @@ def test_all_conditions_hold():
         ({"gp_rpps": None}, Reason.GP_WITHOUT_RPPS),
         ({"gp_rpps": ""}, Reason.GP_WITHOUT_RPPS),
         ({"mssante_addresses": ()}, Reason.NO_MSSANTE_ADDRESS),
+        (
+            {"mssante_addresses": (), "organisational_addresses_only": True},
+            Reason.ORGANISATIONAL_ADDRESS_ONLY,
+        ),
         ({"board_opted_in": False}, Reason.BOARD_NOT_OPTED_IN),
         (
             {"prefiche_completed_at": dt.datetime(2022, 9, 10, 0, 5, tzinfo=PARIS)},
@@ -93,6 +97,15 @@ def test_reasons_accumulate():
     }
 
 
+def test_a_personal_address_is_used_even_when_organisational_ones_are_known_too():
+    assert evaluate(dataclasses.replace(GOOD, organisational_addresses_only=False)).eligible
+
+
 def test_labels_are_french():
     assert Reason.NO_MSSANTE_ADDRESS.label.startswith("aucune adresse MSSanté")
+    # Not "no address known" when the directory knows one: it is not a personal one.
+    assert Reason.ORGANISATIONAL_ADDRESS_ONLY.label == (
+        "seule une adresse MSSanté organisationnelle (cabinet, établissement) est connue dans"
+        " l'annuaire pour ce RPPS : la notification ne part que vers une adresse personnelle"
+    )
     assert Reason.PREFICHE_LATE.label == "pré-fiche complétée après le jour de notification"

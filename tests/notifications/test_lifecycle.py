@@ -187,6 +187,20 @@ def test_address_removed_from_directory_between_scan_and_claim(mssante):
     assert (row.status, row.reasons, row.attempts) == (S.NOT_ELIGIBLE, ["no_mssante_address"], 0)
 
 
+def test_personal_address_turned_organisational_between_scan_and_claim(mssante):
+    mssante()
+    due = make_due()
+    worker.scan(SEND_TIME)
+    MSSanteAddress.objects.filter(rpps=due.registrations[0].patient.gp_rpps).update(kind="ORG")
+    assert worker.claim(SEND_TIME + dt.timedelta(minutes=1), limit=10, worker="w") == []
+    row = Notification.objects.get()
+    assert (row.status, row.reasons, row.addresses) == (
+        S.NOT_ELIGIBLE,
+        ["organisational_address_only"],
+        [],
+    )
+
+
 def test_an_address_changed_between_scan_and_claim_is_the_one_written_to(mssante):
     server = mssante()
     due = make_due()

@@ -13,6 +13,7 @@ from django.db import OperationalError, connection
 from django.db.backends.signals import connection_created
 from django.test.utils import CaptureQueriesContext
 
+from concerto.directory.models import MSSanteAddress
 from concerto.notifications import queries, worker
 from concerto.notifications.eligibility import Reason
 from concerto.notifications.models import Notification
@@ -112,6 +113,41 @@ def test_board_opt_in_is_required(mssante):
     row = row_of(due.registrations[0])
     assert row.status == S.NOT_ELIGIBLE and row.reasons == [Reason.BOARD_NOT_OPTED_IN.value]
     assert server.received == []
+
+
+def test_a_gp_with_only_an_organisational_address_is_told_apart(mssante):
+    """Only personal (PER) mailboxes are notified (the notice names a patient): a GP whose
+    RPPS the directory knows with a practice's or an establishment's mailbox only is not
+    notified, and is not said to have no address known."""
+    server = mssante()
+    due = make_due()
+    registration = due.registrations[0]
+    rpps = registration.patient.gp_rpps
+    MSSanteAddress.objects.filter(rpps=rpps).update(kind=MSSanteAddress.Kind.ORGANISATIONAL)
+    MSSanteAddress.objects.create(
+        address=f"cabinet.{rpps}@cabinet.mssante.fr", kind=MSSanteAddress.Kind.CABINET, rpps=rpps
+    )
+    label = (
+        "Non éligible : seule une adresse MSSanté organisationnelle (cabinet, établissement)"
+        " est connue dans l'annuaire pour ce RPPS : la notification ne part que vers une"
+        " adresse personnelle"
+    )
+    with at(paris(2022, 9, 5, 9)):  # before any scan: the rule applied by the page
+        assert queries.statuses_for([registration])[registration.pk].label == label
+    worker.run_pass(now=SEND_TIME)
+    row = row_of(registration)
+    assert (row.status, row.reasons, row.addresses) == (
+        S.NOT_ELIGIBLE,
+        [Reason.ORGANISATIONAL_ADDRESS_ONLY.value],
+        [],
+    )
+    assert server.received == []
+    with at(SEND_TIME):
+        assert queries.statuses_for([registration])[registration.pk].label == label
+    # No address at all: said as before.
+    MSSanteAddress.objects.filter(rpps=rpps).delete()
+    worker.run_pass(now=SEND_TIME + dt.timedelta(minutes=1))
+    assert row_of(registration).reasons == [Reason.NO_MSSANTE_ADDRESS.value]
 
 
 def test_moving_the_session_replans_the_pending_notification(mssante):

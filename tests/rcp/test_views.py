@@ -15,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 
 from concerto.audit.models import AuditEvent
+from concerto.directory.models import Establishment
 from concerto.patients.models import Patient
 from concerto.rcp import actions, uploads
 from concerto.rcp.models import (
@@ -27,7 +28,7 @@ from concerto.rcp.models import (
     Registration,
     Session,
 )
-from tests.builders import World, gp, user
+from tests.builders import World, gp, paris, user
 from tests.rcp.conftest import ELF, PDF, SESSION_DAY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
@@ -93,6 +94,44 @@ def test_my_boards_lists_the_board_for_its_secretary(client, world, outsider):
     assert world.board.title in page.content.decode()
     other = login(client, outsider).get(reverse("rcp:home"))
     assert world.board.title not in other.content.decode()
+
+
+def test_my_upcoming_registrations_say_when_the_session_was_cancelled(client, world, frozen):
+    """'Mes inscriptions à venir': a file whose session was cancelled is to move (it said
+    'inscrit'), even once that day has passed; a moved file is its new line only; a
+    withdrawn one is listed apart, where its pré-fiche is still found."""
+    cancelled, later, third = (
+        world.session(SESSION_DAY + dt.timedelta(days=days)) for days in (0, 7, 14)
+    )
+    to_move, moved, withdrawn, active = (
+        world.register(session, world.patient()) for session in (cancelled, cancelled, later, later)
+    )
+    actions.cancel_session(by=world.secretary, session=cancelled)
+    new = actions.move_registration(by=world.registrar, registration=moved, session=third)
+    actions.withdraw_registration(by=world.registrar, registration=withdrawn)
+
+    def rows(table):  # {patient's name: its line's cells}
+        return {
+            tr.select("td")[1].get_text(strip=True): tr.select("td")
+            for tr in table.select("tbody tr")
+        }
+
+    for day in (SESSION_DAY - dt.timedelta(days=1), SESSION_DAY + dt.timedelta(days=1)):
+        frozen.move_to(paris(day.year, day.month, day.day, 9))
+        login(client, world.registrar)  # (a login of the day: the session's time-out)
+        page = BeautifulSoup(client.get(reverse("rcp:home")).content.decode(), "html.parser")
+        upcoming = rows(page.select_one("table:has(caption:-soup-contains('à venir'))"))
+        assert set(upcoming) == {
+            r.patient.identity_label for r in (to_move, new, active)
+        }  # (the moved file once, at its new session; not the withdrawn one)
+        status = upcoming[to_move.patient.identity_label][3]
+        assert status.get_text(strip=True) == "Séance annulée — à déplacer"
+        assert status.a["href"] == reverse("rcp:registration", args=[to_move.pk]) + "#deplacer"
+        assert upcoming[active.patient.identity_label][3].get_text(strip=True) == "inscrit"
+        apart = rows(page.select_one("table:has(caption:-soup-contains('retirées'))"))
+        assert set(apart) == {withdrawn.patient.identity_label}
+    detail = client.get(reverse("rcp:registration", args=[to_move.pk])).content.decode()
+    assert 'id="deplacer"' in detail
 
 
 def test_board_page_shows_members_and_consent_log(client, world, outsider):
@@ -679,11 +718,70 @@ def test_registration_page_edit_withdraw_and_move(client, world, registration, o
     client.post(reverse("rcp:registration-move", args=[registration.pk]), {"session": later.pk})
     moved = Registration.objects.get(session=later)
     assert moved.tnm == "cT2N1M0"
-    client.post(reverse("rcp:registration-withdraw", args=[moved.pk]))
+    client.post(reverse("rcp:registration-withdraw", args=[moved.pk]), {"confirm": "on"})
     moved.refresh_from_db()
     assert moved.status == Registration.Status.WITHDRAWN
     assert login(client, outsider).get(url).status_code == 404
     assert denied("registration.view")
+
+
+def test_withdrawing_a_patient_asks_for_a_confirmation_naming_what_is_lost(
+    client, world, registration
+):
+    """Withdrawing cannot be undone and a new registration starts from an empty file: one
+    click no longer does it (it did), and the box says what stays behind."""
+    login(client, world.registrar)
+    withdraw = reverse("rcp:registration-withdraw", args=[registration.pk])
+    page = BeautifulSoup(
+        client.get(reverse("rcp:registration", args=[registration.pk])).content, "html.parser"
+    )
+    box = page.select_one(f'form[action^="{withdraw}"] input[type=checkbox][name=confirm]')
+    label = " ".join(page.select_one(f"label[for={box['id']}]").get_text().split())
+    assert box.has_attr("required")
+    for lost in ("pré-fiche", "documents", "contribution du médecin traitant", "à venir"):
+        assert lost in label, lost
+    assert "notification déjà envoyée n'est pas rappelée" in label
+    assert "« Déplacer vers cette séance »" in label
+    # Without the box: the page again, the error at the box, nothing withdrawn.
+    response = client.post(withdraw)
+    assert response.status_code == 200
+    registration.refresh_from_db()
+    assert registration.status == Registration.Status.ACTIVE
+    assert not AuditEvent.objects.filter(action="registration.withdraw").exists()
+    page = BeautifulSoup(response.content, "html.parser")
+    box = page.select_one("input[type=checkbox][name=confirm]")
+    assert box["aria-invalid"] == "true"
+    error = page.select_one(f"#{box['aria-describedby']}")
+    assert error.find_parent(attrs={"role": "alert"}) is not None
+    assert "Cochez la case pour confirmer le retrait" in error.get_text()
+    # Confirmed: withdrawn.
+    client.post(withdraw, {"confirm": "on"})
+    registration.refresh_from_db()
+    assert registration.status == Registration.Status.WITHDRAWN
+
+
+def test_the_registration_page_says_its_state_in_the_feminine(client, world, registration):
+    """'Inscription : retiré le …' (and 'inscrit'): the word agrees with 'inscription'."""
+    later = world.session(SESSION_DAY + dt.timedelta(days=7))
+    login(client, world.registrar)
+
+    def state(pk):
+        page = BeautifulSoup(
+            client.get(reverse("rcp:registration", args=[pk])).content.decode(), "html.parser"
+        )
+        line = page.find(string=lambda text: "Inscription :" in text).parent
+        return " ".join(line.get_text().split()).split("Inscription : ")[1]
+
+    assert state(registration.pk) == "active."
+    moved = registration
+    registration = actions.move_registration(by=world.registrar, registration=moved, session=later)
+    assert state(moved.pk) == (
+        "déplacée le 02/03/2026 09:00 vers une autre séance : voir la nouvelle inscription."
+    )
+    page = client.get(reverse("rcp:registration", args=[moved.pk])).content.decode()
+    assert reverse("rcp:registration", args=[registration.pk]) in page
+    actions.withdraw_registration(by=world.registrar, registration=registration)
+    assert state(registration.pk) == "retirée le 02/03/2026 09:00."
 
 
 def test_a_file_moved_by_the_secretary_stays_the_registrars(client, world, registration):
@@ -1079,6 +1177,39 @@ def test_a_second_submit_of_the_same_page_creates_no_silent_version(
         (1, "Chirurgie."),
         (2, "Autre avis."),
     ]
+
+
+def test_the_pps_establishment_is_the_boards_or_left_to_choose(client, world, registration, frozen):
+    """Without an establishment on the board, the form offered the directory's first one
+    in alphabetical order (a PPS could name a hospital the patient never set foot in)."""
+    Establishment.objects.create(finess="860000001", name="AAA CLINIQUE SANS RAPPORT")
+    frozen.move_to(registration.session.starts_at)
+    participant = world.participants[0][0]
+    cr = actions.validate_compte_rendu(
+        by=participant,
+        registration=registration,
+        case_status="discussed",
+        proposal="Chirurgie.",
+        attendees=world.attendees(),
+    )
+    login(client, participant)
+    url = reverse("rcp:pps-create", args=[cr.pk])
+
+    def establishment_field(page):
+        return BeautifulSoup(page.content.decode(), "html.parser").select_one(
+            "input[name=establishment_name]"
+        )
+
+    field = establishment_field(client.get(url))
+    assert field.get("value", "") == "" and field.has_attr("required")
+    data = {"doctor_name": "ONCOFICTIF Odile", "content": "Chirurgie.", "seen_pps": "0"}
+    refused = establishment_field(client.post(url, data))
+    assert refused["aria-invalid"] == "true"  # the field must be filled in: nothing chosen
+    assert not PPS.objects.exists()
+    # The board's own establishment is offered when it has one.
+    world.board.establishment = Establishment.objects.create(finess="860000002", name="CHU FICTIF")
+    world.board.save(update_fields=["establishment"])
+    assert establishment_field(client.get(url))["value"] == "CHU FICTIF"
 
 
 def test_a_pps_only_from_the_latest_version_and_not_twice(client, world, registration, frozen):

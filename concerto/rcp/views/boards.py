@@ -68,10 +68,16 @@ def home(request: HttpRequest) -> HttpResponse:
     ]
     mine = []
     if policy.can_register_patients(user):
+        # A moved file is its new registration only (everything followed it there); a
+        # file whose session was cancelled stays listed, to move, once that day has passed.
         mine = list(
-            Registration.objects.filter(registered_by=user, session__date__gte=today)
+            Registration.objects.filter(registered_by=user, moved_to__isnull=True)
+            .filter(
+                Q(session__date__gte=today)
+                | Q(status=Registration.Status.ACTIVE, session__status=Session.Status.CANCELLED)
+            )
             .select_related("session__board", "patient")
-            .order_by("session__date", "registered_at")
+            .order_by("session__date", "session__time", "registered_at")
         )
         for registration in mine:
             record_access(
@@ -86,7 +92,9 @@ def home(request: HttpRequest) -> HttpResponse:
         "rcp/home.html",
         {
             "rows": rows,
-            "my_registrations": mine,
+            "my_registrations": [r for r in mine if r.is_active],
+            # (apart: not to be presented, but their pré-fiche is still read there)
+            "my_withdrawn": [r for r in mine if not r.is_active],
             "can_register": policy.can_register_patients(user),
             "can_stats": any(r["manage"] for r in rows),
             # (Only then: a GP's way back to their own page.)

@@ -11,7 +11,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from concerto.accounts import policy
 from concerto.audit.access import record_access
-from concerto.directory.models import Establishment
 from concerto.lib import clock
 from concerto.lib.errors import ActionRefused
 from concerto.rcp import actions, pdf, rules
@@ -203,7 +202,9 @@ def pps_create(request: HttpRequest, pk: int) -> HttpResponse:
     compte_rendu = _compte_rendu(request, pk, action="pps.create")
     registration = deciding_registration(request, compte_rendu.registration_id, action="pps.create")
     board = registration.session.board
-    establishment = board.establishment or Establishment.objects.order_by("name").first()
+    # The board's establishment, or none: the required field makes the doctor name it
+    # (not a guess the PPS would carry to the GP).
+    establishment = board.establishment
     form = PPSForm(
         request.POST or None,
         initial={

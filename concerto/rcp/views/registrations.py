@@ -20,7 +20,13 @@ from concerto.patients.models import Patient
 from concerto.patients.views import reachable_patient
 from concerto.rcp import actions, cim10, uploads
 from concerto.rcp.access import clinical_registration, deny
-from concerto.rcp.forms import DocumentForm, MoveRegistrationForm, PreficheForm, RegistrationForm
+from concerto.rcp.forms import (
+    DocumentForm,
+    MoveRegistrationForm,
+    PreficheForm,
+    RegistrationForm,
+    WithdrawRegistrationForm,
+)
 from concerto.rcp.models import Document, Registration
 from concerto.rcp.views.outcome import act, refusal_text
 
@@ -68,10 +74,15 @@ def registration_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _registration_page(
-    request: HttpRequest, registration: Registration, *, document_form: DocumentForm | None = None
+    request: HttpRequest,
+    registration: Registration,
+    *,
+    document_form: DocumentForm | None = None,
+    withdraw_form: WithdrawRegistrationForm | None = None,
 ) -> HttpResponse:
     """The file's page, its read traced; ``document_form``: a refused upload, shown
-    again at its fields with the title typed."""
+    again at its fields with the title typed; ``withdraw_form``: a withdrawal sent
+    without its confirmation, the error at the box."""
     board = registration.session.board
     record_access(
         request,
@@ -93,6 +104,7 @@ def _registration_page(
             "frozen": any(cr.is_validated for cr in compte_rendus),
             "document_form": document_form or DocumentForm(),
             "move_form": MoveRegistrationForm(registration=registration),
+            "withdraw_form": withdraw_form or WithdrawRegistrationForm(),
             "can_decide": policy.can_decide(request.user, board),
             "is_member": policy.can_take_part(request.user, board),
             "max_size": uploads.human_size(_max_bytes()),
@@ -154,6 +166,9 @@ def registration_complete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def registration_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     registration = clinical_registration(request, pk, action="registration.withdraw")
+    form = WithdrawRegistrationForm(request.POST)
+    if not form.is_valid():  # (one click must not withdraw: it cannot be undone)
+        return _registration_page(request, registration, withdraw_form=form)
     act(
         request,
         lambda: actions.withdraw_registration(by=request.user, registration=registration),
