@@ -2,13 +2,15 @@
 
 Answers come from the outbox (:mod:`concerto.notifications.models`); a registration the
 worker has not looked at yet gets its status computed with the same pure eligibility
-rule, so organisers always see why a GP will or will not be notified.
+rule, so organisers always see why a GP will or will not be notified. Once the session
+has started, the outbox says what happened then (``worker.record_of``), as the scan
+and the back office's "à traiter" read it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q
@@ -98,6 +100,14 @@ def status_of_row(row: Notification) -> NotificationStatus:
     )
 
 
+def of_a_former_gp(status: NotificationStatus) -> NotificationStatus:
+    """The status of a notice to the GP declared when the session took place, who no
+    longer is (a "not eligible" verdict names its reasons, which say enough)."""
+    if status.code == "not_eligible":
+        return status
+    return replace(status, label=f"{status.label} (médecin traitant à l'époque)")
+
+
 def statuses_for(registrations: Iterable[Registration]) -> dict[int, NotificationStatus]:
     """Status of each registration's notification, keyed by registration id, in a
     constant number of queries (three at most)."""
@@ -107,25 +117,39 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
     if not ids:
         return {}
     fresh = {c.pk: c for c in worker.candidates(Registration.objects.filter(pk__in=ids))}
-    # The row of the declared GP tells, unless it says "not eligible": that verdict is
-    # the rule's at the last scan, which may be weeks old (a session postponed beyond
-    # the scan's horizon): the rule is applied again, as for a registration the worker
-    # has not seen. A former GP's row (the GP changed since) never speaks for the
-    # declared one.
+    existing: dict[int, list[Notification]] = {}
+    for row in Notification.objects.filter(registration_id__in=ids):
+        existing.setdefault(row.registration_id, []).append(row)
+    now = clock.now()
+    # Before the session, the row of the declared GP tells, unless it says "not
+    # eligible": that verdict is the rule's at the last scan, which may be weeks old (a
+    # session postponed beyond the scan's horizon): the rule is applied again, as for a
+    # registration the worker has not seen. A former GP's row (the GP changed since)
+    # never speaks for the declared one. Once the session has started, the row of the
+    # time tells (worker.record_of), whatever changed since.
     rows: dict[int, Notification] = {}
-    for row in Notification.objects.filter(registration_id__in=ids).exclude(
-        status=Notification.Status.NOT_ELIGIBLE
-    ):
-        registration = fresh.get(row.registration_id)
-        if registration is not None and row.gp_rpps == (registration.gp_rpps or ""):
-            rows[row.registration_id] = row
+    for pk, candidate in fresh.items():
+        own = existing.get(pk, [])
+        record = worker.record_of(candidate, own, now) or next(
+            (
+                r
+                for r in own
+                if r.gp_rpps == (candidate.gp_rpps or "")
+                and r.status != Notification.Status.NOT_ELIGIBLE
+            ),
+            None,
+        )
+        if record is not None:
+            rows[pk] = record
     missing = [fresh[pk] for pk in ids if pk not in rows and pk in fresh]
     addresses = worker.addresses_by_rpps(r.gp_rpps or "" for r in missing)
-    now = clock.now()
     result: dict[int, NotificationStatus] = {}
     for pk in ids:
         if pk in rows:
-            result[pk] = status_of_row(rows[pk])
+            row = rows[pk]
+            result[pk] = status_of_row(row)
+            if row.gp_rpps and row.gp_rpps != (fresh[pk].gp_rpps or ""):
+                result[pk] = of_a_former_gp(result[pk])
             continue
         registration = fresh.get(pk)
         if registration is None:

@@ -79,6 +79,7 @@ SCAN_HORIZON_DAYS = 21
 EXPIRY_LOOKBACK_DAYS = 7
 Status = Notification.Status
 GP_CHANGED = Reason.GP_CHANGED.value
+WITHDRAWN = Reason.REGISTRATION_WITHDRAWN.value
 
 
 def send_hour() -> dt.time:
@@ -115,6 +116,7 @@ class Candidate:
     session_status: str
     board_title: str
     board_opted_in: bool
+    board_opted_in_at: dt.datetime | None
     subdivision: str
 
 
@@ -130,6 +132,7 @@ CANDIDATE_LOOKUPS = {
     "session_status": "session__status",
     "board_title": "session__board__title",
     "board_opted_in": "session__board__notifications_enabled",
+    "board_opted_in_at": "session__board__notifications_enabled_at",
     "subdivision": "session__board__territory__holiday_subdivision",
 }
 
@@ -145,13 +148,26 @@ class PlanItem:
     addresses: list[str]
     due_at: dt.datetime
     row: Notification | None
+    # The session has started and ``row`` is its record (:func:`record_of`): nothing is
+    # planned from today's data; an open row is closed (Plan.closing), ``status`` says how.
+    kept: bool = False
+
+
+@dataclass(frozen=True)
+class Closing:
+    """An open row closed unsent: ``not_eligible`` for a GP no longer declared (or a file
+    withdrawn), ``expired`` when its session has started."""
+
+    row: Notification
+    status: str
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass
 class Plan:
     items: list[PlanItem] = field(default_factory=list)
-    # Open rows of a registration whose declared GP has changed since.
-    orphans: list[Notification] = field(default_factory=list)
+    # Open rows closed unsent (a GP changed, a session started).
+    closing: list[Closing] = field(default_factory=list)
 
 
 def _candidates(now: dt.datetime) -> Q:
@@ -211,7 +227,10 @@ def facts_for(
         organisational_addresses_only=(
             isinstance(addresses, Mailboxes) and addresses.organisational_only
         ),
-        board_opted_in=candidate.board_opted_in,
+        # As it was when the session started: switched on since, it was off then.
+        board_opted_in=candidate.board_opted_in
+        and candidate.board_opted_in_at is not None
+        and candidate.board_opted_in_at < candidate.session_starts_at,
         prefiche_completed_at=candidate.prefiche_completed_at,
         notification_day=notification_day(candidate.session_date, candidate.subdivision),
         registration_withdrawn=candidate.status == Registration.Status.WITHDRAWN,
@@ -239,6 +258,47 @@ ROW_FIELDS = (
 )
 
 
+def is_open(row: Notification, now: dt.datetime) -> bool:
+    """Pending, or claimed by a worker whose lease has run out."""
+    return row.status == Status.PENDING or (
+        row.status == Status.SENDING and (row.lease_until is None or row.lease_until <= now)
+    )
+
+
+def _gp_changed(row: Notification) -> bool:
+    return row.status == Status.NOT_ELIGIBLE and GP_CHANGED in row.reasons
+
+
+def record_of(
+    candidate: Candidate, rows: list[Notification], now: dt.datetime
+) -> Notification | None:
+    """Once the session has started, the row that says what happened then (SPEC §4:
+    sent, expired, failed, or not eligible and why), whatever changed since (an opt-in
+    switched on, an address found, another GP declared). It is the row of the GP of the
+    time: the declared GP's when the GP has not changed since; else the latest row (the
+    scan writes none after the start once there is one), one closed by a GP change only
+    when there is no other.
+
+    None before the start or for a cancelled session; when there is no row (no worker
+    looked before the start: the rule is applied to today's data); and when the row is
+    a "not eligible" verdict about an earlier date of a postponed session (the rule is
+    applied again, as before the start)."""
+    if candidate.session_starts_at > now or candidate.session_status == Session.Status.CANCELLED:
+        return None
+    gp_rpps = candidate.gp_rpps or ""
+    record = next((r for r in rows if r.gp_rpps == gp_rpps and not _gp_changed(r)), None)
+    if record is None:
+        record = max(rows, key=lambda r: (not _gp_changed(r), r.pk), default=None)
+    if record is None:
+        return None
+    if record.status == Status.NOT_ELIGIBLE and record.session_starts_at not in (
+        None,
+        candidate.session_starts_at,
+    ):
+        return None
+    return record
+
+
 def plan(now: dt.datetime) -> Plan:
     """Evaluate every candidate registration; writes nothing (``--dry-run`` prints it)."""
     condition = _candidates(now)
@@ -257,18 +317,6 @@ def plan(now: dt.datetime) -> Plan:
     for registration in registrations:
         gp_rpps = registration.gp_rpps or ""
         existing = rows.get(registration.pk, [])
-        row = next((r for r in existing if r.gp_rpps == gp_rpps), None)
-        # Open rows for a GP who is no longer the patient's: closed, never sent (a row
-        # still ``sending`` once its worker's lease has run out, too).
-        result.orphans += [
-            r
-            for r in existing
-            if r.gp_rpps != gp_rpps
-            and (
-                r.status == Status.PENDING
-                or (r.status == Status.SENDING and (r.lease_until is None or r.lease_until <= now))
-            )
-        ]
         found = addresses.get(gp_rpps, Mailboxes())
         try:
             facts, due = facts_for(registration, found, now)
@@ -276,9 +324,36 @@ def plan(now: dt.datetime) -> Plan:
             # One territory's bad calendar code must not stop every board's notices:
             # its registrations are left as they are (no row planned, none closed).
             log.error("inscription %s non évaluée : %s", registration.pk, exc)
-            result.orphans = [r for r in result.orphans if r.registration_id != registration.pk]
             continue
         eligibility = evaluate(facts)
+        record = record_of(registration, existing, now)
+        if record is not None:
+            # The session has started: the record, still open, was due and not sent by
+            # then: it expires (a withdrawn file needs nobody to act); another open row
+            # was not for the GP of the time. Nothing else changes, nothing is added.
+            then = record.status
+            for open_row in (r for r in existing if is_open(r, now)):
+                if registration.status == Registration.Status.WITHDRAWN:
+                    closing = Closing(open_row, Status.NOT_ELIGIBLE, (WITHDRAWN,))
+                elif open_row is record:
+                    closing = Closing(open_row, Status.EXPIRED)
+                else:
+                    closing = Closing(open_row, Status.NOT_ELIGIBLE, (GP_CHANGED,))
+                result.closing.append(closing)
+                if open_row is record:
+                    then = closing.status
+            result.items.append(
+                PlanItem(registration, gp_rpps, eligibility, then, found, due, record, kept=True)
+            )
+            continue
+        row = next((r for r in existing if r.gp_rpps == gp_rpps), None)
+        # Open rows for a GP who is no longer the patient's: closed, never sent (a row
+        # still ``sending`` once its worker's lease has run out, too).
+        result.closing += [
+            Closing(r, Status.NOT_ELIGIBLE, (GP_CHANGED,))
+            for r in existing
+            if r.gp_rpps != gp_rpps and is_open(r, now)
+        ]
         status: str | None
         if eligibility.eligible:
             status = Status.PENDING
@@ -302,12 +377,34 @@ class ScanResult:
     reclaimed: int = 0
 
 
+def _close(closing: Closing, now: dt.datetime) -> int:
+    row = closing.row
+    guard = Notification.objects.filter(pk=row.pk, status=row.status)
+    if row.status == Status.SENDING:
+        guard = guard.filter(claim_token=row.claim_token, lease_until__lte=now)
+    changes: dict[str, object] = {}
+    if closing.status == Status.EXPIRED:
+        changes.update(closed_at=now, last_error="Séance commencée avant l'envoi.")
+    else:
+        changes["reasons"] = list(closing.reasons)
+    return guard.update(
+        status=closing.status,
+        lease_until=None,
+        claim_token="",
+        claimed_by="",
+        updated_at=now,
+        **changes,
+    )
+
+
 def scan(now: dt.datetime) -> ScanResult:
     """Bring the outbox in line with the plan. Safe with several workers at once."""
     current = plan(now)
     result = ScanResult(evaluated=len(current.items))
     new_rows: list[Notification] = []
     for item in current.items:
+        if item.kept:
+            continue  # (its open rows, if any, are in current.closing)
         reasons = [reason.value for reason in item.eligibility.reasons]
         row = item.row
         if row is None:
@@ -382,18 +479,11 @@ def scan(now: dt.datetime) -> ScanResult:
         if row.status == Status.SENDING:
             guard = guard.filter(claim_token=row.claim_token, lease_until__lte=now)
         result.updated += guard.update(**changes)
-    for orphan in current.orphans:
-        guard = Notification.objects.filter(pk=orphan.pk, status=orphan.status)
-        if orphan.status == Status.SENDING:
-            guard = guard.filter(claim_token=orphan.claim_token, lease_until__lte=now)
-        result.updated += guard.update(
-            status=Status.NOT_ELIGIBLE,
-            reasons=[GP_CHANGED],
-            lease_until=None,
-            claim_token="",
-            claimed_by="",
-            updated_at=now,
-        )
+    for closing in current.closing:
+        closed = _close(closing, now)
+        result.updated += closed
+        if closing.status == Status.EXPIRED:
+            result.expired += closed
     if new_rows:
         created = Notification.objects.bulk_create(new_rows, ignore_conflicts=True)
         result.created = len(created)

@@ -6,8 +6,10 @@ session's start)."""
 from __future__ import annotations
 
 import datetime as dt
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import OperationalError
 
 from concerto.directory.models import MSSanteAddress
@@ -16,6 +18,8 @@ from concerto.notifications import queries, worker
 from concerto.notifications.models import Notification
 from concerto.patients import actions as patient_actions
 from concerto.rcp import actions
+from concerto.rcp.models import Registration
+from concerto.rcp.stats import board_statistics
 from tests.builders import World, at, gp, paris
 from tests.notifications.conftest import BEFORE, SEND_TIME, SESSION_DAY, make_due
 
@@ -278,3 +282,192 @@ def test_a_session_postponed_after_the_claim_is_not_expired_but_sent_for_its_new
     worker.run_pass(now=paris(2022, 9, 23, 8, 5))  # the new notification day
     assert len(server.received) == 1
     assert "27/09/2022" in server.received[0].message.get_body(("plain",)).get_content()
+
+
+# --- once the session has started, the status says what happened then
+# (Session on Tue 13/09/2022 at 14:00; the worker still looks at it for seven days.)
+AFTER = paris(2022, 9, 14, 10)  # the day after the session
+NEXT_PASS = paris(2022, 9, 14, 11)
+
+
+def status_at(instant: dt.datetime, registration: Registration) -> queries.NotificationStatus:
+    with at(instant):
+        return queries.statuses_for([registration])[registration.pk]
+
+
+def needing_attention() -> list[Notification]:
+    """What the back office's "à traiter" filter lists (any board)."""
+    return list(Notification.objects.filter(status__in=Notification.NEEDS_ATTENTION))
+
+
+def test_an_opt_in_switched_on_after_the_session_leaves_its_files_not_eligible(mssante):
+    server = mssante()
+    with at(BEFORE):
+        w = World(opted_in=False)
+        session = w.session(SESSION_DAY)
+        registration = w.register(session, w.patient(gp_rpps=gp().rpps))
+    worker.run_pass(now=SEND_TIME)  # a not_eligible row: the board has not opted in
+    with at(AFTER):
+        actions.mark_session_held(by=w.secretary, session=session)
+        for member in [w.secretary] + [m for m, _ in w.participants]:
+            actions.record_notification_consent(by=member, board=w.board, user=member, agreed=True)
+        actions.enable_notifications(by=w.secretary, board=w.board)
+    worker.run_pass(now=NEXT_PASS)
+    status = status_at(NEXT_PASS, registration)
+    assert status == queries.NotificationStatus(
+        "not_eligible",
+        "Non éligible : la RCP n'a pas activé la notification du médecin traitant",
+        reasons=("la RCP n'a pas activé la notification du médecin traitant",),
+    ), status
+    assert needing_attention() == [] and server.received == []
+    # The board's count says the same.
+    with at(NEXT_PASS):
+        counted = board_statistics(w.board, SESSION_DAY, SESSION_DAY).notification_codes
+    assert dict(counted) == {"not_eligible": 1}
+
+
+def test_an_opt_in_switched_on_long_after_a_session_the_worker_never_saw(mssante):
+    mssante()
+    with at(BEFORE):
+        w = World(opted_in=False)
+        session = w.session(SESSION_DAY)
+        registration = w.register(session, w.patient(gp_rpps=gp().rpps))
+    # No worker ran for it (a session held before notifications were set up): no row.
+    later = paris(2022, 11, 3, 10)
+    with at(later):
+        for member in [w.secretary] + [m for m, _ in w.participants]:
+            actions.record_notification_consent(by=member, board=w.board, user=member, agreed=True)
+        actions.enable_notifications(by=w.secretary, board=w.board)
+    status = status_at(later, registration)
+    # The opt-in of the time (off until 03/11) is the one that counts, not today's.
+    assert status.code == "not_eligible" and not status.needs_attention, status
+    assert "la RCP n'a pas activé la notification du médecin traitant" in status.reasons
+
+
+def test_an_address_added_to_the_directory_after_the_session_changes_nothing(mssante):
+    server = mssante()
+    with at(BEFORE):
+        w = World()
+        session = w.session(SESSION_DAY)
+        doctor = gp(with_address=False)
+        registration = w.register(session, w.patient(gp_rpps=doctor.rpps))
+    worker.run_pass(now=SEND_TIME)
+    assert Notification.objects.get().reasons == ["no_mssante_address"]
+    # The directory's next import (after the session) knows the GP's mailbox.
+    MSSanteAddress.objects.create(
+        address=f"gp.{doctor.rpps}@medecin.mssante.fr", kind="PER", rpps=doctor.rpps
+    )
+    worker.run_pass(now=NEXT_PASS)
+    status = status_at(NEXT_PASS, registration)
+    assert status.code == "not_eligible" and not status.needs_attention, status.label
+    assert status.label == (
+        "Non éligible : aucune adresse MSSanté connue dans l'annuaire pour ce RPPS"
+    ), status.label
+    row = Notification.objects.get()
+    assert (row.status, row.reasons) == (S.NOT_ELIGIBLE, ["no_mssante_address"])
+    assert needing_attention() == [] and server.received == []
+    out = StringIO()
+    call_command("notify", "--dry-run", "--now", NEXT_PASS.isoformat(), stdout=out)
+    assert f"inscription {registration.pk} — " in out.getvalue()
+    assert "séance commencée : non éligible" in out.getvalue(), out.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore:No directory at:UserWarning")
+def test_a_gp_change_after_the_session_keeps_the_notice_that_was_sent(mssante, client):
+    server = mssante()
+    due = make_due()
+    registration = due.registrations[0]
+    former = registration.patient.gp_rpps
+    worker.run_pass(now=SEND_TIME)
+    assert len(server.received) == 1
+    new = gp()
+    with at(AFTER):
+        patient_actions.declare_gp(
+            by=due.world.registrar,
+            patient=registration.patient,
+            gp_name="Dr NOUVEAU",
+            gp_rpps=new.rpps,
+        )
+    worker.run_pass(now=NEXT_PASS)
+    status = status_at(NEXT_PASS, registration)
+    assert status == queries.NotificationStatus(
+        "sent",
+        f"Envoyée le 09/09/2022 à 08:00 à gp.{former}@medecin.mssante.fr"
+        " (médecin traitant à l'époque)",
+    ), status
+    # Nothing is planned, expired or sent for the GP declared since.
+    assert list(Notification.objects.values_list("gp_rpps", "status")) == [(former, S.SENT)]
+    assert len(server.received) == 1
+    client.force_login(due.world.secretary)
+    page = client.get("/admin/notifications/notification/?a_traiter=oui")
+    assert "0 notification" in page.content.decode()
+
+
+def test_a_notice_due_and_never_sent_is_still_expired_whatever_changed_since(mssante):
+    server = mssante()
+    due = make_due()
+    registration = due.registrations[0]
+    worker.scan(SEND_TIME - dt.timedelta(hours=1))  # pending; then every worker stops
+    # After the session, before the worker is back: the board switches the opt-in off and
+    # the patient changes GP. What happened stays: due, never sent.
+    with at(AFTER):
+        actions.mark_session_held(by=due.world.secretary, session=due.session)
+        actions.disable_notifications(by=due.world.secretary, board=due.world.board)
+        patient_actions.declare_gp(
+            by=due.world.registrar,
+            patient=registration.patient,
+            gp_name="Dr NOUVEAU",
+            gp_rpps=gp().rpps,
+        )
+    worker.run_pass(now=NEXT_PASS)
+    assert server.received == []
+    status = status_at(NEXT_PASS, registration)
+    assert status == queries.NotificationStatus(
+        "expired",
+        "Expirée : non envoyée avant le début de la séance (médecin traitant à l'époque)",
+        needs_attention=True,
+    ), status
+    assert [row.registration_id for row in needing_attention()] == [registration.pk]
+
+
+def test_a_notice_no_worker_planned_before_the_session_expires_after_it(mssante):
+    server = mssante()
+    due = make_due()
+    registration = due.registrations[0]
+    # No worker ran before the session: the first pass after it records what was lost.
+    assert status_at(AFTER, registration).code == "expired"
+    worker.run_pass(now=NEXT_PASS)
+    assert server.received == []
+    status = status_at(NEXT_PASS, registration)
+    assert status == queries.NotificationStatus(
+        "expired", "Expirée : non envoyée avant le début de la séance", needs_attention=True
+    ), status
+    assert [row.registration_id for row in needing_attention()] == [registration.pk]
+
+
+def test_a_verdict_about_an_earlier_date_does_not_speak_for_the_postponed_session(mssante):
+    server = mssante()
+    due = make_due()
+    with at(BEFORE):
+        patient = due.world.patient(gp_rpps=gp().rpps)
+        late = due.world.register(due.session, patient, complete=False)
+    with at(paris(2022, 9, 12, 9)):  # after N (09/09): late for the 13/09 session
+        actions.complete_prefiche(by=due.world.registrar, registration=late)
+    worker.run_pass(now=paris(2022, 9, 12, 10))
+    assert Notification.objects.get(registration=late).reasons == ["prefiche_late"]
+    # Postponed to Tue 18/10 (N = Fri 14/10: the pre-fiche is in time), and no worker
+    # runs again until the day after that session.
+    with at(paris(2022, 9, 12, 11)):
+        actions.move_session(
+            by=due.world.secretary,
+            session=due.session,
+            date=dt.date(2022, 10, 18),
+            time=dt.time(14),
+        )
+    after = paris(2022, 10, 19, 10)
+    worker.run_pass(now=after)
+    assert len(server.received) == 1  # (the first one, on 09/09)
+    status = status_at(after, late)
+    # Due for 18/10, never sent: expired (the verdict "late" was about 13/09).
+    assert status.code == "expired" and status.needs_attention, status.label
+    assert Notification.objects.get(registration=late).status == S.EXPIRED

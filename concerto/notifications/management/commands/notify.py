@@ -116,6 +116,10 @@ class Command(BaseCommand):
             row = item.row
             if row is not None and row.status in row.TERMINAL:
                 line = f"déjà traitée ({row.get_status_display()})"
+            elif item.kept and item.status == "expired":
+                line = "expirée : séance commencée avant l'envoi"
+            elif item.kept and row is not None:
+                line = f"séance commencée : {row.Status(item.status or row.status).label}"
             elif item.eligibility.eligible:
                 local_due = item.due_at.astimezone(worker.PARIS)
                 if item.due_at <= now:
