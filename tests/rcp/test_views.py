@@ -1505,3 +1505,43 @@ def test_a_past_session_not_yet_marked_held_is_pointed_out(client, world, frozen
         client.get(reverse("rcp:session", args=[coming.pk])).content, "html.parser"
     )
     assert not coming_page.find(id="gerer").has_attr("open")
+
+
+def test_the_registrar_sees_what_the_gp_will_be_told_and_by_when(client, world, session):
+    """Condition 1 of the notice is the registrar's (the pré-fiche complete by day N): their
+    page says the status and, while pending, the deadline; an organiser's session page
+    names the files withdrawn or moved, where they went, and what their GP was told."""
+    doctor = gp()
+    pending = world.register(session, world.patient(gp_rpps=doctor.rpps), complete=False)
+    login(client, world.registrar)
+    page = BeautifulSoup(
+        client.get(reverse("rcp:registration", args=[pending.pk])).content, "html.parser"
+    )
+    status = " ".join(page.select_one("p.notification").get_text().split())
+    assert status.startswith("Notification du médecin traitant : En attente de la pré-fiche")
+    assert "à compléter au plus tard le 13/03/2026" in status
+    withdrawn = world.register(session, world.patient(gp_rpps=gp().rpps))
+    moved = world.register(session, world.patient(gp_rpps=gp().rpps))
+    actions.withdraw_registration(by=world.registrar, registration=withdrawn)
+    later = world.session(SESSION_DAY + dt.timedelta(days=7))
+    new = actions.move_registration(by=world.registrar, registration=moved, session=later)
+    login(client, world.secretary)
+    page = BeautifulSoup(
+        client.get(reverse("rcp:session", args=[session.pk])).content, "html.parser"
+    )
+    rows = {
+        row.find("a").get_text(): [" ".join(cell.get_text().split()) for cell in row("td")]
+        for row in page.select("#retirees + .table-frame tbody tr")
+    }
+    assert rows[withdrawn.patient.identity_label][1] == "retirée le 02/03/2026"
+    assert (
+        rows[moved.patient.identity_label][1]
+        == "déplacée le 02/03/2026 vers la séance du 24/03/2026"
+    )
+    assert "inscription retirée" in rows[withdrawn.patient.identity_label][2].lower()
+    link = page.find("a", string="24/03/2026")
+    assert link["href"] == reverse("rcp:registration", args=[new.pk])
+    assert page.find("a", href="#retirees") is not None
+    assert AuditEvent.objects.filter(
+        action="session.view_registration", patient_id=withdrawn.patient_id
+    ).exists()

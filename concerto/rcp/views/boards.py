@@ -330,8 +330,26 @@ def _session_page(
         if members_only
         else []
     )
-    statuses = statuses_for(registrations)
+    # The files withdrawn or moved from the session: named, with where they went and
+    # what their GP was told (a notice may have left before the withdrawal).
+    withdrawn_files = list(
+        session.registrations.filter(status=Registration.Status.WITHDRAWN)
+        .select_related("patient", "moved_to__session")
+        .order_by("withdrawn_at", "pk")
+        if members_only
+        else []
+    )
+    statuses = statuses_for([*registrations, *withdrawn_files])
     role = policy.role_of(request.user, session.board)
+    for registration in withdrawn_files:
+        record_access(
+            request,
+            action="session.view_registration",
+            patient_id=registration.patient_id,
+            obj=registration,
+            role=role,
+            details={"withdrawn": True},
+        )
     items = []
     for registration in registrations:
         record_access(
@@ -362,6 +380,9 @@ def _session_page(
             "files_shown": members_only,
             "can_decide": policy.can_decide(request.user, session.board),
             "withdrawn": withdrawn,
+            "withdrawn_files": [
+                (registration, statuses.get(registration.pk)) for registration in withdrawn_files
+            ],
             "active": active,
             "manage": policy.can_manage_board(request.user, session.board),
             "is_future": session.starts_at > clock.now(),

@@ -14,6 +14,7 @@ from concerto.audit.access import record_access
 from concerto.directory import lookup
 from concerto.directory.models import Professional
 from concerto.lib.errors import ActionRefused
+from concerto.notifications.queries import statuses_for
 from concerto.patients import actions as patient_actions
 from concerto.patients.forms import DeclaredGPForm
 from concerto.patients.models import Patient
@@ -97,6 +98,9 @@ def _registration_page(
         "rcp/registration_detail.html",
         {
             "registration": registration,
+            # What the GP was or will be told (the registrar's pré-fiche is one of its
+            # conditions: its deadline is said while pending).
+            "notification": statuses_for([registration]).get(registration.pk),
             "patient": registration.patient,
             "documents": registration.documents.all(),
             "contribution": getattr(registration, "gp_contribution", None),
