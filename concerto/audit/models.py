@@ -83,6 +83,7 @@ ACTION_LABELS = {
     "registration.gp_contribution": "contribution du médecin traitant enregistrée",
     "registration.list": "inscriptions listées",
     "registration.move": "dossier déplacé vers une autre séance",
+    "registration.represent": "dossier présenté à nouveau (pré-fiche et documents repris)",
     "registration.update_prefiche": "pré-fiche modifiée",
     "registration.view": "inscription consultée",
     "registration.withdraw": "inscription retirée",

@@ -593,6 +593,55 @@ def move_registration(*, by: Any, registration: Registration, session: Session) 
     return new
 
 
+def represent_registration(
+    *, by: Any, registration: Registration, session: Session
+) -> Registration:
+    """Present a file again, at a later session of the same board, once its decision is
+    validated (typically "à représenter"): a new registration starts from a copy of the
+    pré-fiche and of the documents, to be reviewed and marked complete (the GP's notice
+    of the new session depends on it). The decided file stays as it is, with its
+    compte-rendu; the GP's contribution was for that meeting and stays there."""
+    old = Registration.objects.select_related("session").get(pk=registration.pk)
+    if not old.is_active:
+        raise ActionRefused("Cette inscription a été retirée.")
+    latest = old.compte_rendus.filter(validated_at__isnull=False).order_by("-version").first()
+    if latest is None:
+        raise ActionRefused(
+            "Le dossier n'a pas encore de décision validée : déplacez-le plutôt vers une "
+            "autre séance."
+        )
+    if session.board_id != old.session.board_id:
+        raise ActionRefused("La nouvelle présentation se fait à une séance de la même RCP.")
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            fields = {name: getattr(old, name) for name in PREFICHE_FIELDS}
+            new = register_patient(by=by, session=session, patient=old.patient, **fields)
+            for document in old.documents.order_by("uploaded_at", "pk"):
+                content = uploads.path_of(document.stored_name).read_bytes()
+                copy = attach_document(
+                    by=by,
+                    registration=new,
+                    title=document.title,
+                    original_name=document.original_name,
+                    content=content,
+                )
+                stored.append(copy.stored_name)
+            _trace(
+                board=new.session.board,
+                by=by,
+                action="registration.represent",
+                obj=new,
+                patient_id=new.patient_id,
+                details={"from_registration": old.pk, "decision_version": latest.version},
+            )
+    except BaseException:
+        for name in stored:  # (files written before the failure: nothing refers to them)
+            uploads.discard(name)
+        raise
+    return new
+
+
 # --- Documents --------------------------------------------------------------------------
 
 

@@ -38,6 +38,11 @@ urlpatterns = [
         "inscriptions/<int:pk>/deplacer/", registrations.registration_move, name="registration-move"
     ),
     path(
+        "inscriptions/<int:pk>/representer/",
+        registrations.registration_represent,
+        name="registration-represent",
+    ),
+    path(
         "inscriptions/<int:pk>/medecin-traitant/",
         registrations.declared_gp,
         name="registration-gp",

@@ -1545,3 +1545,60 @@ def test_the_registrar_sees_what_the_gp_will_be_told_and_by_when(client, world, 
     assert AuditEvent.objects.filter(
         action="session.view_registration", patient_id=withdrawn.patient_id
     ).exists()
+
+
+def test_a_decided_file_is_presented_again_from_its_prefiche_and_documents(
+    client, world, session, registration, document, frozen, documents_dir
+):
+    """ "À représenter": a later session of the board takes a copy of the pré-fiche and of
+    the documents (they used to be typed and uploaded again), to be reviewed and marked
+    complete; the decided file and its compte-rendu stay as they are."""
+    later = world.session(SESSION_DAY + dt.timedelta(days=14))
+    represent = reverse("rcp:registration-represent", args=[registration.pk])
+    login(client, world.registrar)
+    # Without a validated decision: not offered, and refused if sent.
+    page = client.get(reverse("rcp:registration", args=[registration.pk])).content.decode()
+    assert 'id="representer"' not in page
+    client.post(represent, {"session": later.pk})
+    assert not Registration.objects.filter(session=later).exists()
+    frozen.move_to(paris(2026, 3, 17, 16))
+    actions.validate_compte_rendu(
+        by=world.participants[0][0],
+        registration=registration,
+        case_status="represent",
+        proposal="À représenter avec le TEP (proposition fictive).",
+        attendees=world.attendees(),
+    )
+    login(client, world.registrar)  # (a fortnight later)
+    page = BeautifulSoup(
+        client.get(reverse("rcp:registration", args=[registration.pk])).content, "html.parser"
+    )
+    form = page.find("form", action=represent)
+    assert form is not None
+    assert str(later.pk) in [option.get("value") for option in form("option")]
+    response = client.post(represent, {"session": later.pk})
+    new = Registration.objects.get(session=later)
+    assert response["Location"] == reverse("rcp:registration", args=[new.pk])
+    for name in actions.PREFICHE_FIELDS:
+        assert getattr(new, name) == getattr(registration, name), name
+    assert new.prefiche_completed_at is None  # (to review: the GP's notice depends on it)
+    copies = list(new.documents.all())
+    assert [(d.title, d.sha256) for d in copies] == [(document.title, document.sha256)]
+    assert copies[0].stored_name != document.stored_name
+    assert (documents_dir / copies[0].stored_name).read_bytes() == PDF
+    registration.refresh_from_db()
+    assert registration.is_active and registration.documents.count() == 1
+    assert registration.compte_rendus.get().case_status == "represent"
+    line = NewsItem.objects.get(registration=new, kind="upcoming")
+    assert line.text.endswith("le 31/03/2026")
+    event = AuditEvent.objects.get(action="registration.represent")
+    assert event.details == {"from_registration": registration.pk, "decision_version": 1}
+    # Sent twice (a double click): one new presentation, the second refused and said.
+    again = client.post(represent, {"session": later.pk}, follow=True)
+    assert "déjà inscrit à cette séance" in again.content.decode()
+    assert Registration.objects.filter(session=later).count() == 1
+    assert new.documents.count() == 1
+    # Another board's session is not offered, nor taken.
+    elsewhere = World().session(SESSION_DAY + dt.timedelta(days=21))
+    client.post(represent, {"session": elsewhere.pk})
+    assert not Registration.objects.filter(session=elsewhere).exists()

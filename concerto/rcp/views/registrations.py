@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from concerto.accounts import policy
@@ -197,6 +198,31 @@ def registration_move(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, refusal_text(exc))
         return redirect("rcp:registration", pk=registration.pk)
     messages.success(request, "Dossier déplacé vers la nouvelle séance.")
+    return redirect("rcp:registration", pk=new.pk)
+
+
+@login_required
+@require_POST
+def registration_represent(request: HttpRequest, pk: int) -> HttpResponse:
+    """Présenter à nouveau: a decided file starts a new registration at a later session."""
+    registration = clinical_registration(request, pk, action="registration.represent")
+    form = MoveRegistrationForm(request.POST, registration=registration)
+    if not form.is_valid():
+        messages.error(request, "Choisissez une séance à venir de la même RCP.")
+        return redirect(reverse("rcp:registration", args=[registration.pk]) + "#representer")
+    try:
+        new = actions.represent_registration(
+            by=request.user, registration=registration, session=form.cleaned_data["session"]
+        )
+    except ActionRefused as exc:
+        messages.error(request, refusal_text(exc))
+        return redirect(reverse("rcp:registration", args=[registration.pk]) + "#representer")
+    messages.success(
+        request,
+        "Nouvelle présentation créée : la pré-fiche et les documents ont été repris. "
+        "Mettez la pré-fiche à jour, puis marquez-la complète (la notification du médecin "
+        "traitant en dépend).",
+    )
     return redirect("rcp:registration", pk=new.pk)
 
 
