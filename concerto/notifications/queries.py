@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q
@@ -127,10 +128,27 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
     # registration the worker has not seen. A former GP's row (the GP changed since)
     # never speaks for the declared one. Once the session has started, the row of the
     # time tells (worker.record_of), whatever changed since.
+    addresses = worker.addresses_by_rpps(c.gp_rpps or "" for c in fresh.values())
+    verdicts: dict[int, tuple[Any, Any, Any] | UnknownSubdivision] = {}
+
+    def verdict(candidate: Any) -> tuple[Any, Any, Any] | UnknownSubdivision:
+        """(facts, due, eligibility) by today's rule, once per registration."""
+        if candidate.pk not in verdicts:
+            try:
+                facts, due = worker.facts_for(
+                    candidate, addresses.get(candidate.gp_rpps or "", worker.Mailboxes()), now
+                )
+                verdicts[candidate.pk] = (facts, due, worker.evaluate(facts))
+            except UnknownSubdivision as exc:  # (the scan skips it too, logged)
+                verdicts[candidate.pk] = exc
+        return verdicts[candidate.pk]
+
     rows: dict[int, Notification] = {}
     for pk, candidate in fresh.items():
         own = existing.get(pk, [])
-        record = worker.record_of(candidate, own, now) or next(
+        judged = verdict(candidate) if own else None
+        eligibility = judged[2] if isinstance(judged, tuple) else None
+        record = worker.record_of(candidate, own, now, eligibility) or next(
             (
                 r
                 for r in own
@@ -141,8 +159,6 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
         )
         if record is not None:
             rows[pk] = record
-    missing = [fresh[pk] for pk in ids if pk not in rows and pk in fresh]
-    addresses = worker.addresses_by_rpps(r.gp_rpps or "" for r in missing)
     result: dict[int, NotificationStatus] = {}
     for pk in ids:
         if pk in rows:
@@ -155,14 +171,13 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
         if registration is None:
             result[pk] = NotificationStatus("unknown", "Non disponible")
             continue
-        try:
-            facts, due = worker.facts_for(
-                registration, addresses.get(registration.gp_rpps or "", []), now
+        judged = verdict(registration)
+        if isinstance(judged, UnknownSubdivision):
+            result[pk] = NotificationStatus(
+                "unknown", f"Non évaluée : {judged}", needs_attention=True
             )
-        except UnknownSubdivision as exc:  # (the scan skips it too, logged)
-            result[pk] = NotificationStatus("unknown", f"Non évaluée : {exc}", needs_attention=True)
             continue
-        eligibility = worker.evaluate(facts)
+        facts, due, eligibility = judged
         if eligibility.eligible:
             result[pk] = NotificationStatus("pending", f"En attente : envoi prévu le {_local(due)}")
         elif eligibility.reasons == (worker.Reason.SESSION_STARTED,):

@@ -270,7 +270,10 @@ def _gp_changed(row: Notification) -> bool:
 
 
 def record_of(
-    candidate: Candidate, rows: list[Notification], now: dt.datetime
+    candidate: Candidate,
+    rows: list[Notification],
+    now: dt.datetime,
+    eligibility: Eligibility | None = None,
 ) -> Notification | None:
     """Once the session has started, the row that says what happened then (SPEC §4:
     sent, expired, failed, or not eligible and why), whatever changed since (an opt-in
@@ -280,9 +283,14 @@ def record_of(
     when there is no other.
 
     None before the start or for a cancelled session; when there is no row (no worker
-    looked before the start: the rule is applied to today's data); and when the row is
-    a "not eligible" verdict about an earlier date of a postponed session (the rule is
-    applied again, as before the start)."""
+    looked before the start: the rule is applied to today's data); when the row is a
+    "not eligible" verdict about an earlier date of a postponed session (the rule is
+    applied again, as before the start); and when the declared GP's "not eligible"
+    verdict no longer holds by ``eligibility`` (today's rule, the opt-in as it was at the
+    start): lifted before the start with no worker passing by then (an outage), or after
+    it; the directory keeps no dates to tell which, so the file is judged by the rule
+    (due and not sent: expired, to be looked at) rather than left under a reason that
+    may have been false at the start."""
     if candidate.session_starts_at > now or candidate.session_status == Session.Status.CANCELLED:
         return None
     gp_rpps = candidate.gp_rpps or ""
@@ -294,6 +302,13 @@ def record_of(
     if record.status == Status.NOT_ELIGIBLE and record.session_starts_at not in (
         None,
         candidate.session_starts_at,
+    ):
+        return None
+    if (
+        record.status == Status.NOT_ELIGIBLE
+        and record.gp_rpps == gp_rpps
+        and eligibility is not None
+        and not set(eligibility.reasons) - {Reason.SESSION_STARTED}
     ):
         return None
     return record
@@ -326,7 +341,7 @@ def plan(now: dt.datetime) -> Plan:
             log.error("inscription %s non évaluée : %s", registration.pk, exc)
             continue
         eligibility = evaluate(facts)
-        record = record_of(registration, existing, now)
+        record = record_of(registration, existing, now, eligibility)
         if record is not None:
             # The session has started: the record, still open, was due and not sent by
             # then: it expires (a withdrawn file needs nobody to act); another open row

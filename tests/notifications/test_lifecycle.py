@@ -344,7 +344,11 @@ def test_an_opt_in_switched_on_long_after_a_session_the_worker_never_saw(mssante
     assert "la RCP n'a pas activé la notification du médecin traitant" in status.reasons
 
 
-def test_an_address_added_to_the_directory_after_the_session_changes_nothing(mssante):
+def test_an_address_added_after_the_session_is_told_as_a_missed_notice(mssante):
+    """The directory keeps no dates: an address found after the session cannot be told
+    from one found before it while every worker was down. The file is then judged by
+    the rule (due, not sent: expired, to be looked at), never left under a reason that
+    may have been false at the start."""
     server = mssante()
     with at(BEFORE):
         w = World()
@@ -353,23 +357,41 @@ def test_an_address_added_to_the_directory_after_the_session_changes_nothing(mss
         registration = w.register(session, w.patient(gp_rpps=doctor.rpps))
     worker.run_pass(now=SEND_TIME)
     assert Notification.objects.get().reasons == ["no_mssante_address"]
-    # The directory's next import (after the session) knows the GP's mailbox.
     MSSanteAddress.objects.create(
         address=f"gp.{doctor.rpps}@medecin.mssante.fr", kind="PER", rpps=doctor.rpps
     )
     worker.run_pass(now=NEXT_PASS)
     status = status_at(NEXT_PASS, registration)
-    assert status.code == "not_eligible" and not status.needs_attention, status.label
-    assert status.label == (
-        "Non éligible : aucune adresse MSSanté connue dans l'annuaire pour ce RPPS"
-    ), status.label
-    row = Notification.objects.get()
-    assert (row.status, row.reasons) == (S.NOT_ELIGIBLE, ["no_mssante_address"])
-    assert needing_attention() == [] and server.received == []
+    assert status.code == "expired" and status.needs_attention, status.label
+    assert Notification.objects.get().status == S.EXPIRED
+    assert [row.registration_id for row in needing_attention()] == [registration.pk]
+    assert server.received == []
     out = StringIO()
     call_command("notify", "--dry-run", "--now", NEXT_PASS.isoformat(), stdout=out)
     assert f"inscription {registration.pk} — " in out.getvalue()
-    assert "séance commencée : non éligible" in out.getvalue(), out.getvalue()
+
+
+def test_a_reason_lifted_before_the_start_with_the_workers_down_is_a_missed_notice(mssante):
+    """Not opted in when the scan looked (the notification day), opted in before the
+    session while no worker ran, looked at again after the start: it was due and not
+    sent; the stored "not opted in" is false for the start and no longer told."""
+    server = mssante()
+    with at(BEFORE):
+        w = World(opted_in=False)
+        session = w.session(SESSION_DAY)
+        registration = w.register(session, w.patient(gp_rpps=gp().rpps))
+    worker.run_pass(now=SEND_TIME)
+    assert Notification.objects.get().reasons == ["board_not_opted_in"]
+    with at(paris(2022, 9, 12, 10)):  # the day before the session; the workers are down
+        for member in [w.secretary] + [m for m, _ in w.participants]:
+            actions.record_notification_consent(by=member, board=w.board, user=member, agreed=True)
+        actions.enable_notifications(by=w.secretary, board=w.board)
+    status = status_at(AFTER, registration)
+    assert status.code == "expired" and status.needs_attention, status.label
+    worker.run_pass(now=NEXT_PASS)
+    assert Notification.objects.get().status == S.EXPIRED
+    assert [row.registration_id for row in needing_attention()] == [registration.pk]
+    assert server.received == []
 
 
 @pytest.mark.filterwarnings("ignore:No directory at:UserWarning")
