@@ -612,13 +612,38 @@ def represent_registration(
         )
     if session.board_id != old.session.board_id:
         raise ActionRefused("La nouvelle présentation se fait à une séance de la même RCP.")
+    already = (
+        Registration.objects.filter(
+            patient=old.patient,
+            session__board_id=old.session.board_id,
+            session__starts_at__gt=old.session.starts_at,
+            status=Registration.Status.ACTIVE,
+        )
+        .select_related("session")
+        .order_by("session__starts_at")
+        .first()
+    )
+    if already is not None:
+        raise ActionRefused(
+            "Ce patient est déjà inscrit à une séance suivante de cette RCP, le "
+            f"{already.session.date:%d/%m/%Y} : complétez cette inscription."
+        )
     stored: list[str] = []
     try:
         with transaction.atomic():
             fields = {name: getattr(old, name) for name in PREFICHE_FIELDS}
             new = register_patient(by=by, session=session, patient=old.patient, **fields)
+            # The file stays the registrar's (their pages, "Inscrit par"), as by a move.
+            new.registered_by_id = old.registered_by_id
+            new.save(update_fields=["registered_by"])
             for document in old.documents.order_by("uploaded_at", "pk"):
-                content = uploads.path_of(document.stored_name).read_bytes()
+                try:
+                    content = uploads.path_of(document.stored_name).read_bytes()
+                except (OSError, ValueError) as missing:
+                    raise ActionRefused(
+                        f"Le document « {document.title} » est introuvable dans le stockage :"
+                        " rien n'a été créé. Signalez-le à l'administrateur."
+                    ) from missing
                 copy = attach_document(
                     by=by,
                     registration=new,

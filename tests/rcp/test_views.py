@@ -1507,6 +1507,31 @@ def test_a_past_session_not_yet_marked_held_is_pointed_out(client, world, frozen
     assert not coming_page.find(id="gerer").has_attr("open")
 
 
+def test_presenting_again_with_a_document_lost_from_storage_creates_nothing(
+    client, world, session, registration, document, frozen, documents_dir
+):
+    later = world.session(SESSION_DAY + dt.timedelta(days=14))
+    frozen.move_to(paris(2026, 3, 17, 16))
+    actions.validate_compte_rendu(
+        by=world.participants[0][0],
+        registration=registration,
+        case_status="represent",
+        proposal="À représenter (proposition fictive).",
+        attendees=world.attendees(),
+    )
+    (documents_dir / document.stored_name).unlink()  # (storage restored from an old backup)
+    login(client, world.registrar)
+    response = client.post(
+        reverse("rcp:registration-represent", args=[registration.pk]),
+        {"session": later.pk},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert f"Le document « {document.title} » est introuvable" in response.content.decode()
+    assert not Registration.objects.filter(session=later).exists()
+    assert not AuditEvent.objects.filter(action="registration.represent").exists()
+
+
 def test_the_registrar_sees_what_the_gp_will_be_told_and_by_when(client, world, session):
     """Condition 1 of the notice is the registrar's (the pré-fiche complete by day N): their
     page says the status and, while pending, the deadline; an organiser's session page
@@ -1593,10 +1618,15 @@ def test_a_decided_file_is_presented_again_from_its_prefiche_and_documents(
     assert line.text.endswith("le 31/03/2026")
     event = AuditEvent.objects.get(action="registration.represent")
     assert event.details == {"from_registration": registration.pk, "decision_version": 1}
-    # Sent twice (a double click): one new presentation, the second refused and said.
-    again = client.post(represent, {"session": later.pk}, follow=True)
-    assert "déjà inscrit à cette séance" in again.content.decode()
-    assert Registration.objects.filter(session=later).count() == 1
+    assert new.registered_by == registration.registered_by  # (still the registrar's file)
+    # Sent twice (a double click), or towards another later session: one new presentation.
+    even_later = world.session(SESSION_DAY + dt.timedelta(days=28))
+    for target in (later, even_later):
+        again = client.post(represent, {"session": target.pk}, follow=True)
+        assert "déjà inscrit à une séance suivante de cette RCP, le 31/03/2026" in (
+            again.content.decode()
+        )
+    assert Registration.objects.filter(patient=registration.patient).count() == 2
     assert new.documents.count() == 1
     # Another board's session is not offered, nor taken.
     elsewhere = World().session(SESSION_DAY + dt.timedelta(days=21))
