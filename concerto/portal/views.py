@@ -240,6 +240,11 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
         # (Not the session marked "tenue": it may be so from its start, while the files
         # are still being discussed; this file's validated decision ends its discussion.)
         closed = "La RCP a rendu son avis : l'accès à la webconférence n'est plus proposé."
+    elif timezone.localdate(clock.now()) > session.date:
+        closed = (
+            f"La réunion a eu lieu le {session.date:%d/%m/%Y} : l'accès à la webconférence "
+            "n'est plus proposé."
+        )
     webconference = board.has_webconference and notice is not None
     # The notice announced another date (the session, or the file, moved since): said, so
     # that the GP does not connect on the date of the e-mail.

@@ -45,7 +45,8 @@ def test_notified_gp_follows_the_link_and_sees_the_webconference(mssante, client
     assert urlsplit(link).path == link_path
     assert queries.notice_sent(notified, gp_user.rpps) is not None
     assert queries.notice_sent(other, gp_user.rpps) is None
-    text = _webconference_text(client, urlsplit(link).path)
+    with at(SEND_TIME):  # (the day after the meeting, the access is no longer offered)
+        text = _webconference_text(client, urlsplit(link).path)
     assert "https://visio.exemple.test/rcp" in text
     assert "134679" in text
     # The other registration's patient belongs to another GP: 404, not a block.
@@ -133,13 +134,22 @@ def test_the_webconference_is_offered_until_the_files_decision(mssante, client):
     mssante()
     due = make_due(1)
     notified = due.registrations[0]
-    client.force_login(user(rpps=notified.patient.gp_rpps))
+    doctor = user(rpps=notified.patient.gp_rpps)
+    client.force_login(doctor)
     page = f"/portail/inscription/{notified.pk}/"
     with at(SEND_TIME):
         worker.run_pass(now=SEND_TIME)
     with at(due.session.starts_at + dt.timedelta(minutes=5)):
         actions.mark_session_held(by=due.world.secretary, session=due.session)
         assert "https://visio.exemple.test/rcp" in _prefiche_text(client, page)
+    # The day after, the file not reached (no decision yet): the meeting is over anyway.
+    with at(due.session.starts_at + dt.timedelta(days=1)):
+        client.force_login(doctor)
+        text = _prefiche_text(client, page)
+    assert "visio.exemple.test" not in text
+    assert (
+        "La réunion a eu lieu le 13/09/2022 : l'accès à la webconférence n'est plus proposé."
+    ) in text
     with at(due.session.starts_at + dt.timedelta(hours=1)):
         actions.validate_compte_rendu(
             by=due.world.participants[0][0],
