@@ -17,6 +17,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render, resolve_url
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from concerto.lib import clock
@@ -27,6 +28,33 @@ SEEN_AT = "concerto_seen_at"
 # e-mail's link to a pré-fiche, clicked in a browser whose session has expired, must
 # still land on the pré-fiche, also through PSC's end-session and the home page).
 RESUME_KEY = "concerto_resume_at"
+# ... if the login follows soon: later, it may be someone else's at this browser (a shared
+# workstation), who did not choose that page.
+RESUME_LIFETIME = 15 * 60  # seconds
+
+
+def remember_destination(request: HttpRequest, path: str) -> None:
+    """Where the next login (soon) goes: ``path``, on this site (checked when used)."""
+    request.session[RESUME_KEY] = {"to": path, "at": clock.now().timestamp()}
+
+
+def take_destination(request: HttpRequest) -> str | None:
+    """The destination remembered, once, if still fresh."""
+    kept = request.session.pop(RESUME_KEY, None)
+    if not isinstance(kept, dict) or not isinstance(kept.get("to"), str):
+        return None
+    at = kept.get("at")
+    if not isinstance(at, int | float) or clock.now().timestamp() - at > RESUME_LIFETIME:
+        return None
+    return str(kept["to"])
+
+
+def _page_load(request: HttpRequest) -> bool:
+    """A page the browser navigates to (not a script's request: a search's JSON, the
+    keep-alive); without the header (older browsers, tests), taken as one."""
+    return request.headers.get("Sec-Fetch-Mode", "navigate") == "navigate"
+
+
 # The last-request instant is rewritten at most this often: saving the session on every
 # request costs a database write per page. An idle session may thus end up to this many
 # seconds early, never late.
@@ -104,9 +132,13 @@ class SessionTimeoutMiddleware:
                 account = request.path.startswith(_ACCOUNT_PATHS)
                 posted = request.method not in ("GET", "HEAD") and not account
                 if posted:
-                    request.session[RESUME_KEY] = _form_page(request)
-                elif not account and request.method in ("GET", "HEAD"):
-                    request.session[RESUME_KEY] = request.get_full_path()
+                    remember_destination(request, _form_page(request))
+                elif request.method in ("GET", "HEAD") and _page_load(request):
+                    if not account:
+                        remember_destination(request, request.get_full_path())
+                    elif request.path == reverse("login") and request.GET.get("next"):
+                        # "Se reconnecter" of the page's time-out warning: its page.
+                        remember_destination(request, request.GET["next"])
                 messages.info(
                     request,
                     "Votre session a expiré : reconnectez-vous."

@@ -21,7 +21,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from concerto.accounts import actions, psc
 from concerto.accounts.identity import IdentityRefused, rpps_of
-from concerto.accounts.middleware import ID_TOKEN_KEY, RESUME_KEY, mark_seen, seconds_left
+from concerto.accounts.middleware import (
+    ID_TOKEN_KEY,
+    mark_seen,
+    remember_destination,
+    seconds_left,
+    take_destination,
+)
 from concerto.accounts.models import User
 from concerto.audit.access import client_ip
 
@@ -165,7 +171,7 @@ def _refused(
 @never_cache
 def login_page(request: HttpRequest) -> HttpResponse:
     # Without a destination: where the session that just timed out was going, if any.
-    resume = request.session.pop(RESUME_KEY, None)
+    resume = take_destination(request)
     next_url = _safe_next(request, request.GET.get("next") or resume)
     return render(
         request,
@@ -254,7 +260,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     # (a shared workstation): the next login goes there (through PSC's end-session).
     resume = request.POST.get("next")
     if resume and _safe_next(request, resume) == resume:
-        request.session[RESUME_KEY] = resume
+        remember_destination(request, resume)
     config = psc.PSCConfig.from_settings()
     if id_token and config.configured:
         return HttpResponseRedirect(psc.end_session_url(config, id_token))

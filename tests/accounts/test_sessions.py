@@ -64,7 +64,7 @@ def _login_link(client) -> str:
     return match.group(1)
 
 
-@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("method", ["get", "post", "warning"])
 def test_the_next_login_after_a_time_out_lands_where_the_gp_was_going(
     client, known_gp, psc_settings, method
 ):
@@ -78,6 +78,8 @@ def test_the_next_login_after_a_time_out_lands_where_the_gp_was_going(
         traveller.shift(dt.timedelta(minutes=31))
         if method == "get":
             response = client.get(prefiche)
+        elif method == "warning":  # "Se reconnecter" of the page's time-out warning
+            response = client.get("/connexion/", {"next": prefiche})
         else:
             response = client.post(
                 prefiche + "contribution/",
@@ -92,6 +94,25 @@ def test_the_next_login_after_a_time_out_lands_where_the_gp_was_going(
         assert attempt.response.status_code == 302
         assert attempt.response["Location"] == prefiche
         # Used once: a later visit to the login page goes home by default.
+        assert query_of(_login_link(client))["next"] == "/"
+
+
+def test_a_remembered_destination_is_for_a_login_soon_and_for_pages_only(
+    client, known_gp, psc_settings
+):
+    """A shared workstation: hours later, the next person's login does not land on the
+    page the previous doctor was reading; a script's request (a search's JSON) is no
+    destination."""
+    prefiche = "/portail/inscription/4242/"
+    with time_machine.travel(START, tick=False) as traveller:
+        psc_login(client, "gp")
+        traveller.shift(dt.timedelta(minutes=31))
+        client.get(prefiche)
+        traveller.shift(dt.timedelta(minutes=16))
+        assert query_of(_login_link(client))["next"] == "/"
+        psc_login(client, "gp")
+        traveller.shift(dt.timedelta(minutes=31))
+        client.get("/rcp/cim10/", {"q": "C04"}, HTTP_SEC_FETCH_MODE="cors")
         assert query_of(_login_link(client))["next"] == "/"
 
 

@@ -11,6 +11,7 @@ from bs4 import BeautifulSoup
 from django.test import Client
 from django.urls import reverse
 
+from concerto.accounts.middleware import RESUME_KEY
 from concerto.audit.models import AuditEvent
 from concerto.lib import clock
 from concerto.patients import actions as patient_actions
@@ -629,4 +630,5 @@ def test_a_link_opened_in_someone_elses_session_offers_to_log_in_as_oneself(
     # not kept.
     assert "Se déconnecter et se reconnecter" not in client.get(link, follow=True).content.decode()
     client.post(reverse("logout"), {"next": "https://ailleurs.example/"})
+    assert RESUME_KEY not in client.session
     assert "ailleurs" not in client.get(reverse("login")).content.decode()
