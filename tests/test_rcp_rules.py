@@ -42,6 +42,12 @@ def test_quorum_knows_a_specialty_under_its_directory_name():
         "Pneumologie",
         "Radiologie",
     )
+    # The specialty or its doctor: one.
+    assert not rules.quorum(["Chirurgie", "Chirurgien", "Oncologie médicale"]).met
+    assert rules.quorum(["Radiologue", "Radiologie", "Anatomopathologiste"]).specialties == (
+        "Anatomopathologie",
+        "Radiologie",
+    )
     # "Chirurgien-dentiste" is no surgeon for the board; a thoracic surgeon is.
     assert rules.quorum(
         ["Chirurgien-dentiste", "Oncologie médicale", "Radiothérapie"], requires_core=True

@@ -47,6 +47,7 @@ def _normalise(specialty: str) -> str:
 # directory labels it (a member's own specialty comes from there: "Oncologie option
 # médicale"), so that one specialty is not counted twice nor missed as a required one.
 _SAME_SPECIALTY = {
+    SURGERY: ("chirurgie", "chirurgien"),
     MEDICAL_ONCOLOGY: ("oncologie medicale", "oncologie option medicale", "oncologue medical"),
     RADIOTHERAPY: (
         "radiotherapie",
@@ -61,6 +62,8 @@ _SAME_SPECIALTY = {
         "anatomie et cytologie pathologiques",
         "anatomie pathologique",
         "anatomo pathologie",
+        "anatomopathologiste",
+        "pathologiste",
     ),
     "Radiologie": (
         "radiologie",
@@ -68,6 +71,7 @@ _SAME_SPECIALTY = {
         "radiodiagnostic",
         "radiodiagnostic et imagerie medicale",
         "radiologie et imagerie medicale",
+        "radiologue",
     ),
 }
 _NAMES = {name: label for label, names in _SAME_SPECIALTY.items() for name in names}
