@@ -341,24 +341,17 @@ def _session_page(
     )
     statuses = statuses_for([*registrations, *withdrawn_files])
     role = policy.role_of(request.user, session.board)
-    for registration in withdrawn_files:
+    for registration in [*registrations, *withdrawn_files]:
         record_access(
             request,
             action="session.view_registration",
             patient_id=registration.patient_id,
             obj=registration,
             role=role,
-            details={"withdrawn": True},
+            details=None if registration.is_active else {"withdrawn": True},
         )
     items = []
     for registration in registrations:
-        record_access(
-            request,
-            action="session.view_registration",
-            patient_id=registration.patient_id,
-            obj=registration,
-            role=role,
-        )
         contribution = getattr(registration, "gp_contribution", None)
         crs = list(registration.compte_rendus.all())
         items.append(

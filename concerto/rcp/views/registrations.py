@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -182,48 +184,59 @@ def registration_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("rcp:registration", pk=registration.pk)
 
 
-@login_required
-@require_POST
-def registration_move(request: HttpRequest, pk: int) -> HttpResponse:
-    registration = clinical_registration(request, pk, action="registration.move")
+def _to_another_session(
+    request: HttpRequest,
+    pk: int,
+    *,
+    action: str,
+    do: Any,
+    anchor: str,
+    done: str,
+) -> HttpResponse:
+    """Déplacer / Présenter à nouveau: the file, a later session of its board chosen in
+    the form, the action ``do(by=…, registration=…, session=…)``; on to the new file."""
+    registration = clinical_registration(request, pk, action=action)
+    back = reverse("rcp:registration", args=[registration.pk]) + anchor
     form = MoveRegistrationForm(request.POST, registration=registration)
     if not form.is_valid():
         messages.error(request, "Choisissez une séance à venir de la même RCP.")
-        return redirect("rcp:registration", pk=registration.pk)
+        return redirect(back)
     try:
-        new = actions.move_registration(
-            by=request.user, registration=registration, session=form.cleaned_data["session"]
-        )
+        new = do(by=request.user, registration=registration, session=form.cleaned_data["session"])
     except ActionRefused as exc:
         messages.error(request, refusal_text(exc))
-        return redirect("rcp:registration", pk=registration.pk)
-    messages.success(request, "Dossier déplacé vers la nouvelle séance.")
+        return redirect(back)
+    messages.success(request, done)
     return redirect("rcp:registration", pk=new.pk)
+
+
+@login_required
+@require_POST
+def registration_move(request: HttpRequest, pk: int) -> HttpResponse:
+    return _to_another_session(
+        request,
+        pk,
+        action="registration.move",
+        do=actions.move_registration,
+        anchor="#deplacer",
+        done="Dossier déplacé vers la nouvelle séance.",
+    )
 
 
 @login_required
 @require_POST
 def registration_represent(request: HttpRequest, pk: int) -> HttpResponse:
     """Présenter à nouveau: a decided file starts a new registration at a later session."""
-    registration = clinical_registration(request, pk, action="registration.represent")
-    form = MoveRegistrationForm(request.POST, registration=registration)
-    if not form.is_valid():
-        messages.error(request, "Choisissez une séance à venir de la même RCP.")
-        return redirect(reverse("rcp:registration", args=[registration.pk]) + "#representer")
-    try:
-        new = actions.represent_registration(
-            by=request.user, registration=registration, session=form.cleaned_data["session"]
-        )
-    except ActionRefused as exc:
-        messages.error(request, refusal_text(exc))
-        return redirect(reverse("rcp:registration", args=[registration.pk]) + "#representer")
-    messages.success(
+    return _to_another_session(
         request,
-        "Nouvelle présentation créée : la pré-fiche et les documents ont été repris. "
+        pk,
+        action="registration.represent",
+        do=actions.represent_registration,
+        anchor="#representer",
+        done="Nouvelle présentation créée : la pré-fiche et les documents ont été repris. "
         "Mettez la pré-fiche à jour, puis marquez-la complète (la notification du médecin "
         "traitant en dépend).",
     )
-    return redirect("rcp:registration", pk=new.pk)
 
 
 def _gp_change_text(name: str, rpps: str | None, former_rpps: str | None, same: bool) -> str:
