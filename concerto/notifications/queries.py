@@ -144,11 +144,15 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
         return verdicts[candidate.pk]
 
     rows: dict[int, Notification] = {}
+    records: dict[int, Notification] = {}  # (the rows of the time, after the start)
     for pk, candidate in fresh.items():
         own = existing.get(pk, [])
         judged = verdict(candidate) if own else None
         eligibility = judged[2] if isinstance(judged, tuple) else None
-        record = worker.record_of(candidate, own, now, eligibility) or next(
+        record = worker.record_of(candidate, own, now, eligibility)
+        if record is not None:
+            records[pk] = record
+        record = record or next(
             (
                 r
                 for r in own
@@ -163,6 +167,13 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
     for pk in ids:
         if pk in rows:
             row = rows[pk]
+            # A row still open after the start: shown as the next pass will close it
+            # (it is due and not sent: the alarm must not wait for a worker).
+            closing = worker.closed_as(row, fresh[pk], now) if row is records.get(pk) else None
+            if closing is not None:
+                row = Notification(
+                    status=closing.status, reasons=list(closing.reasons), gp_rpps=row.gp_rpps
+                )
             result[pk] = status_of_row(row)
             if row.gp_rpps and row.gp_rpps != (fresh[pk].gp_rpps or ""):
                 result[pk] = of_a_former_gp(result[pk])

@@ -309,9 +309,23 @@ def record_of(
         and record.gp_rpps == gp_rpps
         and eligibility is not None
         and not set(eligibility.reasons) - {Reason.SESSION_STARTED}
+        # (within the scan's window only: past it, the scan no longer looks, and the
+        # organisers' status must say what the rows say; history stays as it was)
+        and candidate.session_starts_at > now - dt.timedelta(days=EXPIRY_LOOKBACK_DAYS)
     ):
         return None
     return record
+
+
+def closed_as(record: Notification, candidate: Candidate, now: dt.datetime) -> Closing | None:
+    """How the scan closes ``record`` (:func:`record_of`'s) once the session has started:
+    a row still open expires (was due, not sent), a withdrawn file's needs nobody to act.
+    None for a row already closed. (What the organisers' status shows before the pass.)"""
+    if not is_open(record, now):
+        return None
+    if candidate.status == Registration.Status.WITHDRAWN:
+        return Closing(record, Status.NOT_ELIGIBLE, (WITHDRAWN,))
+    return Closing(record, Status.EXPIRED)
 
 
 def plan(now: dt.datetime) -> Plan:
@@ -348,15 +362,15 @@ def plan(now: dt.datetime) -> Plan:
             # was not for the GP of the time. Nothing else changes, nothing is added.
             then = record.status
             for open_row in (r for r in existing if is_open(r, now)):
-                if registration.status == Registration.Status.WITHDRAWN:
+                if open_row is record:
+                    closing = closed_as(record, registration, now)
+                    assert closing is not None
+                    then = closing.status
+                elif registration.status == Registration.Status.WITHDRAWN:
                     closing = Closing(open_row, Status.NOT_ELIGIBLE, (WITHDRAWN,))
-                elif open_row is record:
-                    closing = Closing(open_row, Status.EXPIRED)
                 else:
                     closing = Closing(open_row, Status.NOT_ELIGIBLE, (GP_CHANGED,))
                 result.closing.append(closing)
-                if open_row is record:
-                    then = closing.status
             result.items.append(
                 PlanItem(registration, gp_rpps, eligibility, then, found, due, record, kept=True)
             )

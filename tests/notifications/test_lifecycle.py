@@ -493,3 +493,51 @@ def test_a_verdict_about_an_earlier_date_does_not_speak_for_the_postponed_sessio
     # Due for 18/10, never sent: expired (the verdict "late" was about 13/09).
     assert status.code == "expired" and status.needs_attention, status.label
     assert Notification.objects.get(registration=late).status == S.EXPIRED
+
+
+def test_past_the_scans_window_the_status_is_what_the_rows_say(mssante):
+    """Weeks after the session the scan no longer looks: an address found then does not
+    turn the file into a missed notice on the page while the rows (and "à traiter") say
+    otherwise; history stays as it was."""
+    mssante()
+    with at(BEFORE):
+        w = World()
+        session = w.session(SESSION_DAY)
+        doctor = gp(with_address=False)
+        registration = w.register(session, w.patient(gp_rpps=doctor.rpps))
+    worker.run_pass(now=SEND_TIME)
+    worker.run_pass(now=NEXT_PASS)
+    weeks_later = paris(2022, 11, 14, 10)
+    MSSanteAddress.objects.create(
+        address=f"gp.{doctor.rpps}@medecin.mssante.fr", kind="PER", rpps=doctor.rpps
+    )
+    worker.run_pass(now=weeks_later)
+    status = status_at(weeks_later, registration)
+    assert status.code == "not_eligible" and not status.needs_attention, status.label
+    assert "aucune adresse MSSanté connue dans l'annuaire pour ce RPPS" in status.reasons
+    assert Notification.objects.get().status == S.NOT_ELIGIBLE
+    assert needing_attention() == []
+
+
+@pytest.mark.parametrize("withdrawn", [False, True])
+def test_a_notice_still_open_after_the_start_is_shown_as_the_next_pass_will_close_it(
+    mssante, withdrawn
+):
+    """The workers are down from before the notification day: the row planned then is
+    still pending after the start. The page does not say "En attente" until a worker
+    comes back: it says what the pass will write (expired, to be looked at; a withdrawn
+    file, not eligible), and the pass agrees."""
+    mssante()
+    due = make_due(1)
+    registration = due.registrations[0]
+    worker.scan(paris(2022, 9, 6, 10))
+    assert Notification.objects.get().status == S.PENDING
+    if withdrawn:
+        with at(paris(2022, 9, 12, 10)):
+            actions.withdraw_registration(by=due.world.secretary, registration=registration)
+    shown = status_at(AFTER, registration)
+    worker.run_pass(now=AFTER)
+    stored = queries.status_of_row(Notification.objects.get())
+    assert shown == stored, (shown, stored)
+    assert shown.code == ("not_eligible" if withdrawn else "expired")
+    assert shown.needs_attention is not withdrawn
