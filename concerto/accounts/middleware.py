@@ -131,7 +131,21 @@ class SessionTimeoutMiddleware:
                 # stands): lost, and said so.
                 account = request.path.startswith(_ACCOUNT_PATHS)
                 posted = request.method not in ("GET", "HEAD") and not account
-                if posted:
+                # A page left open long after its session ended, then used from within
+                # the site (a reload, a link, "Se reconnecter"): maybe by someone else at
+                # this workstation, who did not choose it. A link from outside (the
+                # e-mail's, a typed address) is always someone's choice.
+                ended = min(
+                    seen_at + settings.SESSION_IDLE_TIMEOUT,
+                    login_at + settings.SESSION_ABSOLUTE_TIMEOUT,
+                )
+                stale = (
+                    now - ended > RESUME_LIFETIME
+                    and request.headers.get("Sec-Fetch-Site") == "same-origin"
+                )
+                if stale:
+                    pass
+                elif posted:
                     remember_destination(request, _form_page(request))
                 elif request.method in ("GET", "HEAD") and _page_load(request):
                     if not account:

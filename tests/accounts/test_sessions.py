@@ -114,6 +114,13 @@ def test_a_remembered_destination_is_for_a_login_soon_and_for_pages_only(
         traveller.shift(dt.timedelta(minutes=31))
         client.get("/rcp/cim10/", {"q": "C04"}, HTTP_SEC_FETCH_MODE="cors")
         assert query_of(_login_link(client))["next"] == "/"
+        # A page left open hours after its session ended, reloaded or followed from
+        # within the site: not remembered; the e-mail's link (from outside): remembered.
+        for site, kept in (("same-origin", "/"), ("cross-site", prefiche), ("none", prefiche)):
+            psc_login(client, "gp")
+            traveller.shift(dt.timedelta(hours=3))
+            client.get(prefiche, HTTP_SEC_FETCH_SITE=site, HTTP_SEC_FETCH_MODE="navigate")
+            assert query_of(_login_link(client))["next"] == kept, site
 
 
 def test_a_timed_out_session_without_psc_just_ends(client, known_gp):
