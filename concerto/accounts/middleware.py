@@ -93,6 +93,21 @@ def mark_seen(request: HttpRequest) -> None:
     request.session[SEEN_AT] = clock.now().timestamp()
 
 
+# A session that timed out on a script's request: PSC's end-session is still due.
+END_PSC_KEY = "concerto_psc_end_due"
+
+
+def _remember_page(request: HttpRequest) -> None:
+    """The page being loaded, as the next login's destination (the login page's own
+    ``next``: "Se reconnecter" of the time-out warning)."""
+    if request.method not in ("GET", "HEAD") or not _page_load(request):
+        return
+    if not request.path.startswith(_ACCOUNT_PATHS):
+        remember_destination(request, request.get_full_path())
+    elif request.path == reverse("login") and request.GET.get("next"):
+        remember_destination(request, request.GET["next"])
+
+
 ID_TOKEN_KEY = "psc_id_token"  # noqa: S105 — a session key name (set by the PSC login)
 
 
@@ -111,6 +126,15 @@ class SessionTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            not request.user.is_authenticated
+            and END_PSC_KEY in request.session
+            and _page_load(request)
+        ):
+            end = _psc_end_session(request.session.pop(END_PSC_KEY))
+            if end:
+                _remember_page(request)
+                return HttpResponseRedirect(end)
         if request.user.is_authenticated:
             now = clock.now().timestamp()
             login_at = request.session.get(LOGIN_AT)
@@ -147,12 +171,8 @@ class SessionTimeoutMiddleware:
                     pass
                 elif posted:
                     remember_destination(request, _form_page(request))
-                elif request.method in ("GET", "HEAD") and _page_load(request):
-                    if not account:
-                        remember_destination(request, request.get_full_path())
-                    elif request.path == reverse("login") and request.GET.get("next"):
-                        # "Se reconnecter" of the page's time-out warning: its page.
-                        remember_destination(request, request.GET["next"])
+                else:
+                    _remember_page(request)
                 messages.info(
                     request,
                     "Votre session a expiré : reconnectez-vous."
@@ -164,7 +184,11 @@ class SessionTimeoutMiddleware:
                     ),
                 )
                 end = _psc_end_session(id_token)
-                if end:
+                if end and not _page_load(request):
+                    # A script's request (the keep-alive) follows no redirect: PSC's
+                    # session is ended at this browser's next page load instead.
+                    request.session[END_PSC_KEY] = id_token
+                elif end:
                     # PSC's own session may outlive ours: left open, the next person at
                     # this browser (a shared workstation) would be logged in as this
                     # doctor without their card. It is ended too, as by "Se déconnecter".

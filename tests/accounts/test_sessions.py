@@ -113,6 +113,7 @@ def test_a_remembered_destination_is_for_a_login_soon_and_for_pages_only(
         psc_login(client, "gp")
         traveller.shift(dt.timedelta(minutes=31))
         client.get("/rcp/cim10/", {"q": "C04"}, HTTP_SEC_FETCH_MODE="cors")
+        assert client.get("/")["Location"].startswith(psc_settings.issuer)  # (see below)
         assert query_of(_login_link(client))["next"] == "/"
         # A page left open hours after its session ended, reloaded or followed from
         # within the site: not remembered; the e-mail's link (from outside): remembered.
@@ -121,6 +122,30 @@ def test_a_remembered_destination_is_for_a_login_soon_and_for_pages_only(
             traveller.shift(dt.timedelta(hours=3))
             client.get(prefiche, HTTP_SEC_FETCH_SITE=site, HTTP_SEC_FETCH_MODE="navigate")
             assert query_of(_login_link(client))["next"] == kept, site
+
+
+def test_a_time_out_found_by_the_keep_alive_still_ends_the_psc_session(
+    client, known_gp, psc_settings
+):
+    """The page's script (the keep-alive) follows no redirect: PSC's end-session, which a
+    shared workstation needs (the next person must not be logged in as this doctor
+    without a card), is done at the browser's next page load."""
+    prefiche = "/portail/inscription/4242/"
+    with time_machine.travel(START, tick=False) as traveller:
+        psc_login(client, "gp")
+        id_token = client.session["psc_id_token"]
+        traveller.shift(dt.timedelta(minutes=31))
+        ping = client.post("/connexion/prolonger/", HTTP_SEC_FETCH_MODE="same-origin")
+        assert not ping["Location"].startswith(psc_settings.issuer)
+        assert "_auth_user_id" not in client.session
+        page = client.get(prefiche, HTTP_SEC_FETCH_MODE="navigate")
+        location = page["Location"]
+        assert location.startswith(psc_settings.issuer + "/protocol/openid-connect/logout?")
+        assert query_of(location)["id_token_hint"] == id_token
+        assert "Votre session a expiré" in client.get("/").content.decode()
+        assert query_of(_login_link(client))["next"] == prefiche
+        # Done once.
+        assert client.get("/", HTTP_SEC_FETCH_MODE="navigate").status_code == 200
 
 
 def test_a_timed_out_session_without_psc_just_ends(client, known_gp):
