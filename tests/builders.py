@@ -175,6 +175,22 @@ class World:
     def attendees(self) -> list[tuple[User, str]]:
         return list(self.participants)
 
+    def decide(
+        self,
+        registration: Registration,
+        case_status: str = "discussed",
+        proposal: str = "Surveillance (proposition fictive).",
+    ) -> Any:
+        """The board's decision on ``registration``, validated by its first participant,
+        every participant present."""
+        return actions.validate_compte_rendu(
+            by=self.participants[0][0],
+            registration=registration,
+            case_status=case_status,
+            proposal=proposal,
+            attendees=self.attendees(),
+        )
+
 
 def at(instant: dt.datetime) -> Any:
     """Act as of ``instant`` (context manager)."""

@@ -146,13 +146,7 @@ def test_pps_creates_the_gp_news_line():
     with at(paris(2022, 7, 1, 9)):
         registration = world.register(world.session(dt.date(2022, 7, 5)), world.patient())
     with at(paris(2022, 7, 5, 16)):
-        compte_rendu = actions.validate_compte_rendu(
-            by=world.participants[0][0],
-            registration=registration,
-            case_status="discussed",
-            proposal="Chirurgie.",
-            attendees=world.attendees(),
-        )
+        compte_rendu = world.decide(registration, "discussed", "Chirurgie.")
     with at(paris(2022, 7, 7, 10)):
         actions.generate_pps(
             by=world.participants[0][0],
@@ -189,13 +183,7 @@ def test_a_validated_compte_rendu_makes_the_files_line_a_past_presentation():
         decided = world.register(session, world.patient())
         other = world.register(session, world.patient())
     with at(paris(2022, 9, 13, 15)):
-        actions.validate_compte_rendu(
-            by=world.participants[0][0],
-            registration=decided,
-            case_status="discussed",
-            proposal="Surveillance (proposition fictive).",
-            attendees=world.attendees(),
-        )
+        world.decide(decided)
     text = NewsItem.objects.get(registration=decided, kind="upcoming").text
     assert text == "Présenté en Tumeurs rares neuroendocrines RENATEN le 13/09/2022"
     assert NewsItem.objects.get(registration=other, kind="upcoming").text.startswith("A venir")

@@ -167,11 +167,9 @@ class SessionTimeoutMiddleware:
                     now - ended > RESUME_LIFETIME
                     and request.headers.get("Sec-Fetch-Site") == "same-origin"
                 )
-                if stale:
-                    pass
-                elif posted:
+                if posted and not stale:
                     remember_destination(request, _form_page(request))
-                else:
+                elif not stale:
                     _remember_page(request)
                 messages.info(
                     request,

@@ -129,25 +129,23 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
     # never speaks for the declared one. Once the session has started, the row of the
     # time tells (worker.record_of), whatever changed since.
     addresses = worker.addresses_by_rpps(c.gp_rpps or "" for c in fresh.values())
-    verdicts: dict[int, tuple[Any, Any, Any] | UnknownSubdivision] = {}
 
     def verdict(candidate: Any) -> tuple[Any, Any, Any] | UnknownSubdivision:
-        """(facts, due, eligibility) by today's rule, once per registration."""
-        if candidate.pk not in verdicts:
-            try:
-                facts, due = worker.facts_for(
-                    candidate, addresses.get(candidate.gp_rpps or "", worker.Mailboxes()), now
-                )
-                verdicts[candidate.pk] = (facts, due, worker.evaluate(facts))
-            except UnknownSubdivision as exc:  # (the scan skips it too, logged)
-                verdicts[candidate.pk] = exc
-        return verdicts[candidate.pk]
+        """(facts, due, eligibility) by today's rule."""
+        try:
+            facts, due = worker.facts_for(
+                candidate, addresses.get(candidate.gp_rpps or "", worker.Mailboxes()), now
+            )
+        except UnknownSubdivision as exc:  # (the scan skips it too, logged)
+            return exc
+        return facts, due, worker.evaluate(facts)
 
+    verdicts = {pk: verdict(candidate) for pk, candidate in fresh.items()}
     rows: dict[int, Notification] = {}
     records: dict[int, Notification] = {}  # (the rows of the time, after the start)
     for pk, candidate in fresh.items():
         own = existing.get(pk, [])
-        judged = verdict(candidate) if own else None
+        judged = verdicts[pk]
         eligibility = judged[2] if isinstance(judged, tuple) else None
         record = worker.record_of(candidate, own, now, eligibility)
         if record is not None:
@@ -182,7 +180,7 @@ def statuses_for(registrations: Iterable[Registration]) -> dict[int, Notificatio
         if registration is None:
             result[pk] = NotificationStatus("unknown", "Non disponible")
             continue
-        judged = verdict(registration)
+        judged = verdicts[pk]
         if isinstance(judged, UnknownSubdivision):
             result[pk] = NotificationStatus(
                 "unknown", f"Non évaluée : {judged}", needs_attention=True

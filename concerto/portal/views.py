@@ -32,6 +32,7 @@ from concerto.patients.models import identity_label
 from concerto.portal.forms import ContributionForm
 from concerto.portal.tokens import PatientTokens
 from concerto.rcp import actions as rcp_actions
+from concerto.rcp import rules
 from concerto.rcp.models import PPS, CompteRendu, GPContribution, NewsItem, Registration, Session
 
 NEWS_PER_PAGE = 20
@@ -226,25 +227,14 @@ def _prefiche_context(request: HttpRequest, registration: Registration) -> dict[
     session = registration.session
     notice = notification_queries.notice_sent(registration, user.rpps)
     # The webconference is for the meeting still to come that will discuss this file.
-    closed = ""
-    if session.status == Session.Status.CANCELLED:
-        closed = "La séance est annulée : l'accès à la webconférence n'est plus valable."
-    elif registration.moved_to_id:
-        closed = (
-            "Le dossier a été déplacé vers une autre séance : l'accès à la webconférence "
-            "figure sur la pré-fiche à jour."
-        )
-    elif not registration.is_active:
-        closed = "Cette inscription a été retirée : l'accès à la webconférence n'est plus valable."
-    elif latest is not None:
-        # (Not the session marked "tenue": it may be so from its start, while the files
-        # are still being discussed; this file's validated decision ends its discussion.)
-        closed = "La RCP a rendu son avis : l'accès à la webconférence n'est plus proposé."
-    elif timezone.localdate(clock.now()) > session.date:
-        closed = (
-            f"La réunion a eu lieu le {session.date:%d/%m/%Y} : l'accès à la webconférence "
-            "n'est plus proposé."
-        )
+    closed = rules.webconference_closed(
+        session_cancelled=session.status == Session.Status.CANCELLED,
+        moved=bool(registration.moved_to_id),
+        withdrawn=not registration.is_active,
+        decided=latest is not None,
+        session_date=session.date,
+        today=timezone.localdate(clock.now()),
+    )
     webconference = board.has_webconference and notice is not None
     # The notice announced another date (the session, or the file, moved since): said, so
     # that the GP does not connect on the date of the e-mail.

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from concerto.lib import clock
 from concerto.lib.identifiers import CIM10_SQL_RE
 from concerto.lib.validators import validate_cim10
 from concerto.notifications.calendar import subdivision_choices
@@ -202,6 +203,12 @@ class Session(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["date", "status"], name="session_date_status")]
+
+    @property
+    def to_mark_held(self) -> bool:
+        """Started and still "prévue": its GPs read "A venir" a past date until it is
+        marked held."""
+        return self.status == self.Status.PLANNED and self.starts_at <= clock.now()
 
     def __str__(self) -> str:
         return f"{self.board} — {self.date:%d/%m/%Y} {self.time:%H:%M}"

@@ -139,3 +139,35 @@ def same_value(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return a.replace("\r\n", "\n") == b.replace("\r\n", "\n")
     return bool(a == b)
+
+
+def webconference_closed(
+    *,
+    session_cancelled: bool,
+    moved: bool,
+    withdrawn: bool,
+    decided: bool,
+    session_date: dt.date,
+    today: dt.date,
+) -> str:
+    """Why a notified GP is no longer offered the webconference of a file (French), or ""
+    while the meeting still to come will discuss it. Not the session marked "tenue": it
+    may be so from its start, while the files are still discussed; the file's validated
+    decision ends its discussion, and the meeting's day its meeting."""
+    if session_cancelled:
+        return "La séance est annulée : l'accès à la webconférence n'est plus valable."
+    if moved:
+        return (
+            "Le dossier a été déplacé vers une autre séance : l'accès à la webconférence "
+            "figure sur la pré-fiche à jour."
+        )
+    if withdrawn:
+        return "Cette inscription a été retirée : l'accès à la webconférence n'est plus valable."
+    if decided:
+        return "La RCP a rendu son avis : l'accès à la webconférence n'est plus proposé."
+    if today > session_date:
+        return (
+            f"La réunion a eu lieu le {session_date:%d/%m/%Y} : l'accès à la webconférence "
+            "n'est plus proposé."
+        )
+    return ""

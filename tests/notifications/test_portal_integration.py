@@ -151,13 +151,7 @@ def test_the_webconference_is_offered_until_the_files_decision(mssante, client):
         "La réunion a eu lieu le 13/09/2022 : l'accès à la webconférence n'est plus proposé."
     ) in text
     with at(due.session.starts_at + dt.timedelta(hours=1)):
-        actions.validate_compte_rendu(
-            by=due.world.participants[0][0],
-            registration=notified,
-            case_status="discussed",
-            proposal="Surveillance (proposition fictive).",
-            attendees=due.world.attendees(),
-        )
+        due.world.decide(notified)
         text = _prefiche_text(client, page)
     assert "visio.exemple.test" not in text
     assert "La RCP a rendu son avis : l'accès à la webconférence n'est plus proposé." in text

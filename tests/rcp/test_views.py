@@ -1512,13 +1512,7 @@ def test_presenting_again_with_a_document_lost_from_storage_creates_nothing(
 ):
     later = world.session(SESSION_DAY + dt.timedelta(days=14))
     frozen.move_to(paris(2026, 3, 17, 16))
-    actions.validate_compte_rendu(
-        by=world.participants[0][0],
-        registration=registration,
-        case_status="represent",
-        proposal="À représenter (proposition fictive).",
-        attendees=world.attendees(),
-    )
+    world.decide(registration, "represent", "À représenter (proposition fictive).")
     (documents_dir / document.stored_name).unlink()  # (storage restored from an old backup)
     login(client, world.registrar)
     response = client.post(
@@ -1587,13 +1581,7 @@ def test_a_decided_file_is_presented_again_from_its_prefiche_and_documents(
     client.post(represent, {"session": later.pk})
     assert not Registration.objects.filter(session=later).exists()
     frozen.move_to(paris(2026, 3, 17, 16))
-    actions.validate_compte_rendu(
-        by=world.participants[0][0],
-        registration=registration,
-        case_status="represent",
-        proposal="À représenter avec le TEP (proposition fictive).",
-        attendees=world.attendees(),
-    )
+    world.decide(registration, "represent", "À représenter avec le TEP (proposition fictive).")
     login(client, world.registrar)  # (a fortnight later)
     page = BeautifulSoup(
         client.get(reverse("rcp:registration", args=[registration.pk])).content, "html.parser"

@@ -302,7 +302,6 @@ def board_sessions(request: HttpRequest, pk: int) -> HttpResponse:
             "calendar": _calendar(board),
             "single_form": single,
             "recurring_form": recurring,
-            "now": clock.now(),
         },
     )
 
