@@ -82,13 +82,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
 import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql as pgsql
 
 from concerto.audit import trail
-from concerto.directory import formats
+from concerto.directory import blocks, formats
 from concerto.directory.formats import ACTIVITY, MAILBOX_KINDS, MSSANTE, Layout
 from concerto.directory.models import Activity, DirectorySource, MSSanteAddress, Professional
 from concerto.directory.progress import Progress
@@ -366,14 +367,19 @@ def _records(
     bad: BadLines,
     progress: Progress,
     lineno: int = 1,
-) -> Iterator[tuple[int, bytes, list[bytes]]]:
+    runs: Callable[[bytes, int], blocks.Run] | None = None,
+) -> Iterator[tuple[int, Any, Any]]:
     """The data lines of a file as (line number, line, fields), for both readers: blank lines
     skipped, non-UTF-8 lines re-encoded, the optional trailing "|" dropped, and a line
     with the wrong number of fields reported (and counted) here rather than yielded.
     ``lineno``: the number of the line before the stream's first (1: the header).
 
     The file is read in 1 MB blocks cut at a line end and split into lines at C speed;
-    a block that decodes as UTF-8 as a whole (the usual case) needs no check per line."""
+    a block that decodes as UTF-8 as a whole (the usual case) needs no check per line.
+
+    ``runs`` (the activity file, first import): makes a :class:`blocks.Run` of a block,
+    whose consecutive regular lines are then yielded together, as ``(line number of the
+    first, None, (run, their numbers in the block))``, between the other lines."""
     fields = layout.field_count
     # Every line of an activity file ends with "|" (INTEGRATION.md): there, a line of
     # exactly ``fields`` parts lacks a field (its columns would be shifted), never the
@@ -399,14 +405,21 @@ def _records(
             check_encoding = False
         except UnicodeDecodeError:
             check_encoding = True
+        if runs is not None and not check_encoding and blocks.usable(block, layout):
+            run = runs(block, lineno + 1)
+            if run.regular.any():
+                yield from _runs_and_lines(run, block, lineno, stats, bad, source, layout)
+                lineno += run.block.count
+                progress.tick(stream.tell(), stats.lines)
+                continue
         lines = block.split(b"\n")
         if block.endswith(b"\n"):
             lines.pop()
         strip_cr = b"\r" in block
         has_nul = NUL in block  # (PostgreSQL refuses it: such a line is reported)
         read = 0  # (counted locally, added to ``stats.lines`` once a block)
-        for raw in lines:
-            lineno += 1
+        first = lineno + 1
+        for lineno, raw in enumerate(lines, first):  # noqa: B007 — numbers the next block
             if strip_cr:
                 raw = raw.rstrip(b"\r")
             if not raw:
@@ -434,6 +447,45 @@ def _records(
             yield lineno, raw, parts
         stats.lines += read
         progress.tick(stream.tell(), stats.lines)
+
+
+def _runs_and_lines(
+    run: blocks.Run,
+    block: bytes,
+    lineno: int,
+    stats: FileStats,
+    bad: BadLines,
+    source: Source,
+    layout: Layout,
+) -> Iterator[tuple[int, Any, Any]]:
+    """A block of :func:`_records` with regular lines: their runs, and the other lines one
+    by one (a block with none of those: no NUL, CR or invalid UTF-8 in it)."""
+    fields = layout.field_count
+    regular = run.regular
+    edges = np.flatnonzero(np.diff(regular.astype(np.int8))) + 1
+    bounds = [0, *edges.tolist(), len(regular)]
+    lines = block.split(b"\n") if len(edges) or not regular[0] else []
+    for start, end in itertools.pairwise(bounds):
+        if regular[start]:
+            stats.lines += end - start
+            yield lineno + 1 + start, None, (run, np.arange(start, end))
+            continue
+        for number in range(start, end):
+            raw = lines[number]
+            if not raw:
+                continue
+            stats.lines += 1
+            parts = raw.split(b"|")
+            if len(parts) == fields + 1 and not parts[-1]:  # the trailing "|"
+                parts.pop()
+                yield lineno + 1 + number, raw[:-1], parts
+            else:  # (every line of these files ends with "|": see _records)
+                bad.add(source.name, lineno + 1 + number, "fields", _field_count_error(raw, layout))
+                stats.bad += 1
+
+
+def _run_of(block: bytes, first_lineno: int, *, fields: int, columns: blocks.Columns) -> blocks.Run:
+    return blocks.Run(blocks.Block(block, fields), columns, first_lineno)
 
 
 def _cut(value: bytes, limit: int) -> bytes:
@@ -506,7 +558,39 @@ def read_activity(
     # The professionals' spool of a first import takes the rank as a number; the others
     # as COPY text.
     rank_text = not isinstance(professionals, ProfessionalSpool)
-    for lineno, raw, parts in _records(source, layout, stats, bad, progress, line_before):
+    # A first import reads the regular lines a block at a time (concerto.directory.blocks).
+    runs = None
+    if direct and known is None and not rank_text and hasattr(activities, "write_block"):
+        columns = blocks.columns_for(
+            layout,
+            [name for name in ACTIVITY_VALUES if name != "street"],
+            limits[:-1],
+            STREET_PARTS,
+            limits[-1],
+            PROFESSIONAL_SOURCES[1:],
+            _limits(Professional, PROFESSIONAL_VALUES),
+        )
+        runs = functools.partial(_run_of, fields=fields, columns=columns)
+    records = _records(source, layout, stats, bad, progress, line_before, runs)
+    for lineno, raw, parts in records:
+        if raw is None:  # regular lines, read together
+            state = blocks.Person(person, person_rank, lines_of_person)
+            run, numbers = parts
+            done = blocks.read_run(run, numbers, state, grouped, activities, professionals)
+            person, person_rank, lines_of_person = state.row, state.rank, state.lines
+            for line, first in done.duplicates:
+                bad.add(source.name, line, "duplicate", f"ligne déjà vue ligne {first}")
+            stats.bad += len(done.duplicates)
+            stats.ignored += done.ignored
+            stats.professionals += done.professionals
+            staged += done.staged
+            grouped = done.grouped
+            if done.last_id is not None:
+                last_id = last_rpps = done.last_id
+                last_error = None
+                if not stats.first_rpps:
+                    stats.first_rpps = done.first_rpps
+            continue
         # (Comparisons try the value as published before stripping it: cheaper.)
         if parts[type_at] != b"8" and parts[type_at].strip() != b"8":  # 0 = ADELI: not RPPS
             stats.ignored += 1
@@ -720,6 +804,12 @@ class CopyWriter(Writer):
         if self.between is not None:
             self.between()
 
+    def write_block(self, block: bytes) -> None:
+        """Rows already joined, one a line (:mod:`concerto.directory.blocks`), after those
+        written so far."""
+        self._buffer.append(block[:-1])  # (its last newline: _taken_rows adds one)
+        self._flush()
+
     def write_encoded(self, block: bytes) -> None:
         """Rows already in COPY text form (another process's): the rows written so far go
         first; ``block`` may end inside a row that the next block ends."""
@@ -765,6 +855,11 @@ class _SpoolWriter(Writer):
         if self._buffer:
             block = _taken_rows(self._buffer)
             self._out.write(_escaped(block) if self._escape else block)
+
+    def write_block(self, block: bytes) -> None:
+        """Rows already joined, one a line, after those written so far."""
+        self._buffer.append(block[:-1])  # (its last newline: _taken_rows adds one)
+        self._spill()
 
     def close(self) -> None:
         self._spill()
@@ -825,6 +920,12 @@ class ProfessionalSpool(Writer):
             values = list(map(_cut, values, self._limits))
         self.ranks.append(rank)
         self._rows.write([rpps, *values])
+
+    def write_block(self, block: bytes, ranks: Any) -> None:
+        """Candidates already joined, one a line, values within their columns' sizes
+        (:mod:`concerto.directory.blocks`); ``ranks``: theirs, an int64 array."""
+        self.ranks.frombytes(ranks.tobytes())
+        self._rows.write_block(block)
 
     def close(self) -> None:
         raise RuntimeError("ProfessionalSpool: finish(grouped) instead")

@@ -1,0 +1,468 @@
+"""The activity file's regular lines, read a block at a time with NumPy (first import).
+
+A first import of the national file reads 2.1 M lines; line by line in Python that was
+about 6.5 µs a line, two thirds of the import's CPU (measured 2026-11-28: 14 of 27 CPU
+seconds, two cores busy throughout). Here the lines of a 1 MB block that need no judgement
+— the published shape, an 11-digit Luhn-valid RPPS, values that fit their columns, no
+stray spaces — are split, checked and turned into COPY rows by array operations; only
+the MD5 of each line is still a Python call. Every other line (a bad line, a value to
+cut, a name with spaces to trim, an RPPS in its national 12-digit form, a blank line…)
+is left to the line-by-line reader, in order, which keeps the professional being read
+across both (:class:`Person`).
+
+The rows are the same bytes as the line-by-line reader's (``tests/directory/
+test_blocks.py`` compares both on generated files with every kind of irregularity).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from concerto.directory.formats import Layout
+
+PIPE, NEWLINE, SPACE = 0x7C, 0x0A, 0x20
+# A block holding one of these is read line by line: COPY escapes (backslash, CR), a NUL
+# (reported), whitespace that ``bytes.split``/``strip`` would treat like a space.
+SLOW_BYTES = (b"\\", b"\r", b"\x00", b"\t", b"\x0b", b"\x0c")
+# Luhn: the digits in even positions from the right, doubled, digits summed.
+_DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.int64)
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+@dataclass
+class Person:
+    """The professional being read: their best line so far (the row to write, its rank)
+    and the digests of their lines (a repeated line is reported), shared by both readers."""
+
+    row: list[Any] | None = None
+    rank: int = 0
+    lines: dict[bytes, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where each field the reader uses is (an absent optional column: ``None``)."""
+
+    type_at: int
+    id_at: int
+    values: tuple[int | None, ...]  # ACTIVITY_VALUES but the street, in order
+    value_limits: tuple[int, ...]
+    street: tuple[int | None, ...]
+    street_limit: int
+    person: tuple[int | None, ...]  # civility, then PROFESSIONAL_SOURCES[1:]
+    person_limits: tuple[int, ...]
+    skill_type_at: int | None
+    skill_code_at: int | None
+
+
+def usable(block: bytes, layout: Layout) -> bool:
+    """Whether a block (whole lines, valid UTF-8) may be read here at all."""
+    return (
+        layout.trailing_pipe
+        and block.endswith(b"\n")
+        and not any(byte in block for byte in SLOW_BYTES)
+    )
+
+
+class Block:
+    """One block's lines: which are regular, and each regular line's fields."""
+
+    def __init__(self, block: bytes, fields: int) -> None:
+        self.raw = block
+        self.data = data = np.frombuffer(block, dtype=np.uint8)
+        ends = np.flatnonzero(data == NEWLINE)
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        pipes = np.flatnonzero(data == PIPE)
+        first = np.searchsorted(pipes, starts)
+        count = np.diff(np.append(first, len(pipes)))
+        # The published shape: ``fields`` values, each followed by "|" (the last one too).
+        shaped = count == fields
+        shaped &= data[np.maximum(ends - 1, 0)] == PIPE
+        self.count = len(ends)
+        self.all_starts = starts
+        self.regular = shaped  # narrowed by the checks below
+        self.index = np.flatnonzero(shaped)  # regular lines, by their number in the block
+        self.line_starts = starts[self.index]
+        # pipes[k]: the end of field k (its "|"), for each shaped line.
+        self.pipes = pipes[first[self.index][:, None] + np.arange(fields)]
+        self.fields = fields
+
+    def span(self, at: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, ends) of field ``at`` on every shaped line (an absent field: empty)."""
+        if at is None:
+            empty = self.line_starts.copy()
+            return empty, empty
+        ends = self.pipes[:, at]
+        starts = self.line_starts if at == 0 else self.pipes[:, at - 1] + 1
+        return starts, ends
+
+
+def _edges_clean(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """No space at either end of a non-empty field (``bytes.strip`` would change it)."""
+    filled = ends > starts
+    last = np.maximum(ends - 1, 0)
+    return ~filled | ((data[starts] != SPACE) & (data[last] != SPACE))
+
+
+def _gather(source: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The bytes of ``source`` at each (offset, length), concatenated in order. (The index
+    of each byte is a running sum: +1 within a segment, a jump at each segment's start.)"""
+    filled = lengths > 0
+    offsets, lengths = offsets[filled], lengths[filled]
+    total = int(lengths.sum())
+    if not total:
+        return source[:0]
+    out_starts = np.cumsum(lengths) - lengths
+    step = np.ones(total, dtype=np.int64)
+    step[0] = offsets[0]
+    step[out_starts[1:]] = offsets[1:] - (offsets[:-1] + lengths[:-1]) + 1
+    return source[np.cumsum(step)]
+
+
+def _digits(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each number in decimal as ``b"%d"`` writes it, followed by "|": a (rows, width + 1)
+    array of right-aligned digits, and each number's first column."""
+    width = max(len(str(int(numbers.max()))), 1) if len(numbers) else 1
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    digits = (numbers[:, None] // powers) % 10 + 48
+    table = np.empty((len(numbers), width + 1), dtype=np.uint8)
+    table[:, :width] = digits
+    table[:, width] = PIPE
+    lengths = np.ones(len(numbers), dtype=np.int64)
+    for size in range(2, width + 1):
+        lengths += numbers >= 10 ** (size - 1)
+    return table, width - lengths, width + 1
+
+
+class Run:
+    """The regular lines of a block, checked; what :func:`read_run` needs of them."""
+
+    def __init__(self, block: Block, columns: Columns, first_lineno: int) -> None:
+        data = block.data
+        self.block = block
+        self.columns = columns
+        type_start, type_end = block.span(columns.type_at)
+        one = (type_end - type_start) == 1
+        type_byte = data[type_start]
+        rpps_line = one & (type_byte == ord("8"))
+        ignored = one & ~rpps_line  # ADELI (0) or another type: not an RPPS professional
+        ok = one.copy()
+        id_start, id_end = block.span(columns.id_at)
+        eleven = (id_end - id_start) == 11
+        digits = (
+            data[np.minimum(id_start[:, None] + np.arange(11), len(data) - 1)].astype(np.int64) - 48
+        )
+        numeric = eleven & np.all((digits >= 0) & (digits <= 9), axis=1)
+        safe = np.where(numeric[:, None], digits, 0)
+        luhn = (safe[:, 10::-2].sum(axis=1) + _DOUBLED[safe[:, 9::-2]].sum(axis=1)) % 10 == 0
+        valid_id = numeric & luhn
+        checks = valid_id.copy()
+        for at, limit in zip(columns.values, columns.value_limits, strict=True):
+            starts, ends = block.span(at)
+            checks &= (ends - starts) <= limit
+        # The street: its parts joined by one space, runs of spaces inside them made one.
+        # (the positions of the spaces that follow a space)
+        self.extra_spaces = extra = np.flatnonzero((data[1:] == SPACE) & (data[:-1] == SPACE)) + 1
+        street_lengths = np.zeros(len(id_start), dtype=np.int64)
+        street_parts = np.zeros(len(id_start), dtype=np.int64)
+        for at in columns.street:
+            starts, ends = block.span(at)
+            checks &= _edges_clean(data, starts, ends)
+            street_lengths += ends - starts
+            if len(extra):
+                street_lengths -= np.searchsorted(extra, ends) - np.searchsorted(extra, starts)
+            street_parts += ends > starts
+        checks &= street_lengths + np.maximum(street_parts - 1, 0) <= columns.street_limit
+        for at, limit in zip(columns.person, columns.person_limits, strict=True):
+            starts, ends = block.span(at)
+            checks &= _edges_clean(data, starts, ends) & ((ends - starts) <= limit)
+        skill_start, skill_end = block.span(columns.skill_type_at)
+        checks &= _edges_clean(data, skill_start, skill_end)
+        ok &= ignored | (rpps_line & checks)
+        regular = np.zeros(block.count, dtype=bool)
+        regular[block.index[ok]] = True
+        self.regular = regular  # by line number in the block
+        position = np.full(block.count, -1, dtype=np.int64)
+        position[block.index] = np.arange(len(block.index))
+        self.position = position  # a line's row in the shaped arrays, or -1
+        self.rpps_line = rpps_line
+        self.first_lineno = first_lineno
+        self.id_start = id_start
+        self.rpps = (safe * (10 ** np.arange(10, -1, -1, dtype=np.int64))).sum(axis=1)
+
+
+@dataclass
+class Outcome:
+    """What a run of regular lines did, for the reader's counts."""
+
+    staged: int = 0
+    ignored: int = 0
+    professionals: int = 0
+    duplicates: list[tuple[int, int]] = field(default_factory=list)  # (line, first line)
+    grouped: bool = True
+    last_id: bytes | None = None
+    first_rpps: bytes = b""
+
+
+def read_run(
+    run: Run,
+    lines: np.ndarray,
+    person: Person,
+    grouped: bool,
+    activities: Any,
+    professionals: Any,
+) -> Outcome:
+    """Read the regular lines ``lines`` (numbers in the block, consecutive, all regular):
+    write their activities and the professionals they complete, carry ``person`` on."""
+    block, columns, data = run.block, run.columns, run.block.data
+    outcome = Outcome(grouped=grouped)
+    rows = run.position[lines]
+    is_rpps = run.rpps_line[rows]
+    outcome.ignored = int(len(rows) - is_rpps.sum())
+    rows = rows[is_rpps]
+    linenos = lines[is_rpps] + run.first_lineno
+    if not len(rows):
+        return outcome
+    rpps = run.rpps[rows]
+    line_starts = block.line_starts[rows]
+    raw_ends = block.pipes[rows, block.fields - 1]  # the line without its final "|"
+    md5 = hashlib.md5
+    source = block.raw
+    digests = b"".join(
+        [
+            md5(source[s:e]).digest()
+            for s, e in zip(line_starts.tolist(), raw_ends.tolist(), strict=True)
+        ]
+    )
+    digest_array = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 16)
+    prefix = np.frombuffer(digests, dtype=">u8")[::2].astype(np.uint64)
+
+    # Professionals: a new one wherever the RPPS changes.
+    previous = np.empty_like(rpps)
+    previous[1:] = rpps[:-1]
+    incoming = int(person.row[0]) if person.row is not None else -1
+    previous[0] = incoming
+    new = rpps != previous
+    if person.row is None:
+        new[0] = True
+    decreasing = new & (rpps < previous)
+    if person.row is None:
+        decreasing[0] = False
+    if grouped and decreasing.any():
+        grouped_until = int(np.argmax(decreasing))  # lines before it are checked for repeats
+        outcome.grouped = False
+    else:
+        grouped_until = len(rows) if grouped else 0
+    continuing = not new[0]
+    group = np.cumsum(new) - (0 if continuing else 1)  # 0: the run's first professional
+
+    # Repeated lines of one professional (while the file is grouped).
+    duplicate = np.zeros(len(rows), dtype=bool)
+    if grouped_until:
+        checked = np.arange(grouped_until)
+        high = prefix[:grouped_until]
+        low = np.frombuffer(digests, dtype=">u8")[1::2][:grouped_until]
+        order = np.lexsort((checked, low, high, group[:grouped_until]))
+        same = (
+            (group[order][1:] == group[order][:-1])
+            & (high[order][1:] == high[order][:-1])
+            & (low[order][1:] == low[order][:-1])
+        )
+        firsts: dict[int, int] = {}
+        if same.any():
+            for k in np.flatnonzero(same).tolist():
+                later, earlier = int(order[k + 1]), int(order[k])
+                first = firsts.get(earlier, int(linenos[earlier]))
+                firsts[later] = first
+                duplicate[later] = True
+        if continuing and person.lines:
+            for k in range(grouped_until):
+                if group[k] != 0:
+                    break
+                seen = person.lines.get(digests[16 * k : 16 * k + 16])
+                if seen is not None:
+                    duplicate[k] = True
+                    firsts[k] = seen
+        for k in np.flatnonzero(duplicate).tolist():
+            outcome.duplicates.append((int(linenos[k]), firsts[k]))
+    kept = ~duplicate
+    outcome.staged = int(kept.sum())
+    last = int(rows[-1])
+    outcome.last_id = source[int(run.id_start[last]) : int(run.id_start[last]) + 11]
+    outcome.first_rpps = source[int(run.id_start[rows[0]]) : int(run.id_start[rows[0]]) + 11]
+    if not outcome.staged:  # repeats of the professional's lines only
+        return outcome
+
+    # The activities, as COPY rows: id (the line number), key, RPPS, values, street.
+    keep = np.flatnonzero(kept)
+    k_rows = rows[keep]
+    id_table, id_skip, id_width = _digits(linenos[keep])
+    hex_table = np.empty((len(keep), 33), dtype=np.uint8)
+    chosen = digest_array[keep]
+    hex_table[:, 0:32:2] = _HEX[chosen >> 4]
+    hex_table[:, 1:32:2] = _HEX[chosen & 15]
+    hex_table[:, 32] = PIPE
+    base = len(data)
+    constants = np.frombuffer(b" \n", dtype=np.uint8)
+    hex_base = base + 2
+    id_base = hex_base + hex_table.size
+    source_array = np.concatenate((data, constants, hex_table.ravel(), id_table.ravel()))
+    count = len(keep)
+    offsets: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
+    offsets.append(id_base + np.arange(count) * id_width + id_skip)
+    lengths.append(id_width - id_skip)
+    offsets.append(hex_base + np.arange(count) * 33)
+    lengths.append(np.full(count, 33))
+    id_start = run.id_start[k_rows]
+    offsets.append(id_start)
+    lengths.append(np.full(count, 12))  # the RPPS and its "|"
+    for at in columns.values:
+        starts, ends = block.span(at)
+        if at is None:  # an absent column: an empty value, then "|" from the block
+            offsets.append(block.pipes[k_rows, columns.id_at])
+            lengths.append(np.ones(count, dtype=np.int64))
+        else:
+            offsets.append(starts[k_rows])
+            lengths.append(ends[k_rows] - starts[k_rows] + 1)
+    any_before = np.zeros(count, dtype=bool)
+    street_segments = len(offsets)
+    for at in columns.street:
+        starts, ends = block.span(at)
+        s, e = starts[k_rows], ends[k_rows]
+        filled = e > s
+        offsets.append(np.full(count, base))  # the space between two parts
+        lengths.append((filled & any_before).astype(np.int64))
+        offsets.append(s)
+        lengths.append(e - s)
+        any_before |= filled
+    offsets.append(np.full(count, base + 1))
+    lengths.append(np.ones(count, dtype=np.int64))
+    segment_offsets = np.stack(offsets, axis=1)
+    segment_lengths = np.stack([*map(_as_int, lengths)], axis=1)
+    out = _gather(source_array, segment_offsets.ravel(), segment_lengths.ravel())
+    extra = run.extra_spaces
+    if len(extra):  # inside a street's parts, a space after a space is left out
+        parts = slice(street_segments + 1, street_segments + 2 * len(columns.street), 2)
+        flat_lengths = segment_lengths.ravel()
+        out_starts = (np.cumsum(flat_lengths) - flat_lengths).reshape(segment_lengths.shape)
+        part_starts = segment_offsets[:, parts].ravel()
+        part_ends = part_starts + segment_lengths[:, parts].ravel()
+        part_out = out_starts[:, parts].ravel()
+        found = np.searchsorted(part_starts, extra, side="right") - 1
+        inside = found >= 0
+        inside[inside] &= extra[inside] < part_ends[found[inside]]
+        if inside.any():
+            hit = found[inside]
+            out = np.delete(out, part_out[hit] + extra[inside] - part_starts[hit])
+    activities.write_block(out.tobytes())
+
+    # The professionals: each group's best line (quality, then digest), the first on ties.
+    skill_start, skill_end = block.span(columns.skill_type_at)
+    code_start, code_end = block.span(columns.skill_code_at)
+    specialty = ((skill_end - skill_start) == 1) & (data[skill_start] == ord("S"))
+    quality = np.where(
+        specialty[rows], 0, np.where((code_end - code_start)[rows] > 0, 1, 2)
+    ).astype(np.uint64)
+    rank = (quality << np.uint64(61)) | (prefix >> np.uint64(3))
+    candidates = np.flatnonzero(kept)
+    order = np.lexsort((candidates, rank[candidates], group[candidates]))
+    ordered_groups = group[candidates][order]
+    head = np.ones(len(order), dtype=bool)
+    head[1:] = ordered_groups[1:] != ordered_groups[:-1]
+    best = candidates[order[head]]  # one line per group, by group
+
+    def person_row(k: int) -> list[Any]:
+        r = int(rows[k])
+        values = []
+        for at in columns.person:
+            if at is None:
+                values.append(b"")
+            else:
+                s, e = block.span(at)
+                values.append(source[int(s[r]) : int(e[r])])
+        rpps_bytes = source[int(run.id_start[r]) : int(run.id_start[r]) + 11]
+        return [rpps_bytes, int(rank[k]), *values]
+
+    written = 0
+    new_best = best
+    if continuing:
+        if group[best[0]] == 0:  # (unless all its lines here are repeats)
+            if int(rank[best[0]]) < person.rank:
+                person.row = person_row(int(best[0]))
+                person.rank = int(rank[best[0]])
+            new_best = best[1:]
+        if len(new_best):
+            professionals.write(person.row)
+            written += 1
+    elif person.row is not None:
+        professionals.write(person.row)
+        written += 1
+    complete = new_best[:-1]
+    if len(complete):
+        written += len(complete)
+        c_rows = rows[complete]
+        offsets = [run.id_start[c_rows]]
+        lengths = [np.full(len(c_rows), 12)]
+        person_spans = [block.span(at) for at in columns.person]
+        for number, (starts, ends) in enumerate(person_spans):
+            s, e = starts[c_rows], ends[c_rows]
+            last = number == len(person_spans) - 1
+            offsets.append(s)
+            lengths.append(e - s + (0 if last else 1))
+        offsets.append(np.full(len(c_rows), base + 1))
+        lengths.append(np.ones(len(c_rows), dtype=np.int64))
+        professionals.write_block(
+            _gather(
+                source_array,
+                np.stack(offsets, axis=1).ravel(),
+                np.stack([*map(_as_int, lengths)], axis=1).ravel(),
+            ).tobytes(),
+            rank[complete].astype(np.int64),
+        )
+    if len(new_best):  # the last professional of the run is the one being read
+        last_best = int(new_best[-1])
+        person.row = person_row(last_best)
+        person.rank = int(rank[last_best])
+        person.lines = {}
+    if outcome.grouped:
+        for k in np.flatnonzero(kept & (group == group[-1])).tolist():
+            person.lines.setdefault(digests[16 * k : 16 * k + 16], int(linenos[k]))
+    outcome.professionals = written
+    return outcome
+
+
+def _as_int(values: Any) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+def columns_for(
+    layout: Layout,
+    value_names: Sequence[str],
+    value_limits: Sequence[int],
+    street_names: Sequence[str],
+    street_limit: int,
+    person_names: Sequence[str],
+    person_limits: Sequence[int],
+) -> Columns:
+    at = layout.positions
+    civility = at.get("civility", at.get("civility_code"))
+    return Columns(
+        type_at=at["id_type"],
+        id_at=at["id"],
+        values=tuple(at.get(name) for name in value_names),
+        value_limits=tuple(value_limits),
+        street=tuple(at.get(name) for name in street_names),
+        street_limit=street_limit,
+        person=(civility, *[at.get(name) for name in person_names]),
+        person_limits=tuple(person_limits),
+        skill_type_at=at.get("skill_type"),
+        skill_code_at=at.get("skill_code"),
+    )
