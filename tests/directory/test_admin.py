@@ -135,7 +135,15 @@ def test_the_gp_search_by_name_is_served_by_the_trigram_index():
     search's own query must filter through the trigram index and sort the matches (in
     the b-tree's order, PostgreSQL would walk the names instead)."""
     builders.gp(last_name="TRIGRAMMEFICTIF")
+    # Enough médecins for the planner to see that the b-tree of their names (partial, like
+    # the trigram index) would give every one of them to filter.
+    Professional.objects.bulk_create(
+        Professional(rpps=f"{n:011d}", last_name=f"AUTRENOM{n}", profession_code="10")
+        for n in range(3000)
+    )
     with connection.cursor() as cursor:
+        cursor.execute("SELECT gin_clean_pending_list('professional_doctor_name_trgm')")
+        cursor.execute("ANALYZE directory_professional")
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_indexscan = off")  # a tiny table: no name walk
         plan = doctor_query("gramme fictif")[:20].explain()
