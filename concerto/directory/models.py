@@ -16,24 +16,29 @@ from django.db.models.lookups import Exact
 from concerto.lib.validators import validate_rpps
 
 
-class RppsColumn(models.CharField):
-    """An RPPS (11 digits) in the directory's tables. On PostgreSQL the column has the "C"
-    collation: digits compare and sort the same as under the database's, but its b-tree
-    indexes build about twice as fast (PostgreSQL sorts "C" text by abbreviated keys,
-    not under other collations: measured on the national import, 2026-11-27), and a
-    plain b-tree then serves a prefix ``LIKE`` (``rpps__startswith``), so no second
-    "_like" index is needed. Equality with RPPS columns of other tables (default
-    collation) is unaffected. SQLite has no "C" collation: its default (binary) is one."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max_length", 11)
-        super().__init__(*args, **kwargs)
+class BytewiseColumn(models.CharField):
+    """Text compared byte by byte: on PostgreSQL the column has the "C" collation, whose
+    b-tree indexes build about twice as fast (PostgreSQL sorts "C" text by abbreviated
+    keys, not under other collations: measured on the national import, 2026-11-27), and a
+    plain b-tree then serves a prefix ``LIKE``, so no second "_like" index is needed. For
+    values whose order under a language's rules means nothing (digits, ASCII e-mail
+    addresses). Equality with columns of other tables (default collation) is unaffected.
+    SQLite has no "C" collation: its default (binary) is one."""
 
     def db_parameters(self, connection: Any) -> dict[str, Any]:
         parameters = super().db_parameters(connection)
         if connection.vendor == "postgresql":
             parameters["collation"] = "C"
         return parameters
+
+
+class RppsColumn(BytewiseColumn):
+    """An RPPS (11 digits) in the directory's tables (digits compare and sort the same
+    under "C" as under the database's collation)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 11)
+        super().__init__(*args, **kwargs)
 
 
 # An RPPS is 11 ASCII digits. Checked as "11 characters, none left once the digits are
@@ -126,7 +131,9 @@ class MSSanteAddress(models.Model):
     # Unique and indexed through Meta (a constraint, an index): PostgreSQL then gets no
     # second "_like" index for prefix searches, which nothing here makes, and which the
     # import would have to build and maintain.
-    address = models.CharField("adresse", max_length=254)
+    # (Lower-case ASCII, checked by the import: bytewise order is their order; the unique
+    # index of 543,000 addresses builds in half the time.)
+    address = BytewiseColumn("adresse", max_length=254)
     kind = models.CharField("type de BAL", max_length=3, choices=Kind.choices)
     # By RPPS rather than a foreign key: the two directory files are refreshed
     # independently and a mailbox may name a professional the other file lacks.
