@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from concerto.directory.formats import Layout
+from concerto.directory.formats import ACTIVITY, MAILBOX_KINDS, Layout
 
 PIPE, NEWLINE, SPACE = 0x7C, 0x0A, 0x20
 # A block holding one of these is read line by line: COPY escapes (backslash, CR), a NUL
@@ -61,9 +61,10 @@ class Columns:
 
 
 def usable(block: bytes, layout: Layout) -> bool:
-    """Whether a block (whole lines, valid UTF-8) may be read here at all."""
+    """Whether a block (whole lines, valid UTF-8) may be read here at all. (An activity
+    file is read here only in its published shape, every line ending with "|".)"""
     return (
-        layout.trailing_pipe
+        (layout.trailing_pipe or layout.kind != ACTIVITY)
         and block.endswith(b"\n")
         and not any(byte in block for byte in SLOW_BYTES)
     )
@@ -72,7 +73,10 @@ def usable(block: bytes, layout: Layout) -> bool:
 class Block:
     """One block's lines: which are regular, and each regular line's fields."""
 
-    def __init__(self, block: bytes, fields: int) -> None:
+    def __init__(
+        self, block: bytes, fields: int, trailing: bool = True, used: int | None = None
+    ) -> None:
+        """``used``: only the fields before it are read (all by default)."""
         self.raw = block
         self.data = data = np.frombuffer(block, dtype=np.uint8)
         ends = np.flatnonzero(data == NEWLINE)
@@ -82,16 +86,27 @@ class Block:
         pipes = np.flatnonzero(data == PIPE)
         first = np.searchsorted(pipes, starts)
         count = np.diff(np.append(first, len(pipes)))
-        # The published shape: ``fields`` values, each followed by "|" (the last one too).
-        shaped = count == fields
-        shaped &= data[np.maximum(ends - 1, 0)] == PIPE
+        # The published shape: ``fields`` values, each followed by "|" (the last one too,
+        # with ``trailing``; otherwise by the line's end).
+        if trailing:
+            shaped = count == fields
+            shaped &= data[np.maximum(ends - 1, 0)] == PIPE
+        else:
+            shaped = count == fields - 1
         self.count = len(ends)
         self.all_starts = starts
         self.regular = shaped  # narrowed by the checks below
         self.index = np.flatnonzero(shaped)  # regular lines, by their number in the block
         self.line_starts = starts[self.index]
         # pipes[k]: the end of field k (its "|"), for each shaped line.
-        self.pipes = pipes[first[self.index][:, None] + np.arange(fields)]
+        if used is not None and used < fields:
+            self.pipes = pipes[first[self.index][:, None] + np.arange(used)]
+        elif trailing:
+            self.pipes = pipes[first[self.index][:, None] + np.arange(fields)]
+        else:
+            self.pipes = np.empty((len(self.index), fields), dtype=pipes.dtype)
+            self.pipes[:, :-1] = pipes[first[self.index][:, None] + np.arange(fields - 1)]
+            self.pipes[:, -1] = ends[self.index]
         self.fields = fields
 
     def span(self, at: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -469,3 +484,202 @@ def columns_for(
         skill_type_at=at.get("skill_type"),
         skill_code_at=at.get("skill_code"),
     )
+
+
+# --- the MSSanté file --------------------------------------------------------------------
+
+_KINDS = np.array([int.from_bytes(kind.encode(), "big") for kind in MAILBOX_KINDS])
+_DOMAIN = np.frombuffer(b".mssante.fr", dtype=np.uint8)
+_UPPER = (ord("A"), ord("Z"))
+
+
+@dataclass(frozen=True)
+class MailboxColumns:
+    kind_at: int
+    address_at: int
+    type_at: int
+    id_at: int
+    national_at: int | None
+    structure_at: int | None
+    structure_limit: int
+    max_address: int
+
+    @property
+    def used(self) -> int:
+        """The fields read are all before this one."""
+        at = (self.kind_at, self.address_at, self.type_at, self.id_at)
+        more = (self.national_at, self.structure_at)
+        return max(*at, *(column for column in more if column is not None)) + 1
+
+
+def _luhn(digits: np.ndarray) -> np.ndarray:
+    """Rows of 11 digits (0-9) whose Luhn key is right."""
+    return (digits[:, 10::-2].sum(axis=1) + _DOUBLED[digits[:, 9::-2]].sum(axis=1)) % 10 == 0
+
+
+def _digit_matrix(
+    data: np.ndarray, starts: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(the ``width`` bytes from each start as digits, whether all are digits)."""
+    digits = (
+        data[np.minimum(starts[:, None] + np.arange(width), len(data) - 1)].astype(np.int64) - 48
+    )
+    numeric = np.all((digits >= 0) & (digits <= 9), axis=1)
+    return np.where(numeric[:, None], digits, 0), numeric
+
+
+class MailboxRun:
+    """The regular lines of a block of the MSSanté file: a known type of mailbox, an
+    address needing no trimming nor lower-casing, an RPPS to take as it is (or none), a
+    structure's name within its column; what is left to judge line by line (the
+    address's form, a repeat) is the reader's."""
+
+    def __init__(self, block: Block, columns: MailboxColumns, first_lineno: int) -> None:
+        data = block.data
+        self.block, self.columns, self.first_lineno = block, columns, first_lineno
+        rows = len(block.index)
+        kind_start, kind_end = block.span(columns.kind_at)
+        three = (kind_end - kind_start) == 3
+        code = (
+            data[kind_start].astype(np.int64) << 16
+            | data[np.minimum(kind_start + 1, len(data) - 1)].astype(np.int64) << 8
+            | data[np.minimum(kind_start + 2, len(data) - 1)]
+        )
+        ok = three & np.isin(code, _KINDS)
+        start, end = block.span(columns.address_at)
+        length = end - start
+        ok &= (length > len(_DOMAIN)) & (length <= columns.max_address)
+        ok &= _edges_clean(data, start, end)
+        ok &= data[start] != ord("@")
+        at_signs = np.flatnonzero(data == ord("@"))
+        ok &= (np.searchsorted(at_signs, end) - np.searchsorted(at_signs, start)) == 1
+        # Addresses are compared without case: lower-cased here, like ``bytes.lower``.
+        capitals = np.flatnonzero((data >= _UPPER[0]) & (data <= _UPPER[1]))
+        lowered = data
+        if len(capitals):
+            upper = (np.searchsorted(capitals, end) - np.searchsorted(capitals, start)) > 0
+            if upper.any():
+                lowered = data.copy()
+                for s, e in zip(start[upper].tolist(), end[upper].tolist(), strict=True):
+                    lowered[s:e] = np.frombuffer(block.raw[s:e].lower(), dtype=np.uint8)
+        tail = lowered[np.maximum(end[:, None] - len(_DOMAIN) + np.arange(len(_DOMAIN)), 0)]
+        ok &= np.all(tail == _DOMAIN, axis=1)
+        self.source = lowered.tobytes() if lowered is not data else block.raw
+        self.source_array = np.concatenate((lowered, np.frombuffer(b"|\n", dtype=np.uint8)))
+        # The RPPS: the identifier of a type-8 line, else its national form, else none.
+        type_start, type_end = block.span(columns.type_at)
+        type_length = type_end - type_start
+        eight = (type_length == 1) & (data[type_start] == ord("8"))
+        ok &= (type_length == 0) | ((type_length == 1) & (data[type_start] != SPACE))
+        id_start, id_end = block.span(columns.id_at)
+        id_length = id_end - id_start
+        id_digits, id_numeric = _digit_matrix(data, id_start, 11)
+        from_id = eight & (id_length == 11) & id_numeric & _luhn(id_digits)
+        rpps_start = id_start.copy()
+        rpps_length = np.where(from_id, 11, 0)
+        if columns.national_at is not None:
+            national_start, national_end = block.span(columns.national_at)
+            national_length = national_end - national_start
+            national_digits, national_numeric = _digit_matrix(data, national_start, 12)
+            from_national = (
+                eight
+                & (id_length == 0)
+                & (national_length == 12)
+                & national_numeric
+                & (national_digits[:, 0] == 8)
+                & _luhn(national_digits[:, 1:])
+            )
+            none = (id_length == 0) & (national_length == 0)
+            rpps_start = np.where(from_national, national_start + 1, rpps_start)
+            rpps_length = np.where(from_national, 11, rpps_length)
+        else:
+            from_national = np.zeros(rows, dtype=bool)
+            none = id_length == 0
+        # A type-8 line: an RPPS taken as it is, or no identifier at all. Another type: no
+        # RPPS, whatever its identifier (no spaces around it to judge, then).
+        ok &= np.where(eight, from_id | from_national | none, _edges_clean(data, id_start, id_end))
+        structure_start, structure_end = block.span(columns.structure_at)
+        ok &= _edges_clean(data, structure_start, structure_end)
+        ok &= (structure_end - structure_start) <= columns.structure_limit
+        regular = np.zeros(block.count, dtype=bool)
+        regular[block.index[ok]] = True
+        self.regular = regular
+        position = np.full(block.count, -1, dtype=np.int64)
+        position[block.index] = np.arange(rows)
+        self.position = position
+        self.address = (start, end)
+        self.kind = (kind_start, kind_end)
+        self.rpps = (rpps_start, rpps_length)
+        self.structure = (structure_start, structure_end)
+
+
+@dataclass
+class MailboxOutcome:
+    staged: int = 0
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # (line, reason, detail)
+
+
+def read_mailbox_run(
+    run: MailboxRun, lines: np.ndarray, first_line: dict[bytes, int], plain: Any, mailboxes: Any
+) -> MailboxOutcome:
+    """Write the mailboxes of the regular lines ``lines`` (a first import: the address
+    first seen is kept, a repeat reported), in order."""
+    outcome = MailboxOutcome()
+    rows = run.position[lines]
+    linenos = (lines + run.first_lineno).tolist()
+    source = run.source
+    start, end = run.address
+    kept = np.ones(len(rows), dtype=bool)
+    setdefault = first_line.setdefault
+    for k, (s, e, lineno) in enumerate(
+        zip(start[rows].tolist(), end[rows].tolist(), linenos, strict=True)
+    ):
+        address = source[s:e]
+        if not plain(address):
+            kept[k] = False
+            outcome.rejected.append((lineno, "address", repr(address.decode()[:80])))
+            continue
+        first = setdefault(address, lineno)
+        if first != lineno:
+            kept[k] = False
+            outcome.rejected.append((lineno, "duplicate", f"adresse déjà vue ligne {first}"))
+    chosen = rows[kept]
+    count = len(chosen)
+    outcome.staged = count
+    if not count:
+        return outcome
+    source_array = run.source_array
+    base = len(run.block.data)
+    pipe = np.full(count, base)
+    one = np.ones(count, dtype=np.int64)
+    kind_start, kind_end = run.kind
+    rpps_start, rpps_length = run.rpps
+    structure_start, structure_end = run.structure
+    offsets = np.stack(
+        [
+            start[chosen],
+            pipe,
+            kind_start[chosen],
+            pipe,
+            rpps_start[chosen],
+            pipe,
+            structure_start[chosen],
+            pipe + 1,
+        ],
+        axis=1,
+    )
+    lengths = np.stack(
+        [
+            end[chosen] - start[chosen],
+            one,
+            kind_end[chosen] - kind_start[chosen],
+            one,
+            rpps_length[chosen],
+            one,
+            structure_end[chosen] - structure_start[chosen],
+            one,
+        ],
+        axis=1,
+    )
+    mailboxes.write_block(_gather(source_array, offsets.ravel(), lengths.ravel()).tobytes())
+    return outcome

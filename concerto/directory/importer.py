@@ -367,7 +367,7 @@ def _records(
     bad: BadLines,
     progress: Progress,
     lineno: int = 1,
-    runs: Callable[[bytes, int], blocks.Run] | None = None,
+    runs: Callable[[bytes, int], blocks.Run | blocks.MailboxRun] | None = None,
 ) -> Iterator[tuple[int, Any, Any]]:
     """The data lines of a file as (line number, line, fields), for both readers: blank lines
     skipped, non-UTF-8 lines re-encoded, the optional trailing "|" dropped, and a line
@@ -377,9 +377,9 @@ def _records(
     The file is read in 1 MB blocks cut at a line end and split into lines at C speed;
     a block that decodes as UTF-8 as a whole (the usual case) needs no check per line.
 
-    ``runs`` (the activity file, first import): makes a :class:`blocks.Run` of a block,
-    whose consecutive regular lines are then yielded together, as ``(line number of the
-    first, None, (run, their numbers in the block))``, between the other lines."""
+    ``runs`` (a first import): makes a :class:`blocks.Run` (:class:`blocks.MailboxRun`) of
+    a block, whose consecutive regular lines are then yielded together, as ``(line number
+    of the first, None, (run, their numbers in the block))``, between the other lines."""
     fields = layout.field_count
     # Every line of an activity file ends with "|" (INTEGRATION.md): there, a line of
     # exactly ``fields`` parts lacks a field (its columns would be shifted), never the
@@ -450,7 +450,7 @@ def _records(
 
 
 def _runs_and_lines(
-    run: blocks.Run,
+    run: blocks.Run | blocks.MailboxRun,
     block: bytes,
     lineno: int,
     stats: FileStats,
@@ -459,8 +459,9 @@ def _runs_and_lines(
     layout: Layout,
 ) -> Iterator[tuple[int, Any, Any]]:
     """A block of :func:`_records` with regular lines: their runs, and the other lines one
-    by one (a block with none of those: no NUL, CR or invalid UTF-8 in it)."""
+    by one, checked as there (a block with none of those: no NUL, CR or invalid UTF-8)."""
     fields = layout.field_count
+    strict = layout.kind == ACTIVITY and layout.trailing_pipe  # (see _records)
     regular = run.regular
     edges = np.flatnonzero(np.diff(regular.astype(np.int8))) + 1
     bounds = [0, *edges.tolist(), len(regular)]
@@ -476,16 +477,35 @@ def _runs_and_lines(
                 continue
             stats.lines += 1
             parts = raw.split(b"|")
-            if len(parts) == fields + 1 and not parts[-1]:  # the trailing "|"
-                parts.pop()
-                yield lineno + 1 + number, raw[:-1], parts
-            else:  # (every line of these files ends with "|": see _records)
-                bad.add(source.name, lineno + 1 + number, "fields", _field_count_error(raw, layout))
+            if len(parts) != fields:
+                if len(parts) == fields + 1 and not parts[-1]:  # the trailing "|"
+                    parts.pop()
+                    raw = raw[:-1]
+                else:
+                    error = _field_count_error(raw, layout)
+                    bad.add(source.name, lineno + 1 + number, "fields", error)
+                    stats.bad += 1
+                    continue
+            elif strict:  # a field is missing, not the final "|"
+                error = _field_count_error(raw, layout)
+                bad.add(source.name, lineno + 1 + number, "fields", error)
                 stats.bad += 1
+                continue
+            yield lineno + 1 + number, raw, parts
 
 
 def _run_of(block: bytes, first_lineno: int, *, fields: int, columns: blocks.Columns) -> blocks.Run:
     return blocks.Run(blocks.Block(block, fields), columns, first_lineno)
+
+
+def _mailbox_run_of(
+    block: bytes, first_lineno: int, *, layout: Layout, columns: blocks.MailboxColumns
+) -> blocks.MailboxRun:
+    return blocks.MailboxRun(
+        blocks.Block(block, layout.field_count, layout.trailing_pipe, columns.used),
+        columns,
+        first_lineno,
+    )
 
 
 def _cut(value: bytes, limit: int) -> bytes:
@@ -679,7 +699,30 @@ def read_mssante(
     structure_limit = MSSanteAddress._meta.get_field("structure_name").max_length or 200
     kinds = {kind.encode() for kind in MAILBOX_KINDS}
     plain = _PLAIN_ADDRESS.fullmatch
-    for lineno, _raw, parts in _records(source, layout, stats, bad, progress):
+    # A first import reads the regular lines a block at a time (concerto.directory.blocks).
+    runs = None
+    if first_line is not None and hasattr(mailboxes, "write_block"):
+        columns = blocks.MailboxColumns(
+            kind_at,
+            address_at,
+            type_at,
+            id_at,
+            national_at,
+            at.get("structure_name"),
+            structure_limit,
+            MAX_ADDRESS,
+        )
+        runs = functools.partial(_mailbox_run_of, layout=layout, columns=columns)
+    for lineno, raw, parts in _records(source, layout, stats, bad, progress, runs=runs):
+        if raw is None:  # regular lines, read together
+            assert first_line is not None
+            run, numbers = parts
+            done = blocks.read_mailbox_run(run, numbers, first_line, plain, mailboxes)
+            for line, reason, detail in done.rejected:
+                bad.add(source.name, line, reason, detail)
+            stats.bad += len(done.rejected)
+            stats.staged += done.staged
+            continue
         parts.append(b"")
         kind = parts[kind_at].strip().upper()
         if kind not in kinds:

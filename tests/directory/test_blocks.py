@@ -249,3 +249,155 @@ def test_only_a_first_import_reads_by_blocks(tmp_path, monkeypatch):
                 known=known,
             )
     assert calls == []
+
+
+# --- the MSSanté file ------------------------------------------------------------------
+
+
+def read_mailboxes(path: Path, *, by_block: bool, monkeypatch: pytest.MonkeyPatch) -> dict:
+    with monkeypatch.context() as patch:
+        if not by_block:
+            patch.setattr(blocks, "usable", lambda block, layout: False)
+        rows, report = Rows(), StringIO()
+        with open_source(path) as source:
+            layout, _ = importer._read_header(source)
+            stats = importer.read_mssante(
+                source,
+                layout,
+                rows,
+                importer.BadLines(report),
+                _Quiet(),  # type: ignore[arg-type]
+                direct=True,
+            )
+    counts = ("lines", "staged", "bad", "cp1252_lines")
+    return {
+        "rows": rows.lines,
+        "blocks": rows.blocks,
+        "report": report.getvalue(),
+        "stats": {name: getattr(stats, name) for name in counts},
+    }
+
+
+MAILBOX_KINDS = [
+    "lower kind",
+    "spaced kind",
+    "unknown kind",
+    "capitals",
+    "spaced address",
+    "no at",
+    "two ats",
+    "other domain",
+    "long address",
+    "starts with at",
+    "double dot",
+    "space inside",
+    "repeat",
+    "repeat later",
+    "spaced type",
+    "other type",
+    "bad luhn",
+    "national only",
+    "national bad",
+    "no identifier",
+    "spaced identifier",
+    "spaced structure",
+    "long structure",
+    "final pipe",
+    "missing field",
+    "blank",
+]
+
+
+def _mutate_mailbox(line: str, kind: str, earlier: list[str]) -> list[str]:
+    f = line.split("|")
+    if kind == "lower kind":
+        f[0] = f[0].lower()
+    elif kind == "spaced kind":
+        f[0] = f[0] + " "
+    elif kind == "unknown kind":
+        f[0] = "XYZ"
+    elif kind == "capitals":
+        f[1] = f[1].capitalize()
+    elif kind == "spaced address":
+        f[1] = " " + f[1]
+    elif kind == "no at":
+        f[1] = f[1].replace("@", ".")
+    elif kind == "two ats":
+        f[1] = "a@" + f[1]
+    elif kind == "other domain":
+        f[1] = f[1].replace(".mssante.fr", ".example.fr")
+    elif kind == "long address":
+        f[1] = "x" * 250 + f[1]
+    elif kind == "starts with at":
+        f[1] = "@" + f[1].split("@", 1)[1]
+    elif kind == "double dot":
+        f[1] = f[1].replace(".", "..", 1)
+    elif kind == "space inside":
+        f[1] = f[1].replace(".", " ", 1)
+    elif kind == "repeat":
+        return [line, line]
+    elif kind == "repeat later" and any(earlier):
+        f[1] = next(e for e in earlier[len(earlier) // 2 :] if e).split("|")[1]
+    elif kind == "spaced type":
+        f[2] = " 8"
+    elif kind == "other type":
+        f[2] = "0"
+    elif kind == "bad luhn" and f[3]:
+        f[3] = f[3][:-1] + str((int(f[3][-1]) + 1) % 10)
+    elif kind == "national only":
+        f[3] = ""
+    elif kind == "national bad" and f[4]:
+        f[3], f[4] = "", f[4][:-1] + str((int(f[4][-1]) + 3) % 10)
+    elif kind == "no identifier":
+        f[3] = f[4] = ""
+    elif kind == "spaced identifier":
+        f[3] = f[3] + " "
+    elif kind == "spaced structure":
+        f[18] = " " + f[18]
+    elif kind == "long structure":
+        f[18] = "CENTRE " + "É" * 210
+    elif kind == "final pipe":
+        return [line + "|"]
+    elif kind == "missing field":
+        del f[7]
+    elif kind == "blank":
+        return ["", line]
+    return ["|".join(f)]
+
+
+def irregular_mailboxes(folder: Path, *, seed: int, trailing: bool, share: float = 0.05) -> Path:
+    sample = write_sample(folder, professionals=2500, seed=seed, mssante_trailing_pipe=trailing)
+    path = sample.mssante_path
+    header, *lines = path.read_text(encoding="utf-8").split("\n")[:-1]
+    rng = random.Random(seed)
+    out: list[str] = []
+    mutated = 0
+    for line in lines:
+        body = line[:-1] if trailing else line
+        if rng.random() < share:
+            changed = _mutate_mailbox(body, MAILBOX_KINDS[mutated % len(MAILBOX_KINDS)], out)
+            out.extend(c + "|" if trailing and c else c for c in changed)
+            mutated += 1
+        else:
+            out.append(line)
+    path.write_text("\n".join([header, *out]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("seed", "trailing", "flush"),
+    [(21, False, 1 << 20), (22, False, 2048), (23, True, 4096), (24, True, 600)],
+)
+def test_the_block_reader_gives_the_line_readers_mailboxes(
+    tmp_path, monkeypatch, seed, trailing, flush
+):
+    path = irregular_mailboxes(tmp_path, seed=seed, trailing=trailing)
+    monkeypatch.setattr(importer, "FLUSH_BYTES", flush)
+    by_line = read_mailboxes(path, by_block=False, monkeypatch=monkeypatch)
+    by_block = read_mailboxes(path, by_block=True, monkeypatch=monkeypatch)
+    assert by_line["blocks"] == 0 and by_block["blocks"] > 0
+    for name in ("stats", "report", "rows"):
+        assert by_block[name] == by_line[name], name
+    report = by_line["report"]
+    for reason in ("déjà vue", "mal formée", "hors domaine", "RPPS invalide", "type de BAL"):
+        assert reason in report, reason
