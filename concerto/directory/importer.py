@@ -103,7 +103,7 @@ FLUSH_BYTES = 1 << 20
 # Raise when the rows made from a line change (columns read, shaping, the choice of a
 # professional's line): the directory is then compared whole at the next import, even
 # with an unchanged file (see DirectorySource.shape).
-READING_VERSION = 2
+READING_VERSION = 3  # 3: a line's key is its SHA-1 (128 bits), no longer its MD5
 KEYS_PER_READ = 1 << 18  # the directory's line digests are read in ranges of ids
 MAX_ADDRESS = 254
 
@@ -553,7 +553,7 @@ def read_activity(
         civility_at, *[at.get(name, fields) for name in PROFESSIONAL_SOURCES[1:]]
     )
     skill_type_at, skill_code_at = at.get("skill_type", fields), at.get("skill_code", fields)
-    md5 = hashlib.md5
+    sha1 = hashlib.sha1
     hexlify = binascii.hexlify
     from_bytes = int.from_bytes
     strip = bytes.strip
@@ -630,7 +630,7 @@ def read_activity(
                 grouped = False
             person = None
             lines_of_person.clear()
-        digest = md5(raw).digest()
+        digest = sha1(raw, usedforsecurity=False).digest()[:16]  # (blocks.line_key)
         if grouped:
             first = lines_of_person.setdefault(digest, lineno)
             if first != lineno:
@@ -1769,13 +1769,12 @@ def _report_repeats_of_unchanged(cursor: Any, path: Path, stats: FileStats, bad:
 def _first_lines(path: Path, wanted: set[bytes]) -> dict[bytes, int]:
     """The number of the first line of ``path`` whose digest is each of ``wanted``."""
     first: dict[bytes, int] = {}
-    md5 = hashlib.md5
     with open_source(path) as source:
         layout, _ = _read_header(source)
         stats = FileStats(source.name, layout)
         quiet = Progress(None, tty=False)
         for lineno, raw, _parts in _records(source, layout, stats, BadLines(None), quiet):
-            digest = md5(raw).digest()
+            digest = blocks.line_key(raw)
             if digest in wanted and digest not in first:
                 first[digest] = lineno
                 if len(first) == len(wanted):

@@ -167,7 +167,8 @@ class Activity(models.Model):
     the import replaces rows set-wise and a foreign key would only add per-row checks.
     """
 
-    # MD5 of the line (UTF-8): a native 16-byte uuid on PostgreSQL, compared bytewise.
+    # A digest of the line (UTF-8, blocks.line_key): a native 16-byte uuid on PostgreSQL,
+    # compared bytewise.
     key = models.UUIDField("empreinte de la ligne", unique=True)
     rpps = RppsColumn("RPPS")  # indexed through Meta, like the mailboxes'
     practice_mode = models.CharField("mode d'exercice", max_length=120, blank=True)

@@ -31,7 +31,13 @@ def imported(tmp_path):
         tmp_path,
         [
             activity_row(RPPS[0], **{"Nom d'exercice": "ADMINFICTIF"}),
-            activity_row(RPPS[0], **{"Raison sociale site": "MAISON DE SANTE EXEMPLE"}),
+            activity_row(
+                RPPS[0],
+                **{
+                    "Nom d'exercice": "ADMINFICTIF",
+                    "Raison sociale site": "MAISON DE SANTE EXEMPLE",
+                },
+            ),
             activity_row(RPPS[1], **{"Nom d'exercice": "AUTREDEMO"}),
         ],
     )
