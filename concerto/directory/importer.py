@@ -43,7 +43,12 @@ that a forced full comparison after a refresh finds nothing left to change.
 Any error, or the process being killed, rolls the transaction back: the previous
 directory stays whole, and readable throughout (PostgreSQL readers are never blocked).
 
-Why the lines are split in Python, even on PostgreSQL (measured, branch ``dirperf``): the
+On a first import, the regular lines of a 1 MB block (the published shape, nothing to
+trim, cut or re-encode: most of them) are checked and turned into rows with NumPy
+(:mod:`concerto.directory.blocks`, ADR 0008), the others by the line readers below, in
+order, with the same rows byte for byte.
+
+Why the lines are split in the client, even on PostgreSQL (measured, branch ``dirperf``): the
 alternative was tried: raw 1 MB blocks COPY'd into a one-column-per-field table, checked
 at C speed per block, with the key computed in Python and the type and RPPS checks (Luhn on
 a bigint), the best line per professional and the shaping done in set-based SQL. On PostgreSQL
