@@ -81,7 +81,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -385,11 +385,6 @@ def _records(
     ``runs`` (a first import): makes a :class:`blocks.Run` (:class:`blocks.MailboxRun`) of
     a block, whose consecutive regular lines are then yielded together, as ``(line number
     of the first, None, (run, their numbers in the block))``, between the other lines."""
-    fields = layout.field_count
-    # Every line of an activity file ends with "|" (INTEGRATION.md): there, a line of
-    # exactly ``fields`` parts lacks a field (its columns would be shifted), never the
-    # final "|". (The MSSanté file has it or not, and a line cannot tell which.)
-    strict = layout.kind == ACTIVITY and layout.trailing_pipe
     stream = source.stream
     rest = b""
     while True:
@@ -420,38 +415,65 @@ def _records(
         lines = block.split(b"\n")
         if block.endswith(b"\n"):
             lines.pop()
-        strip_cr = b"\r" in block
-        has_nul = NUL in block  # (PostgreSQL refuses it: such a line is reported)
-        read = 0  # (counted locally, added to ``stats.lines`` once a block)
-        first = lineno + 1
-        for lineno, raw in enumerate(lines, first):  # noqa: B007 — numbers the next block
-            if strip_cr:
-                raw = raw.rstrip(b"\r")
-            if not raw:
-                continue
-            read += 1
-            if check_encoding and not raw.isascii():
-                raw = _to_utf8(raw, stats)
-            if has_nul and NUL in raw:
-                bad.add(source.name, lineno, "nul", f"position {raw.index(NUL) + 1}")
-                stats.bad += 1
-                continue
-            parts = raw.split(b"|")
-            if len(parts) != fields:
-                if len(parts) == fields + 1 and not parts[-1]:  # the trailing "|"
-                    parts.pop()
-                    raw = raw[:-1]
-                else:
-                    bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
-                    stats.bad += 1
-                    continue
-            elif strict:  # a field is missing, not the final "|"
+        yield from _checked(
+            enumerate(lines, lineno + 1),
+            source,
+            layout,
+            stats,
+            bad,
+            strip_cr=b"\r" in block,
+            check_encoding=check_encoding,
+            has_nul=NUL in block,  # (PostgreSQL refuses it: such a line is reported)
+        )
+        lineno += len(lines)
+        progress.tick(stream.tell(), stats.lines)
+
+
+def _checked(
+    numbered: Iterable[tuple[int, bytes]],
+    source: Source,
+    layout: Layout,
+    stats: FileStats,
+    bad: BadLines,
+    *,
+    strip_cr: bool = False,
+    check_encoding: bool = False,
+    has_nul: bool = False,
+) -> Iterator[tuple[int, bytes, list[bytes]]]:
+    """The lines of :func:`_records`, one by one: blank ones skipped, the others counted,
+    re-encoded, split and checked (the flags: what the block may hold)."""
+    fields = layout.field_count
+    # Every line of an activity file ends with "|" (INTEGRATION.md): there, a line of
+    # exactly ``fields`` parts lacks a field (its columns would be shifted), never the
+    # final "|". (The MSSanté file has it or not, and a line cannot tell which.)
+    strict = layout.kind == ACTIVITY and layout.trailing_pipe
+    read = 0  # (counted locally, added to ``stats.lines`` at the end)
+    for lineno, line in numbered:
+        raw = line.rstrip(b"\r") if strip_cr else line
+        if not raw:
+            continue
+        read += 1
+        if check_encoding and not raw.isascii():
+            raw = _to_utf8(raw, stats)
+        if has_nul and NUL in raw:
+            bad.add(source.name, lineno, "nul", f"position {raw.index(NUL) + 1}")
+            stats.bad += 1
+            continue
+        parts = raw.split(b"|")
+        if len(parts) != fields:
+            if len(parts) == fields + 1 and not parts[-1]:  # the trailing "|"
+                parts.pop()
+                raw = raw[:-1]
+            else:
                 bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
                 stats.bad += 1
                 continue
-            yield lineno, raw, parts
-        stats.lines += read
-        progress.tick(stream.tell(), stats.lines)
+        elif strict:  # a field is missing, not the final "|"
+            bad.add(source.name, lineno, "fields", _field_count_error(raw, layout))
+            stats.bad += 1
+            continue
+        yield lineno, raw, parts
+    stats.lines += read
 
 
 def _runs_and_lines(
@@ -465,8 +487,6 @@ def _runs_and_lines(
 ) -> Iterator[tuple[int, Any, Any]]:
     """A block of :func:`_records` with regular lines: their runs, and the other lines one
     by one, checked as there (a block with none of those: no NUL, CR or invalid UTF-8)."""
-    fields = layout.field_count
-    strict = layout.kind == ACTIVITY and layout.trailing_pipe  # (see _records)
     regular = run.regular
     edges = np.flatnonzero(np.diff(regular.astype(np.int8))) + 1
     bounds = [0, *edges.tolist(), len(regular)]
@@ -475,28 +495,9 @@ def _runs_and_lines(
         if regular[start]:
             stats.lines += end - start
             yield lineno + 1 + start, None, (run, np.arange(start, end))
-            continue
-        for number in range(start, end):
-            raw = lines[number]
-            if not raw:
-                continue
-            stats.lines += 1
-            parts = raw.split(b"|")
-            if len(parts) != fields:
-                if len(parts) == fields + 1 and not parts[-1]:  # the trailing "|"
-                    parts.pop()
-                    raw = raw[:-1]
-                else:
-                    error = _field_count_error(raw, layout)
-                    bad.add(source.name, lineno + 1 + number, "fields", error)
-                    stats.bad += 1
-                    continue
-            elif strict:  # a field is missing, not the final "|"
-                error = _field_count_error(raw, layout)
-                bad.add(source.name, lineno + 1 + number, "fields", error)
-                stats.bad += 1
-                continue
-            yield lineno + 1 + number, raw, parts
+        else:
+            numbered = ((lineno + 1 + n, lines[n]) for n in range(start, end))
+            yield from _checked(numbered, source, layout, stats, bad)
 
 
 def _run_of(block: bytes, first_lineno: int, *, fields: int, columns: blocks.Columns) -> blocks.Run:

@@ -49,34 +49,50 @@ class _Quiet:
         pass
 
 
-def read(path: Path, *, by_block: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+def _read(
+    path: Path, by_block: bool, monkeypatch: pytest.MonkeyPatch, reader: Any, *writers: Any
+) -> tuple[Any, Rows, str]:
+    """``reader`` (read_activity or read_mssante) on ``path``, by blocks or line by line:
+    its stats, the rows written, the report."""
     with monkeypatch.context() as patch:
         if not by_block:
             patch.setattr(blocks, "usable", lambda block, layout: False)
-        rows, candidates, report = Rows(), importer.ProfessionalSpool(), StringIO()
+        rows, report = Rows(), StringIO()
         with open_source(path) as source:
             layout, _ = importer._read_header(source)
-            stats = importer.read_activity(
+            stats = reader(
                 source,
                 layout,
                 rows,
-                candidates,
+                *writers,
                 importer.BadLines(report),
-                _Quiet(),  # type: ignore[arg-type]
+                _Quiet(),
                 direct=True,
             )
-        candidates.flush()
-        candidates._spool.seek(0)
-        professionals = candidates._spool.read()
-        candidates.abort()
-    counts = ("lines", "staged", "bad", "ignored", "professionals", "cp1252_lines")
+    return stats, rows, report.getvalue()
+
+
+def _outcome(stats: Any, rows: Rows, report: str, counts: tuple[str, ...]) -> dict[str, Any]:
     return {
         "rows": rows.lines,
         "blocks": rows.blocks,
+        "report": report,
+        "stats": {name: getattr(stats, name) for name in counts},
+    }
+
+
+def read(path: Path, *, by_block: bool, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    candidates = importer.ProfessionalSpool()
+    stats, rows, report = _read(path, by_block, monkeypatch, importer.read_activity, candidates)
+    candidates.flush()
+    candidates._spool.seek(0)
+    professionals = candidates._spool.read()
+    candidates.abort()
+    counts = ("lines", "staged", "bad", "ignored", "professionals", "cp1252_lines")
+    return {
+        **_outcome(stats, rows, report, counts),
         "professionals": professionals,
         "ranks": candidates.ranks.tolist(),
-        "report": report.getvalue(),
-        "stats": {name: getattr(stats, name) for name in counts},
         "order": (stats.grouped, stats.first_rpps, stats.last_rpps),
     }
 
@@ -255,27 +271,8 @@ def test_only_a_first_import_reads_by_blocks(tmp_path, monkeypatch):
 
 
 def read_mailboxes(path: Path, *, by_block: bool, monkeypatch: pytest.MonkeyPatch) -> dict:
-    with monkeypatch.context() as patch:
-        if not by_block:
-            patch.setattr(blocks, "usable", lambda block, layout: False)
-        rows, report = Rows(), StringIO()
-        with open_source(path) as source:
-            layout, _ = importer._read_header(source)
-            stats = importer.read_mssante(
-                source,
-                layout,
-                rows,
-                importer.BadLines(report),
-                _Quiet(),  # type: ignore[arg-type]
-                direct=True,
-            )
-    counts = ("lines", "staged", "bad", "cp1252_lines")
-    return {
-        "rows": rows.lines,
-        "blocks": rows.blocks,
-        "report": report.getvalue(),
-        "stats": {name: getattr(stats, name) for name in counts},
-    }
+    stats, rows, report = _read(path, by_block, monkeypatch, importer.read_mssante)
+    return _outcome(stats, rows, report, ("lines", "staged", "bad", "cp1252_lines"))
 
 
 MAILBOX_KINDS = [
