@@ -168,6 +168,22 @@ def _digits(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return table, width - lengths, width + 1
 
 
+def _luhn(digits: np.ndarray) -> np.ndarray:
+    """Rows of 11 digits (0-9) whose Luhn key is right."""
+    return (digits[:, 10::-2].sum(axis=1) + _DOUBLED[digits[:, 9::-2]].sum(axis=1)) % 10 == 0
+
+
+def _digit_matrix(
+    data: np.ndarray, starts: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(the ``width`` bytes from each start as digits, whether all are digits)."""
+    digits = (
+        data[np.minimum(starts[:, None] + np.arange(width), len(data) - 1)].astype(np.int64) - 48
+    )
+    numeric = np.all((digits >= 0) & (digits <= 9), axis=1)
+    return np.where(numeric[:, None], digits, 0), numeric
+
+
 class Run:
     """The regular lines of a block, checked; what :func:`read_run` needs of them."""
 
@@ -183,13 +199,8 @@ class Run:
         ok = one.copy()
         id_start, id_end = block.span(columns.id_at)
         eleven = (id_end - id_start) == 11
-        digits = (
-            data[np.minimum(id_start[:, None] + np.arange(11), len(data) - 1)].astype(np.int64) - 48
-        )
-        numeric = eleven & np.all((digits >= 0) & (digits <= 9), axis=1)
-        safe = np.where(numeric[:, None], digits, 0)
-        luhn = (safe[:, 10::-2].sum(axis=1) + _DOUBLED[safe[:, 9::-2]].sum(axis=1)) % 10 == 0
-        valid_id = numeric & luhn
+        safe, numeric = _digit_matrix(data, id_start, 11)
+        valid_id = eleven & numeric & _luhn(safe)
         checks = valid_id.copy()
         for at, limit in zip(columns.values, columns.value_limits, strict=True):
             starts, ends = block.span(at)
@@ -519,22 +530,6 @@ class MailboxColumns:
         at = (self.kind_at, self.address_at, self.type_at, self.id_at)
         more = (self.national_at, self.structure_at)
         return max(*at, *(column for column in more if column is not None)) + 1
-
-
-def _luhn(digits: np.ndarray) -> np.ndarray:
-    """Rows of 11 digits (0-9) whose Luhn key is right."""
-    return (digits[:, 10::-2].sum(axis=1) + _DOUBLED[digits[:, 9::-2]].sum(axis=1)) % 10 == 0
-
-
-def _digit_matrix(
-    data: np.ndarray, starts: np.ndarray, width: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(the ``width`` bytes from each start as digits, whether all are digits)."""
-    digits = (
-        data[np.minimum(starts[:, None] + np.arange(width), len(data) - 1)].astype(np.int64) - 48
-    )
-    numeric = np.all((digits >= 0) & (digits <= 9), axis=1)
-    return np.where(numeric[:, None], digits, 0), numeric
 
 
 class MailboxRun:
