@@ -206,20 +206,26 @@ def irregular_file(
 
 
 @pytest.mark.parametrize(
-    ("seed", "columns", "shuffle", "flush"),
+    ("seed", "columns", "shuffle", "flush", "share"),
     [
-        (3, 56, False, 1 << 20),
-        (4, 56, False, 4096),  # many blocks: runs cut at block ends, professionals across
-        (5, 52, False, 8192),
-        (6, 56, True, 4096),  # not grouped from the middle on
-        (7, 56, False, 700),  # blocks of one line or two
+        (3, 56, False, 1 << 20, 0.04),
+        (4, 56, False, 4096, 0.04),  # many blocks: runs cut at block ends, professionals across
+        (5, 52, False, 8192, 0.04),
+        (6, 56, True, 4096, 0.04),  # not grouped from the middle on
+        (7, 56, False, 700, 0.04),  # blocks of one line or two
+        (49, 56, False, 20000, 0.08),  # a run whose first professional's lines are repeats
     ],
 )
 def test_the_block_reader_gives_the_line_readers_rows(
-    tmp_path, monkeypatch, seed, columns, shuffle, flush
+    tmp_path, monkeypatch, seed, columns, shuffle, flush, share
 ):
     path = irregular_file(
-        tmp_path, seed=seed, columns=columns, shuffle=shuffle, breakers=flush < 1 << 20
+        tmp_path,
+        seed=seed,
+        columns=columns,
+        shuffle=shuffle,
+        share=share,
+        breakers=flush < 1 << 20,
     )
     monkeypatch.setattr(importer, "FLUSH_BYTES", flush)
     by_line = read(path, by_block=False, monkeypatch=monkeypatch)
