@@ -80,7 +80,8 @@ def usable(block: bytes, layout: Layout) -> bool:
 
 
 class Block:
-    """One block's lines: which are regular, and each regular line's fields."""
+    """One block's lines: which have the published shape ("shaped"), and each shaped
+    line's fields."""
 
     def __init__(
         self, block: bytes, fields: int, trailing: bool = True, used: int | None = None
@@ -103,10 +104,11 @@ class Block:
         else:
             shaped = count == fields - 1
         self.count = len(ends)
-        self.all_starts = starts
-        self.regular = shaped  # narrowed by the checks below
-        self.index = np.flatnonzero(shaped)  # regular lines, by their number in the block
+        self.index = np.flatnonzero(shaped)  # shaped lines, by their number in the block
         self.line_starts = starts[self.index]
+        # A line's row in the shaped lines' arrays, by its number in the block, or -1.
+        self.position = np.full(self.count, -1, dtype=np.int64)
+        self.position[self.index] = np.arange(len(self.index))
         # pipes[k]: the end of field k (its "|"), for each shaped line.
         if used is not None and used < fields:
             self.pipes = pipes[first[self.index][:, None] + np.arange(used)]
@@ -126,6 +128,12 @@ class Block:
         ends = self.pipes[:, at]
         starts = self.line_starts if at == 0 else self.pipes[:, at - 1] + 1
         return starts, ends
+
+    def lines_where(self, ok: np.ndarray) -> np.ndarray:
+        """The lines (a mask by number in the block) whose shaped row is ``ok``."""
+        lines = np.zeros(self.count, dtype=bool)
+        lines[self.index[ok]] = True
+        return lines
 
 
 def _edges_clean(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -224,12 +232,7 @@ class Run:
         skill_start, skill_end = block.span(columns.skill_type_at)
         checks &= _edges_clean(data, skill_start, skill_end)
         ok &= ignored | (rpps_line & checks)
-        regular = np.zeros(block.count, dtype=bool)
-        regular[block.index[ok]] = True
-        self.regular = regular  # by line number in the block
-        position = np.full(block.count, -1, dtype=np.int64)
-        position[block.index] = np.arange(len(block.index))
-        self.position = position  # a line's row in the shaped arrays, or -1
+        self.regular = block.lines_where(ok)  # by line number in the block
         self.rpps_line = rpps_line
         self.first_lineno = first_lineno
         self.id_start = id_start
@@ -261,7 +264,7 @@ def read_run(
     write their activities and the professionals they complete, carry ``person`` on."""
     block, columns, data = run.block, run.columns, run.block.data
     outcome = Outcome(grouped=grouped)
-    rows = run.position[lines]
+    rows = run.block.position[lines]
     is_rpps = run.rpps_line[rows]
     outcome.ignored = int(len(rows) - is_rpps.sum())
     rows = rows[is_rpps]
@@ -605,12 +608,7 @@ class MailboxRun:
         structure_start, structure_end = block.span(columns.structure_at)
         ok &= _edges_clean(data, structure_start, structure_end)
         ok &= (structure_end - structure_start) <= columns.structure_limit
-        regular = np.zeros(block.count, dtype=bool)
-        regular[block.index[ok]] = True
-        self.regular = regular
-        position = np.full(block.count, -1, dtype=np.int64)
-        position[block.index] = np.arange(rows)
-        self.position = position
+        self.regular = block.lines_where(ok)  # by line number in the block
         self.address = (start, end)
         self.kind = (kind_start, kind_end)
         self.rpps = (rpps_start, rpps_length)
@@ -629,7 +627,7 @@ def read_mailbox_run(
     """Write the mailboxes of the regular lines ``lines`` (a first import: the address
     first seen is kept, a repeat reported), in order."""
     outcome = MailboxOutcome()
-    rows = run.position[lines]
+    rows = run.block.position[lines]
     linenos = (lines + run.first_lineno).tolist()
     source = run.source
     start, end = run.address

@@ -344,22 +344,31 @@ def test_an_opt_in_switched_on_long_after_a_session_the_worker_never_saw(mssante
     assert "la RCP n'a pas activé la notification du médecin traitant" in status.reasons
 
 
+def _registered_with_a_gp_without_address():
+    """A file at the session of SESSION_DAY whose GP has no MSSanté address (yet)."""
+    with at(BEFORE):
+        w = World()
+        session = w.session(SESSION_DAY)
+        doctor = gp(with_address=False)
+        return w.register(session, w.patient(gp_rpps=doctor.rpps)), doctor
+
+
+def _give_an_address(doctor) -> None:
+    MSSanteAddress.objects.create(
+        address=f"gp.{doctor.rpps}@medecin.mssante.fr", kind="PER", rpps=doctor.rpps
+    )
+
+
 def test_an_address_added_after_the_session_is_told_as_a_missed_notice(mssante):
     """The directory keeps no dates: an address found after the session cannot be told
     from one found before it while every worker was down. The file is then judged by
     the rule (due, not sent: expired, to be looked at), never left under a reason that
     may have been false at the start."""
     server = mssante()
-    with at(BEFORE):
-        w = World()
-        session = w.session(SESSION_DAY)
-        doctor = gp(with_address=False)
-        registration = w.register(session, w.patient(gp_rpps=doctor.rpps))
+    registration, doctor = _registered_with_a_gp_without_address()
     worker.run_pass(now=SEND_TIME)
     assert Notification.objects.get().reasons == ["no_mssante_address"]
-    MSSanteAddress.objects.create(
-        address=f"gp.{doctor.rpps}@medecin.mssante.fr", kind="PER", rpps=doctor.rpps
-    )
+    _give_an_address(doctor)
     worker.run_pass(now=NEXT_PASS)
     status = status_at(NEXT_PASS, registration)
     assert status.code == "expired" and status.needs_attention, status.label
@@ -500,17 +509,11 @@ def test_past_the_scans_window_the_status_is_what_the_rows_say(mssante):
     turn the file into a missed notice on the page while the rows (and "à traiter") say
     otherwise; history stays as it was."""
     mssante()
-    with at(BEFORE):
-        w = World()
-        session = w.session(SESSION_DAY)
-        doctor = gp(with_address=False)
-        registration = w.register(session, w.patient(gp_rpps=doctor.rpps))
+    registration, doctor = _registered_with_a_gp_without_address()
     worker.run_pass(now=SEND_TIME)
     worker.run_pass(now=NEXT_PASS)
     weeks_later = paris(2022, 11, 14, 10)
-    MSSanteAddress.objects.create(
-        address=f"gp.{doctor.rpps}@medecin.mssante.fr", kind="PER", rpps=doctor.rpps
-    )
+    _give_an_address(doctor)
     worker.run_pass(now=weeks_later)
     status = status_at(weeks_later, registration)
     assert status.code == "not_eligible" and not status.needs_attention, status.label
